@@ -1,0 +1,47 @@
+# Two commands set everything up on a fresh machine: `make demo` and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: help demo test lint bench clean
+
+help:
+	@echo "make demo   create $(VENV), install dlcli, train and evaluate configs/digits.yaml"
+	@echo "make test   create $(VENV) with the dev extra and run the test suite"
+	@echo "make lint   ruff check and format check"
+	@echo "make bench  run the benchmarks in benchmarks/"
+	@echo "make clean  remove $(VENV), runs/ and caches"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(VENV)/.installed $@
+
+demo: $(VENV)/.installed
+	$(BIN)/dlcli train configs/digits.yaml | tee .demo-train.log
+	@echo "--- dlcli evaluate (reloads model.keras and rebuilds the test split)"
+	$(BIN)/dlcli evaluate "$$(tail -n 1 .demo-train.log)"
+
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -q
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check dlcli tests benchmarks
+	$(BIN)/ruff format --check dlcli tests benchmarks
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache .demo-train.log *.egg-info

@@ -1,0 +1,222 @@
+"""The command line: thin click commands over the step modules.
+
+This is the one place where exceptions become exit codes. TensorFlow is
+imported only inside the commands that need it, so ``--help`` and
+``validate`` stay instant.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import traceback
+from importlib import resources
+
+import click
+
+from dlcli import __version__
+from dlcli.errors import DlcliError
+
+EXAMPLE = "digits.yaml"
+
+set_option = click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a config value, e.g. --set training.epochs=5 --set model.layers[0].units=32 (repeatable).",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object on stdout.")
+device_option = click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "gpu"]),
+    default=None,
+    help="Where to run: auto uses a GPU when one is visible. Default: training.device from the config.",
+)
+debug_option = click.option(
+    "--debug",
+    is_flag=True,
+    expose_value=False,
+    callback=lambda ctx, p, v: _set_debug(ctx, v),
+    is_eager=True,
+    help="Show tracebacks.",
+)
+
+
+def _set_debug(ctx, value):
+    if value:
+        ctx.ensure_object(dict)["debug"] = True
+        root = ctx.find_root()
+        root.ensure_object(dict)["debug"] = True
+
+
+def _err(line: str) -> None:
+    click.echo(line, err=True)
+
+
+class DlcliGroup(click.Group):
+    """Maps dlcli's exception family to exit codes, in one place."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except DlcliError as exc:
+            if (ctx.obj or {}).get("debug"):
+                traceback.print_exc()
+            for line in exc.lines():
+                _err(f"error: {line}" if not _located(line) else line)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            _err("interrupted")
+            ctx.exit(130)
+        except (click.exceptions.Exit, click.exceptions.ClickException, click.exceptions.Abort):
+            raise
+        except Exception as exc:  # a bug or an environment failure: one line unless --debug
+            if (ctx.obj or {}).get("debug"):
+                traceback.print_exc()
+            else:
+                message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                _err(f"error: internal error: {type(exc).__name__}: {message} (rerun with --debug for the traceback)")
+            ctx.exit(1)
+
+
+def _located(line: str) -> bool:
+    """True when a message already starts with ``FILE:LINE:COL:`` or ``--set``."""
+    head = line.split(": ", 1)[0]
+    return line.startswith("--set ") or head.count(":") >= 2
+
+
+@click.group(cls=DlcliGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="dlcli")
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+@click.pass_context
+def cli(ctx, debug):
+    """Turn one YAML file into a trained, evaluated and saved Keras model."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = ctx.obj.get("debug") or debug
+
+
+def _load(config_path, overrides):
+    from dlcli.config import load_config, load_config_text  # noqa: PLC0415
+
+    if config_path is None:
+        text = resources.files("dlcli").joinpath("examples", EXAMPLE).read_text(encoding="utf-8")
+        _err(f"no CONFIG given: using the built-in example ({EXAMPLE}, the same as configs/{EXAMPLE})")
+        return load_config_text(text, f"<built-in {EXAMPLE}>", overrides, stem="digits")
+    return load_config(config_path, overrides)
+
+
+@cli.command()
+@click.argument("config_path", metavar="CONFIG", required=False, type=click.Path(dir_okay=True))
+@set_option
+@device_option
+@click.option(
+    "--output-dir",
+    default="runs",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where run directories go.",
+)
+@json_option
+@click.option("--quiet", "-q", is_flag=True, help="No progress; print only the run directory (or the JSON).")
+@debug_option
+def train(config_path, overrides, device, output_dir, as_json, quiet):
+    """Validate CONFIG, train, evaluate on the test split and save a run directory.
+
+    Prints the run directory's path as the last line. Without CONFIG, trains
+    the built-in digits example.
+    """
+    from dlcli import pipeline  # noqa: PLC0415
+    from dlcli.evaluate import format_table  # noqa: PLC0415
+
+    config = _load(config_path, overrides)
+    progress = 0 if quiet else 2
+    stream = sys.stderr if as_json else sys.stdout
+    with contextlib.redirect_stdout(stream):
+        run_path, metrics = pipeline.train(config, output_dir=output_dir, device=device, verbose=progress)
+    if as_json:
+        click.echo(json.dumps({"run_dir": str(run_path), "metrics": metrics}))
+        return
+    if not quiet:
+        click.echo("\ntest metrics:")
+        click.echo(format_table(metrics))
+    click.echo(str(run_path))
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path())
+@click.option(
+    "--data",
+    "data_arg",
+    metavar="CONFIG_OR_FILE",
+    help="Score on this config's test split or on every row of this file.",
+)
+@device_option
+@json_option
+@debug_option
+def evaluate(run_dir, data_arg, device, as_json):
+    """Reload RUN_DIR's model and print its metrics on the run's test split."""
+    from dlcli import pipeline  # noqa: PLC0415
+    from dlcli.evaluate import format_table  # noqa: PLC0415
+
+    with contextlib.redirect_stdout(sys.stderr):
+        metrics = pipeline.evaluate(run_dir, data_arg=data_arg, device=device or "auto")
+    click.echo(json.dumps({"metrics": metrics}) if as_json else format_table(metrics))
+
+
+@cli.command()
+@click.argument("config_path", metavar="CONFIG", type=click.Path())
+@set_option
+@debug_option
+def validate(config_path, overrides):
+    """Check CONFIG without importing TensorFlow and print the layer table."""
+    from dlcli import data, plan  # noqa: PLC0415
+
+    config = _load(config_path, overrides)
+    probe = data.probe(config)
+    resolved = plan.resolve(config, probe.task, probe.n_classes)
+    click.echo(
+        f"{config_path}: valid ({resolved.task}, input {probe.input_shape}"
+        + (f", {probe.n_classes} classes)" if probe.n_classes else ")")
+    )
+    click.echo(plan.table(plan.layers(resolved, probe.input_shape), probe.input_shape))
+
+
+@cli.command()
+@json_option
+@debug_option
+def info(as_json):
+    """Versions of dlcli, Python, TensorFlow and Keras, and the devices TensorFlow sees."""
+    import platform  # noqa: PLC0415
+
+    from dlcli.device import describe, gpu_hint, import_tensorflow  # noqa: PLC0415
+
+    tf = import_tensorflow("auto")
+    import keras  # noqa: PLC0415
+
+    facts = {
+        "dlcli": __version__,
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        **describe(tf),
+    }
+    if not facts["gpus"]:
+        facts["gpu_note"] = gpu_hint(tf)
+    if as_json:
+        click.echo(json.dumps(facts))
+        return
+    width = max(len(k) for k in facts)
+    for key, value in facts.items():
+        shown = ", ".join(value) if isinstance(value, list) else value
+        click.echo(f"{key.ljust(width)}  {shown if shown not in (None, '') else '-'}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="dlcli")
+
+
+if __name__ == "__main__":
+    main()

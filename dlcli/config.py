@@ -1,0 +1,449 @@
+"""The config language: pydantic models of the YAML file, and ``load_config``.
+
+Phase one (this module) is pure: it validates the file, fills defaults and
+checks names against ``dlcli.names`` without importing TensorFlow. Phase two
+(``resolve``) fills the ``auto`` values once the data's task is known.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    Tag,
+    ValidationError,
+    field_validator,
+)
+
+from dlcli import names
+from dlcli.errors import ConfigError
+from dlcli.yamlpos import Located, apply_overrides, format_path, load_yaml, read_config_text
+
+SOURCES = ("sklearn", "csv", "npz")
+SKLEARN_DATASETS = ("iris", "digits", "wine", "breast_cancer", "diabetes")
+TASKS = ("auto", "classification", "binary", "multiclass", "regression")
+
+
+class Strict(BaseModel):
+    """A config section: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+
+
+def _check_activation(value: str | None) -> str:
+    if value is None:
+        return "linear"
+    if value not in names.ACTIVATIONS:
+        raise ValueError(f"unknown activation '{value}'{names.did_you_mean(value, names.ACTIVATIONS)}")
+    return value
+
+
+def _check_name(kind: str, value: str, choices, *, lower: bool = False) -> str:
+    key = value.lower() if lower else value
+    if key not in choices:
+        raise ValueError(f"unknown {kind} '{value}'{names.did_you_mean(value, choices)}")
+    return key
+
+
+class DataConfig(Strict):
+    source: Literal["sklearn", "csv", "npz"] = Field(description="Where the data comes from.")
+    name: str | None = Field(None, description="Dataset name for source: sklearn.")
+    path: str | None = Field(None, description="Data file for csv / npz; relative to the config file.")
+    target: str | None = Field(None, description="Target column for csv.")
+    features: list[str] | None = Field(None, description="Feature columns for csv; default: all but target.")
+    test_path: str | None = Field(None, description="Held-out test file in the same format; replaces test_split.")
+    test_split: float = Field(0.2, gt=0, lt=1, description="Fraction held out for the test metrics.")
+    validation_split: float = Field(0.1, ge=0, lt=1, description="Fraction of the rest used for validation.")
+    normalize: bool = Field(True, description="Standardize inputs with a layer saved inside the model.")
+    scale: float | None = Field(
+        None, gt=0, description="Multiply inputs by this first (e.g. 0.00392156862745098 = 1/255)."
+    )
+
+    @field_validator("features")
+    @classmethod
+    def _features_unique(cls, value):
+        if value is not None:
+            if not value:
+                raise ValueError("an empty list; leave 'features' out to use every column but the target")
+            dupes = sorted({f for f in value if value.count(f) > 1})
+            if dupes:
+                raise ValueError(f"column(s) listed twice: {', '.join(dupes)}")
+        return value
+
+
+class LayerConfig(Strict):
+    type: Literal["dense"] = Field("dense", description="Layer type.")
+    units: int = Field(gt=0, description="Number of units.")
+    activation: str | None = Field("relu", description="A Keras activation name.")
+    dropout: float = Field(0.0, ge=0, lt=1, description="Dropout rate after the layer.")
+
+    _activation = field_validator("activation")(classmethod(lambda cls, v: _check_activation(v)))
+
+
+class OutputConfig(Strict):
+    units: int | Literal["auto"] = Field("auto", description="Output units; auto follows the task.")
+    activation: str | None = Field("auto", description="Output activation; auto follows the task.")
+
+    @field_validator("units")
+    @classmethod
+    def _positive(cls, value):
+        if isinstance(value, int) and value < 1:
+            raise ValueError(f"must be at least 1, got {value}")
+        return value
+
+    @field_validator("activation")
+    @classmethod
+    def _activation(cls, value):
+        return value if value == "auto" else _check_activation(value)
+
+
+OutputField = Annotated[
+    Annotated[Literal["auto"], Tag("<auto>")] | Annotated[OutputConfig, Tag("<mapping>")],
+    Discriminator(lambda v: "<auto>" if v == "auto" or not isinstance(v, (dict, BaseModel)) else "<mapping>"),
+]
+
+
+def _default_layers() -> list[LayerConfig]:
+    return [LayerConfig(units=64), LayerConfig(units=64)]
+
+
+class ModelConfig(Strict):
+    layers: list[LayerConfig] = Field(default_factory=_default_layers, description="Hidden layers, in order.")
+    output: OutputField = Field("auto", description="auto, or {units, activation}.")
+
+
+class NamedSpec(BaseModel):
+    """``{name: ..., **params}``: params go to the Keras constructor unchanged."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str
+
+
+class LossSpec(NamedSpec):
+    @field_validator("name")
+    @classmethod
+    def _known(cls, value):
+        return _check_name("loss", value, names.LOSSES)
+
+
+class OptimizerSpec(NamedSpec):
+    name: str = "adam"
+    learning_rate: float | None = Field(None, gt=0)
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, value):
+        return _check_name("optimizer", value, names.OPTIMIZERS, lower=True)
+
+
+class MetricSpec(NamedSpec):
+    @field_validator("name")
+    @classmethod
+    def _known(cls, value):
+        return _check_name("metric", value, names.METRICS + names.DLCLI_METRICS)
+
+
+def _pick(value: Any) -> str:
+    """Which branch a ``auto | name | {name: ...}`` value is, so errors come from that branch only."""
+    if isinstance(value, (dict, BaseModel)):
+        return "<mapping>"
+    if value == "auto":
+        return "<auto>"
+    if isinstance(value, list):
+        return "<list>"
+    return "<name>"
+
+
+def _named(spec: type[NamedSpec], check, *, auto: bool = False):
+    """``name | {name: ..., **params}`` (and ``auto`` when allowed), names checked in place."""
+    branches = [Annotated[str, AfterValidator(check), Tag("<name>")], Annotated[spec, Tag("<mapping>")]]
+    if auto:
+        branches.append(Annotated[Literal["auto"], Tag("<auto>")])
+    return Annotated[Union[tuple(branches)], Discriminator(_pick)]  # noqa: UP007 - built at run time
+
+
+def _loss_check(value: str) -> str:
+    return _check_name("loss", value, names.LOSSES)
+
+
+def _optimizer_check(value: str) -> str:
+    return _check_name("optimizer", value, names.OPTIMIZERS, lower=True)
+
+
+def _metric_check(value: str) -> str:
+    return _check_name("metric", value, names.METRICS + names.DLCLI_METRICS)
+
+
+MetricsField = Annotated[
+    Annotated[Literal["auto"], Tag("<auto>")] | Annotated[list[_named(MetricSpec, _metric_check)], Tag("<list>")],
+    Discriminator(lambda v: "<list>" if isinstance(v, list) else "<auto>"),
+]
+
+
+class EarlyStoppingConfig(Strict):
+    monitor: str = Field("val_loss", description="Metric to watch, e.g. val_loss or val_accuracy.")
+    patience: int = Field(5, ge=0, description="Epochs without improvement before stopping.")
+    min_delta: float = Field(0.0, ge=0, description="Smallest change that counts as improvement.")
+    mode: Literal["auto", "min", "max"] = "auto"
+    restore_best_weights: bool = Field(True, description="Keep the best epoch's weights.")
+
+
+class TrainingConfig(Strict):
+    epochs: int = Field(20, gt=0, description="Passes over the training split.")
+    batch_size: int = Field(32, gt=0, description="Samples per optimizer step.")
+    early_stopping: EarlyStoppingConfig | None = Field(None, description="Stop when the monitored metric stalls.")
+    device: Literal["auto", "cpu", "gpu"] = Field("auto", description="auto uses a GPU when one is visible.")
+
+    @field_validator("early_stopping", mode="before")
+    @classmethod
+    def _shorthand(cls, value):
+        if value is True:
+            return {}
+        if value is False:
+            return None
+        return value
+
+
+class Config(Strict):
+    """A whole config file, validated, with every default filled in."""
+
+    name: str | None = Field(None, description="Run name; default: the config file's stem.")
+    seed: int = Field(0, ge=0, description="Seed for splits, weights and shuffling.")
+    task: Literal["auto", "classification", "binary", "multiclass", "regression"] = Field(
+        "auto", description="Inferred from the target unless given."
+    )
+    data: DataConfig
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    loss: _named(LossSpec, _loss_check, auto=True) = Field(
+        "auto", description="auto, a Keras loss name, or {name, ...}."
+    )
+    optimizer: _named(OptimizerSpec, _optimizer_check) = Field(
+        default_factory=lambda: OptimizerSpec(name="adam", learning_rate=0.001),
+        description="A Keras optimizer name or {name, learning_rate, ...}.",
+    )
+    metrics: MetricsField = Field(
+        "auto", description="Keras metric names; accuracy (classification) or mae (regression) always reported."
+    )
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+
+    _origin: Located | None = PrivateAttr(None)
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, value):
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", value):
+            raise ValueError(
+                f"'{value}' cannot name a run directory; use letters, digits, '.', '_' and '-' (at most 100)"
+            )
+        return value
+
+    @field_validator("optimizer", mode="after")
+    @classmethod
+    def _optimizer_spec(cls, value):
+        return OptimizerSpec(name=value) if isinstance(value, str) else value
+
+    def where(self, path: tuple) -> str:
+        """``FILE:LINE:COL`` of a key path in the file this config came from (or ``config``)."""
+        return self._origin.where(path) if self._origin is not None else "config"
+
+    def problem(self, path: tuple, message: str) -> str:
+        """A located one-line error about ``path``."""
+        return f"{self.where(path)}: {format_path(path)}: {message}"
+
+    def dump(self) -> dict:
+        """The config as plain data, ready for YAML (None values dropped)."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+# -- loading ---------------------------------------------------------------------------------
+
+
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Read, override and validate a config file; every problem found is raised at once."""
+    source = str(path)
+    located = load_yaml(read_config_text(path), source)
+    return config_from_located(located, overrides, base_dir=Path(path).resolve().parent, stem=Path(path).stem)
+
+
+def load_config_text(text: str, source: str, overrides=(), base_dir: Path | None = None, stem="config") -> Config:
+    """Like :func:`load_config` for text that is not in a file (the embedded example)."""
+    return config_from_located(load_yaml(text, source), overrides, base_dir=base_dir or Path.cwd(), stem=stem)
+
+
+def config_from_located(located: Located, overrides, *, base_dir: Path, stem: str) -> Config:
+    if not isinstance(located.data, dict):
+        kind = type(located.data).__name__
+        raise ConfigError(
+            f"{located.where(())}: a config is a mapping of keys (data, model, training, ...), got a {kind}"
+        )
+    apply_overrides(located, list(overrides))
+    try:
+        config = Config.model_validate(located.data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, located)) from None
+    from dlcli.checks import check_config  # noqa: PLC0415 - checks imports this module
+
+    problems = check_config(config)
+    if problems:
+        raise ConfigError([f"{located.where(p.path)}: {format_path(p.path)}: {p.message}" for p in problems])
+    updates: dict[str, Any] = {}
+    if config.name is None:
+        safe = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-.") or "run"
+        updates["name"] = safe
+    data_updates = _resolve_paths(config.data, base_dir, located)
+    if data_updates:
+        updates["data"] = config.data.model_copy(update=data_updates)
+    config = config.model_copy(update=updates) if updates else config
+    config._origin = located
+    return config
+
+
+def _resolve_paths(data: DataConfig, base_dir: Path, located: Located) -> dict:
+    """Relative data paths: the config file's folder first, then the working directory."""
+    out = {}
+    for key in ("path", "test_path"):
+        value = getattr(data, key)
+        if value is None:
+            continue
+        p = Path(value).expanduser()
+        candidates = [p] if p.is_absolute() else [base_dir / p, Path.cwd() / p]
+        found = next((c for c in candidates if c.exists()), None)
+        if found is None:
+            where = located.where(("data", key))
+            tried = " or ".join(dict.fromkeys(str(c.resolve()) for c in candidates))
+            hint = _download_hint(p.name)
+            raise ConfigError(f"{where}: data.{key}: file not found: '{value}' (looked for {tried}); {hint}")
+        if found.is_dir():
+            raise ConfigError(f"{located.where(('data', key))}: data.{key}: '{value}' is a directory; give a file")
+        out[key] = str(found.resolve())
+    return out
+
+
+def _download_hint(filename: str) -> str:
+    keras_files = {"mnist.npz": "mnist", "boston_housing.npz": "boston_housing"}
+    if filename in keras_files:
+        name = keras_files[filename]
+        return f'download it once with: python -c "import keras; keras.datasets.{name}.load_data()" (saves ~/.keras/datasets/{filename})'
+    return "fix the path"
+
+
+# -- turning pydantic errors into located one-liners -------------------------------------------
+
+
+def _describe(exc: ValidationError, located: Located) -> list[str]:
+    lines = []
+    for err in exc.errors(include_url=False):
+        path = _data_path(err["loc"], located.data)
+        message = _message(err, path)
+        key = err["type"] == "extra_forbidden"
+        lines.append(f"{located.where(path, key=key)}: {format_path(path) or '(top level)'}: {message}")
+    return list(dict.fromkeys(lines))
+
+
+def _data_path(loc, data) -> tuple:
+    """Drop pydantic's union tags from ``loc``, keeping the parts that exist in the data."""
+    path = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            path.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            path.append(part)
+            node = node[part]
+        elif isinstance(node, dict) and isinstance(part, str) and part in fields_at(tuple(path)):
+            path.append(part)  # a missing key
+            node = None
+    return tuple(path)
+
+
+def _message(err: dict, path: tuple) -> str:
+    kind = err["type"]
+    value = err.get("input")
+    ctx = err.get("ctx") or {}
+    if kind == "extra_forbidden":
+        allowed = fields_at(path[:-1])
+        hint = names.did_you_mean(str(path[-1]), allowed) if allowed else ""
+        listing = f"; allowed: {', '.join(allowed)}" if allowed and not hint else ""
+        return f"unknown key '{path[-1]}'{hint}{listing}"
+    if kind == "missing":
+        return "required key is missing" + _missing_hint(path)
+    if kind == "literal_error":
+        options = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+        hint = names.did_you_mean(str(value), options) if isinstance(value, str) else ""
+        return f"expected one of {', '.join(options)}; got {_show(value)}{hint}"
+    if kind == "value_error":
+        msg = str(ctx.get("error", err["msg"]))
+        return msg
+    if kind in ("union_tag_invalid", "union_tag_not_found", "model_attributes_type", "dict_type"):
+        return f"expected a name or a mapping {{name: ..., ...}}; got {_show(value)}"
+    if kind.endswith("_type") or kind.endswith("_parsing"):
+        what = {
+            "int": "a whole number",
+            "float": "a number",
+            "bool": "true or false",
+            "string": "a string",
+            "list": "a list",
+            "dict": "a mapping",
+        }
+        base = kind.split("_")[0]
+        return f"expected {what.get(base, base)}; got {_show(value)}"
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        op = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}[kind]
+        bound = next(iter(ctx.values()))
+        return f"must be {op} {bound}; got {_show(value)}"
+    return f"{err['msg']}; got {_show(value)}"
+
+
+def _show(value) -> str:
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _missing_hint(path: tuple) -> str:
+    if path == ("data",):
+        return "; say where the data comes from, e.g. data: {source: sklearn, name: digits}"
+    if path[-1:] == ("units",):
+        return "; give the number of units, e.g. {units: 64}"
+    return ""
+
+
+def fields_at(path: tuple) -> list[str]:
+    """The keys allowed at ``path`` in a config (empty when not a section)."""
+    model: Any = Config
+    for part in path:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part) if isinstance(model, type) else None
+        if field is None:
+            return []
+        model = _find_model(field.annotation)
+        if model is None:
+            return []
+    return list(model.model_fields) if isinstance(model, type) and issubclass(model, BaseModel) else []
+
+
+def _find_model(annotation) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _find_model(arg)
+        if found is not None:
+            return found
+    origin = getattr(annotation, "__origin__", None)
+    if origin is Annotated:
+        return _find_model(annotation.__origin__)
+    return None
+
+
+def schema() -> dict:
+    """JSON Schema of the config file, for editors."""
+    return Config.model_json_schema()

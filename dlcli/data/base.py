@@ -1,0 +1,87 @@
+"""The shapes data takes on its way from a source to the model."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class RawData:
+    """What a source reads: features, target and, when the source has one, a given test split."""
+
+    x: np.ndarray
+    y: np.ndarray
+    x_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
+    feature_names: list[str] | None = None
+    class_names: dict[Any, str] | None = None  # label value -> display name (sklearn's target_names)
+    files: list[str] = field(default_factory=list)
+    target_label: str = "target"
+
+
+@dataclass
+class Probe:
+    """What ``validate`` needs to know about the data, read without loading it all."""
+
+    input_shape: tuple[int, ...]
+    task: str | None  # binary | multiclass | regression, or None when unknown
+    n_classes: int | None
+    rows: int | None = None
+
+
+@dataclass
+class DataInfo:
+    """Facts about the data that the model, the run directory and predict need."""
+
+    task: str
+    input_shape: tuple[int, ...]
+    classes: list | None
+    feature_names: list[str] | None
+    splits: dict[str, int]
+    fingerprint: dict[str, Any]
+
+    @property
+    def n_classes(self) -> int | None:
+        return len(self.classes) if self.classes is not None else None
+
+
+@dataclass
+class Dataset:
+    """Train, validation and test arrays plus their ``DataInfo``."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray | None
+    y_val: np.ndarray | None
+    x_test: np.ndarray
+    y_test: np.ndarray
+    info: DataInfo
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256_arrays(*arrays) -> str:
+    """Hex sha256 over arrays' dtypes, shapes and bytes (None skipped)."""
+    digest = hashlib.sha256()
+    for arr in arrays:
+        if arr is None:
+            continue
+        arr = np.ascontiguousarray(arr)
+        digest.update(f"{arr.dtype.str}{arr.shape}".encode())
+        if arr.dtype.kind in "OUS":
+            digest.update("\x1f".join(map(str, arr.ravel())).encode())
+        else:
+            digest.update(arr.tobytes())
+    return digest.hexdigest()

@@ -1,0 +1,103 @@
+"""Import TensorFlow quietly and choose the device, before any op runs.
+
+The ``tensorflow`` wheel on a machine without CUDA writes "Could not find cuda
+drivers" and "failed call to cuInit" straight to file descriptor 2 while it
+imports and first lists devices, before its own log level applies. We capture
+fd 2 for exactly that window and replay every line that is not known noise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+from dlcli.errors import DeviceError
+
+NOISE = re.compile(
+    r"All log messages before absl::InitializeLog|oneDNN custom operations are on"
+    r"|Could not find cuda drivers|failed call to cuInit|cudart_stub\.cc"
+    r"|Unable to register cu(DNN|FFT|BLAS) factory|computation placer already registered"
+    r"|TF-TRT Warning|This TensorFlow binary is optimized to use available CPU"
+    r"|rebuild TensorFlow with the appropriate compiler flags"
+)
+
+
+@contextlib.contextmanager
+def filtered_stderr():
+    """Capture native writes to fd 2 and replay all but the known start-up noise."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    with tempfile.TemporaryFile(mode="w+b") as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            for line in capture.read().decode("utf-8", "replace").splitlines():
+                if line.strip() and not NOISE.search(line):
+                    print(line, file=sys.stderr)
+
+
+def import_tensorflow(device: str = "auto"):
+    """Import TensorFlow for ``device`` (auto | cpu | gpu) and return the module.
+
+    ``cpu`` hides GPUs before TensorFlow initializes; ``gpu`` raises DeviceError
+    when none is visible, saying why that may be.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+    already = "tensorflow" in sys.modules
+    if device == "cpu" and not already:
+        os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
+    with contextlib.nullcontext() if already else filtered_stderr():
+        import tensorflow as tf  # noqa: PLC0415
+
+        gpus = tf.config.list_physical_devices("GPU")
+    if device == "cpu" and gpus:
+        with contextlib.suppress(RuntimeError):
+            tf.config.set_visible_devices([], "GPU")
+        gpus = []
+    if device == "gpu" and not gpus:
+        raise DeviceError(f"--device gpu: no GPU is visible to TensorFlow; {gpu_hint(tf)}; or use --device cpu")
+    for gpu in gpus:
+        with contextlib.suppress(RuntimeError, ValueError):
+            tf.config.experimental.set_memory_growth(gpu, True)
+    return tf
+
+
+def gpu_hint(tf) -> str:
+    """The likeliest reason no GPU is visible."""
+    if not tf.test.is_built_with_cuda():
+        return "this TensorFlow was built without CUDA (tensorflow-cpu?); install tensorflow[and-cuda]"
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None and visible.strip() in ("", "-1"):
+        return f"CUDA_VISIBLE_DEVICES={visible!r} hides every GPU"
+    if not Path("/proc/driver/nvidia/version").exists():
+        if Path("/.dockerenv").exists():
+            return "no NVIDIA driver inside this container; start it with --gpus all"
+        return "no NVIDIA driver is loaded on this machine"
+    return "the NVIDIA driver is loaded but TensorFlow found no usable GPU (CUDA/cuDNN versions?)"
+
+
+def describe(tf) -> dict:
+    """Devices and build facts for environment.json."""
+    build = dict(tf.sysconfig.get_build_info())
+    return {
+        "physical_devices": [d.name for d in tf.config.list_physical_devices()],
+        "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
+        "built_with_cuda": bool(tf.test.is_built_with_cuda()),
+        "cuda_version": build.get("cuda_version"),
+        "cudnn_version": build.get("cudnn_version"),
+    }

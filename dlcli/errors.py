@@ -1,0 +1,52 @@
+"""One exception family; ``cli.py`` is the only place that maps it to exit codes."""
+
+from __future__ import annotations
+
+
+class DlcliError(Exception):
+    """Base of every error dlcli reports to the user without a traceback."""
+
+    exit_code = 1
+
+    def lines(self) -> list[str]:
+        """The message as the lines printed to stderr."""
+        return str(self).splitlines() or [type(self).__name__]
+
+
+class UsageError(DlcliError, ValueError):
+    """Bad input from the user: config, data, run directory or command line (exit 2)."""
+
+    exit_code = 2
+
+
+class ConfigError(UsageError):
+    """One or more problems in a config file, each already located (``FILE:LINE:COL: key: msg``)."""
+
+    def __init__(self, problems: list[str] | str):
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
+
+    def lines(self) -> list[str]:
+        return self.problems
+
+
+class DataError(UsageError):
+    """The data named by the config cannot be read or does not fit the task."""
+
+
+class DeviceError(UsageError):
+    """The requested device is not available."""
+
+
+class RunDirError(UsageError):
+    """A run directory is missing, incomplete or not a dlcli run."""
+
+
+class TrainingError(DlcliError):
+    """Training started but failed (exit 1)."""
+
+
+class Interrupted(DlcliError):
+    """The user interrupted a run; its state was saved (exit 130)."""
+
+    exit_code = 130

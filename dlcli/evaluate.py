@@ -1,0 +1,37 @@
+"""Test metrics for a trained model: Keras's loss and metrics plus accuracy or mae/rmse/r2."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dlcli.model import predicted_classes
+
+EVAL_BATCH = 1024
+
+
+def evaluate(model, x: np.ndarray, y: np.ndarray, config) -> dict[str, float]:
+    """Metrics on (x, y); classification always has ``accuracy``, regression ``mae``, ``rmse``, ``r2``."""
+    results = model.evaluate(x, y, batch_size=EVAL_BATCH, verbose=0, return_dict=True)
+    outputs = np.asarray(model.predict(x, batch_size=EVAL_BATCH, verbose=0))
+    metrics = {"loss": float(results.pop("loss"))}
+    if config.task == "regression":
+        pred = outputs.reshape(-1).astype(np.float64)
+        truth = np.asarray(y, dtype=np.float64).reshape(-1)
+        err = pred - truth
+        ss_tot = float(np.sum((truth - truth.mean()) ** 2))
+        metrics["mae"] = float(np.mean(np.abs(err)))
+        metrics["rmse"] = float(np.sqrt(np.mean(err**2)))
+        metrics["r2"] = float(1.0 - np.sum(err**2) / ss_tot) if ss_tot > 0 else float("nan")
+    else:
+        pred = predicted_classes(outputs, config.model.output.activation)
+        metrics["accuracy"] = float(np.mean(pred == np.asarray(y).reshape(-1)))
+    for key, value in results.items():
+        if key not in metrics and np.ndim(value) == 0:
+            metrics[key] = float(value)
+    return metrics
+
+
+def format_table(metrics: dict[str, float]) -> str:
+    """A two-column table of metric values."""
+    width = max(len(k) for k in metrics)
+    return "\n".join(f"{k.ljust(width)}  {v:.6g}" for k, v in metrics.items())

@@ -1,0 +1,135 @@
+"""From a config and the data's shape to the model, without TensorFlow.
+
+``resolve`` fills the ``auto`` values (task, output layer, loss, metrics) once
+the data is known; ``layers`` lists every layer with its output shape and
+parameter count. ``model.build`` turns exactly this list into Keras layers, so
+``validate``'s table and the trained model cannot disagree.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from dlcli.checks import check_against_data, loss_name
+from dlcli.config import Config, LossSpec, OutputConfig
+from dlcli.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    kind: str  # flatten | rescaling | normalization | dense | dropout
+    name: str
+    output_shape: tuple
+    params: int = 0
+    units: int | None = None
+    activation: str | None = None
+    rate: float | None = None
+    scale: float | None = None
+
+    @property
+    def keras_type(self) -> str:
+        return {
+            "flatten": "Flatten",
+            "rescaling": "Rescaling",
+            "normalization": "Normalization",
+            "dense": "Dense",
+            "dropout": "Dropout",
+        }[self.kind]
+
+
+def resolve(config: Config, task: str, n_classes: int | None) -> Config:
+    """``config`` with task, output, loss and metrics made explicit for this data."""
+    problems = check_against_data(config, task, n_classes)
+    if problems:
+        raise ConfigError([config.problem(p.path, p.message) for p in problems])
+    out = config.model.output
+    units = None if out == "auto" or out.units == "auto" else out.units
+    activation = None if out == "auto" or out.activation == "auto" else out.activation
+    if task == "regression":
+        units, activation = units or 1, activation or "linear"
+    elif task == "binary":
+        units = units or (2 if activation == "softmax" else 1)
+        activation = activation or ("sigmoid" if units == 1 else "softmax")
+    else:
+        units, activation = units or n_classes, activation or "softmax"
+    output = OutputConfig(units=units, activation=activation)
+    loss = config.loss
+    if loss == "auto":
+        if task == "regression":
+            loss = "mean_squared_error"
+        else:
+            name = "binary_crossentropy" if units == 1 else "sparse_categorical_crossentropy"
+            loss = LossSpec(name=name, from_logits=True) if activation == "linear" else name
+    elif task != "regression" and activation == "linear" and not _from_logits(loss):
+        raise ConfigError(
+            config.problem(
+                ("loss",),
+                f"the output activation is linear (logits) but '{loss_name(loss)}' expects probabilities; "
+                f"write loss: {{name: {loss_name(loss)}, from_logits: true}}",
+            )
+        )
+    metrics = config.metrics
+    if metrics == "auto":
+        metrics = ["mae"] if task == "regression" else ["accuracy"]
+    model = config.model.model_copy(update={"output": output})
+    resolved = config.model_copy(update={"task": task, "model": model, "loss": loss, "metrics": metrics})
+    resolved._origin = config._origin
+    return resolved
+
+
+def _from_logits(loss) -> bool:
+    return not isinstance(loss, str) and bool((loss.model_extra or {}).get("from_logits"))
+
+
+def layers(config: Config, input_shape: tuple[int, ...]) -> list[LayerSpec]:
+    """Every layer after the input, in order, for a resolved config."""
+    specs: list[LayerSpec] = []
+    width = math.prod(input_shape)
+    if len(input_shape) > 1:
+        specs.append(LayerSpec("flatten", "flatten", (None, width)))
+    if config.data.scale is not None:
+        specs.append(LayerSpec("rescaling", "scale", (None, width), scale=config.data.scale))
+    if config.data.normalize:
+        specs.append(LayerSpec("normalization", "normalize", (None, width)))
+    for i, layer in enumerate(config.model.layers, start=1):
+        specs.append(
+            LayerSpec(
+                "dense",
+                f"hidden_{i}",
+                (None, layer.units),
+                width * layer.units + layer.units,
+                layer.units,
+                layer.activation or "linear",
+            )
+        )
+        width = layer.units
+        if layer.dropout:
+            specs.append(LayerSpec("dropout", f"dropout_{i}", (None, width), rate=layer.dropout))
+    out = config.model.output
+    specs.append(
+        LayerSpec("dense", "output", (None, out.units), width * out.units + out.units, out.units, out.activation)
+    )
+    return specs
+
+
+def table(specs: list[LayerSpec], input_shape: tuple[int, ...]) -> str:
+    """The layer table ``validate`` prints (like Keras's summary)."""
+    rows = [("input", "Input", str((None, *input_shape)), "0")]
+    for s in specs:
+        detail = f"{s.keras_type}"
+        if s.activation:
+            detail += f" ({s.activation})"
+        if s.rate is not None:
+            detail += f" ({s.rate:g})"
+        rows.append((s.name, detail, str(s.output_shape), f"{s.params:,}"))
+    header = ("layer", "type", "output shape", "params")
+    widths = [max(len(r[i]) for r in rows + [header]) for i in range(4)]
+
+    def line(row):
+        return "  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+
+    total = sum(s.params for s in specs)
+    out = [line(header), "  ".join("-" * w for w in widths)] + [line(r) for r in rows]
+    out.append(f"total params: {total:,}")
+    return "\n".join(out)

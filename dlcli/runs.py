@@ -1,0 +1,191 @@
+"""The run directory: create it, write every file atomically, load it back.
+
+Every file is written to a hidden temporary name in the same directory and
+renamed into place, so a crash leaves either the old file, the new file or a
+stray temporary, never a file that looks complete but is not. ``run.json`` is
+written first (``running``) and last (``complete``); readers trust only a run
+whose ``run.json`` says ``complete``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dlcli.errors import RunDirError
+
+CONFIG = "config.yaml"
+MODEL = "model.keras"
+LABELS = "labels.json"
+HISTORY = "history.csv"
+METRICS = "metrics.json"
+ENVIRONMENT = "environment.json"
+RUN = "run.json"
+CHECKPOINTS = "checkpoints"
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, allow_nan=True) + "\n")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+
+
+class Run:
+    """A run directory being written by ``train``."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.state: dict[str, Any] = {}
+
+    @classmethod
+    def create(cls, output_dir: str | Path, name: str) -> Run:
+        """``OUTPUT_DIR/<name>-<YYYYmmdd-HHMMSS>``, with a suffix if that exists already."""
+        root = Path(output_dir)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunDirError(f"{root}: cannot create the output directory: {exc.strerror}") from None
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        for attempt in range(1, 1000):
+            path = root / (f"{name}-{stamp}" if attempt == 1 else f"{name}-{stamp}-{attempt}")
+            try:
+                path.mkdir()
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise RunDirError(f"{path}: cannot create the run directory: {exc.strerror}") from None
+            return cls(path)
+        raise RunDirError(f"{root}: too many runs named {name}-{stamp}")
+
+    def write_text(self, name: str, text: str) -> None:
+        atomic_write_text(self.path / name, text)
+
+    def write_json(self, name: str, obj: Any) -> None:
+        atomic_write_json(self.path / name, obj)
+
+    def write_config(self, config) -> None:
+        header = "# Resolved by dlcli: every default filled in. `dlcli train` on this file repeats the run.\n"
+        self.write_text(CONFIG, header + yaml.safe_dump(config.dump(), sort_keys=False))
+
+    def update(self, **fields) -> None:
+        """Merge ``fields`` into run.json and rewrite it."""
+        self.state.update(fields)
+        self.state["updated_at"] = _now()
+        self.write_json(RUN, self.state)
+
+    def start(self, config, epochs_planned: int) -> None:
+        self.update(
+            status="running",
+            name=config.name,
+            started_at=_now(),
+            finished_at=None,
+            epochs_planned=epochs_planned,
+            epochs_done=0,
+            stopped_early=False,
+            pid=os.getpid(),
+            timings_s={},
+            error=None,
+        )
+
+    def write_history(self, history: dict[str, list[float]]) -> None:
+        keys = list(history)
+        rows = len(history[keys[0]]) if keys else 0
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(["epoch", *keys])
+        for i in range(rows):
+            writer.writerow([i + 1, *(repr(float(history[k][i])) for k in keys)])
+        self.write_text(HISTORY, buf.getvalue())
+
+    def save_model(self, model) -> None:
+        """``model.keras`` via a temporary ``.keras`` file (Keras insists on the suffix)."""
+        tmp = self.path / f".model.tmp-{os.getpid()}.keras"
+        try:
+            model.save(tmp)
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path / MODEL)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+
+class Timer:
+    """Named wall-clock timings, in seconds."""
+
+    def __init__(self):
+        self.times: dict[str, float] = {}
+        self._start = time.perf_counter()
+
+    @contextlib.contextmanager
+    def __call__(self, name: str):
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.times[name] = round(time.perf_counter() - t0, 3)
+
+    def total(self) -> float:
+        return round(time.perf_counter() - self._start, 3)
+
+
+# -- reading a run back ---------------------------------------------------------------------
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunDirError(f"{path}: missing; this run directory is incomplete") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RunDirError(f"{path}: not valid JSON ({exc}); the run directory is damaged") from None
+
+
+def open_run(path: str | Path) -> Path:
+    """The path of a complete run directory, or a RunDirError that says what is wrong."""
+    run = Path(path)
+    if not run.exists():
+        raise RunDirError(f"{run}: no such run directory")
+    if not run.is_dir():
+        raise RunDirError(f"{run}: not a directory; give the run directory that `dlcli train` printed")
+    if not (run / RUN).exists():
+        raise RunDirError(f"{run}: no {RUN}; not a dlcli run directory")
+    state = read_json(run / RUN)
+    status = state.get("status")
+    if status != "complete":
+        epochs = f" after {state.get('epochs_done', 0)} of {state.get('epochs_planned', '?')} epochs"
+        raise RunDirError(f"{run}: run is {status}{epochs}, not complete; its model is not trusted")
+    for name in (CONFIG, MODEL, METRICS):
+        if not (run / name).exists():
+            raise RunDirError(f"{run}: {name} is missing although run.json says complete; the directory was altered")
+    return run

@@ -1,0 +1,201 @@
+"""Read YAML while keeping where each value came from, and apply ``--set`` overrides.
+
+``yaml.safe_load`` forgets positions; composing the node tree first keeps a
+``FILE:LINE:COL`` for every key and value, so any later error can point at
+the place a user has to edit.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dlcli.errors import ConfigError
+
+Path_ = tuple  # a key path such as ("model", "layers", 1, "units")
+
+
+@dataclass
+class Located:
+    """Parsed YAML data plus the position of every key path in it."""
+
+    data: Any
+    source: str
+    values: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    keys: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    overrides: dict[Path_, str] = field(default_factory=dict)
+
+    def where(self, path: Path_, *, key: bool = False) -> str:
+        """``FILE:LINE:COL`` (or ``--set K=V``) of the nearest known ancestor of ``path``."""
+        path = tuple(path)
+        for i in range(len(path), -1, -1):
+            prefix = path[:i]
+            if prefix in self.overrides:
+                return f"--set {self.overrides[prefix]}"
+            table = self.keys if key and i == len(path) else self.values
+            if prefix in table:
+                line, col = table[prefix]
+                return f"{self.source}:{line}:{col}"
+            if prefix in self.values:
+                line, col = self.values[prefix]
+                return f"{self.source}:{line}:{col}"
+        return self.source
+
+
+def format_path(path: Path_) -> str:
+    """``("model", "layers", 1, "units")`` -> ``model.layers[1].units``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def load_yaml(text: str, source: str) -> Located:
+    """Parse one YAML document with positions; syntax errors become ConfigError."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise ConfigError(f"{where}: YAML syntax error: {problem}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: YAML syntax error: {exc}") from None
+    located = Located(data=None, source=source)
+    if node is None:
+        located.data = {}
+        return located
+    problems: list[str] = []
+    _walk(node, (), located, problems)
+    if problems:
+        raise ConfigError(problems)
+    located.data = yaml.safe_load(text)
+    return located
+
+
+def _walk(node, path, located: Located, problems: list[str]) -> None:
+    located.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            key = _construct(key_node) if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                problems.append(
+                    f"{located.source}:{line}:{key_node.start_mark.column + 1}: "
+                    f"{format_path(path + (key,))}: duplicate key '{key}' (first given on line {seen[key]}); keep one"
+                )
+                continue
+            seen[key] = line
+            located.keys[path + (key,)] = (line, key_node.start_mark.column + 1)
+            _walk(value_node, path + (key,), located, problems)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _walk(item, path + (i,), located, problems)
+
+
+def _construct(node) -> Any:
+    loader = yaml.SafeLoader("")
+    try:
+        return loader.construct_object(node, deep=True)
+    finally:
+        loader.dispose()
+
+
+_TOKEN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|(\.)")
+
+
+def parse_override(text: str) -> tuple[Path_, Any]:
+    """``model.layers[1].units=32`` -> (("model", "layers", 1, "units"), 32); the value is YAML."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {text}: expected KEY=VALUE, e.g. --set training.epochs=5")
+    key = key.strip()
+    path: list[Any] = []
+    pos = 0
+    expect_name = True
+    while pos < len(key):
+        match = _TOKEN.match(key, pos)
+        if not match:
+            raise ConfigError(f"--set {text}: cannot read key path '{key}' at '{key[pos:]}'; use a.b[0].c")
+        name, index, dot = match.groups()
+        if name is not None:
+            if not expect_name:
+                raise ConfigError(f"--set {text}: cannot read key path '{key}'; use a.b[0].c")
+            path.append(name)
+            expect_name = False
+        elif index is not None:
+            if not path:
+                raise ConfigError(f"--set {text}: a key path starts with a name; use a.b[0].c")
+            path.append(int(index))
+        else:
+            if expect_name:
+                raise ConfigError(f"--set {text}: empty key name in '{key}'; use a.b[0].c")
+            expect_name = True
+        pos = match.end()
+    if expect_name:
+        raise ConfigError(f"--set {text}: key path '{key}' ends with '.'")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return tuple(path), value
+
+
+def apply_overrides(located: Located, overrides: list[str]) -> None:
+    """Apply ``--set`` overrides to the parsed data, remembering which paths they set."""
+    if not isinstance(located.data, dict):
+        return
+    for text in overrides:
+        path, value = parse_override(text)
+        node = located.data
+        for depth, part in enumerate(path[:-1]):
+            nxt = path[depth + 1]
+            if isinstance(part, int):
+                if not isinstance(node, list) or part >= len(node):
+                    size = len(node) if isinstance(node, list) else 0
+                    raise ConfigError(
+                        f"--set {text}: {format_path(path[:depth])} has {size} item(s); index {part} is out of range"
+                    )
+            else:
+                if not isinstance(node, dict):
+                    raise ConfigError(f"--set {text}: {format_path(path[:depth])} is not a mapping")
+                if not isinstance(node.get(part), (dict, list)):
+                    node[part] = [] if isinstance(nxt, int) else {}
+            node = node[part]
+        last = path[-1]
+        if isinstance(last, int):
+            if not isinstance(node, list) or last >= len(node):
+                size = len(node) if isinstance(node, list) else 0
+                raise ConfigError(
+                    f"--set {text}: {format_path(path[:-1])} has {size} item(s); index {last} is out of range"
+                )
+        elif not isinstance(node, dict):
+            raise ConfigError(f"--set {text}: {format_path(path[:-1])} is not a mapping")
+        node[last] = value
+        for depth in range(1, len(path) + 1):
+            if path[:depth] not in located.values:
+                located.overrides.setdefault(path[:depth], text)
+        located.overrides[path] = text
+
+
+def read_config_text(path: str | Path) -> str:
+    """The text of a config file, or a ConfigError saying why it cannot be read."""
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(f"{path}: config file not found; check the path")
+    if p.is_dir():
+        raise ConfigError(f"{path}: is a directory, not a config file; give a .yaml file")
+    try:
+        return p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a UTF-8 text file; a config is a YAML text file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from None

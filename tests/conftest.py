@@ -1,0 +1,50 @@
+"""Shared fixtures: small data made on the spot, configs written to tmp_path."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "configs"
+
+
+@pytest.fixture
+def write(tmp_path):
+    """write(name, text) -> path of a file in tmp_path."""
+
+    def _write(name: str, text: str) -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        return path
+
+    return _write
+
+
+def make_mnist_like(path: Path, n_train: int = 600, n_test: int = 200, seed: int = 0) -> Path:
+    """An npz with mnist.npz's keys, dtypes and image shape, with learnable classes."""
+    rng = np.random.default_rng(seed)
+    protos = rng.integers(0, 256, size=(10, 28, 28))
+
+    def draw(n):
+        y = rng.integers(0, 10, size=n).astype(np.uint8)
+        noise = rng.integers(-60, 60, size=(n, 28, 28))
+        x = np.clip(protos[y] + noise, 0, 255).astype(np.uint8)
+        return x, y
+
+    x_train, y_train = draw(n_train)
+    x_test, y_test = draw(n_test)
+    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    return path
+
+
+@pytest.fixture
+def mnist_npz(tmp_path) -> Path:
+    return make_mnist_like(tmp_path / "mnist.npz")
