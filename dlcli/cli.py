@@ -166,6 +166,25 @@ def evaluate(run_dir, data_arg, device, as_json):
 
 
 @cli.command()
+@click.argument("run_dir", type=click.Path())
+@click.argument("input_path", metavar="INPUT", type=click.Path())
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="CSV to write (default: stdout).")
+@device_option
+@debug_option
+def predict(run_dir, input_path, output, device):
+    """Predict every row of INPUT (CSV/TSV with the training columns, or NPZ with x) with RUN_DIR's model.
+
+    Writes a CSV with a 'prediction' column: class names for classification, values for regression.
+    """
+    from dlcli.predict import predict as run_predict  # noqa: PLC0415
+
+    with contextlib.redirect_stdout(sys.stderr) if output else contextlib.nullcontext():
+        rows = run_predict(run_dir, input_path, output, device=device or "auto")
+    if output:
+        _err(f"{rows} predictions written to {output}")
+
+
+@cli.command()
 @click.argument("config_path", metavar="CONFIG", type=click.Path())
 @set_option
 @debug_option

@@ -37,7 +37,13 @@ def environment(tf, config, info, device: str) -> dict:
         "device_requested": device,
         "devices": describe(tf),
         "seed": config.seed,
-        "data": {**info.fingerprint, "splits": info.splits, "input_shape": list(info.input_shape), "task": info.task},
+        "data": {
+            **info.fingerprint,
+            "splits": info.splits,
+            "input_shape": list(info.input_shape),
+            "features": info.feature_names,
+            "task": info.task,
+        },
         "argv": sys.argv,
     }
 
@@ -54,8 +60,8 @@ def _progress_callback(run: runs.Run):
         def on_epoch_end(self, epoch, logs=None):
             for key, value in (logs or {}).items():
                 self.history.setdefault(key, []).append(float(value))
-            run.write_history(self.history)
-            run.update(epochs_done=epoch + 1)
+            run.write_history(self.history, durable=False)
+            run.update(epochs_done=epoch + 1, durable=False)
 
     return RunProgress()
 

@@ -33,27 +33,33 @@ RUN = "run.json"
 CHECKPOINTS = "checkpoints"
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename."""
+def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename.
+
+    The rename alone protects against a crash of this process; ``durable``
+    also syncs to disk, against a crash of the machine (skipped for the
+    per-epoch progress files, which are rewritten constantly).
+    """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         with open(tmp, "wb") as fh:
             fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+def atomic_write_text(path: Path, text: str, *, durable: bool = True) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"), durable=durable)
 
 
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, allow_nan=True) + "\n")
+def atomic_write_json(path: Path, obj: Any, *, durable: bool = True) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, allow_nan=True) + "\n", durable=durable)
 
 
 def _now() -> str:
@@ -87,21 +93,21 @@ class Run:
             return cls(path)
         raise RunDirError(f"{root}: too many runs named {name}-{stamp}")
 
-    def write_text(self, name: str, text: str) -> None:
-        atomic_write_text(self.path / name, text)
+    def write_text(self, name: str, text: str, *, durable: bool = True) -> None:
+        atomic_write_text(self.path / name, text, durable=durable)
 
-    def write_json(self, name: str, obj: Any) -> None:
-        atomic_write_json(self.path / name, obj)
+    def write_json(self, name: str, obj: Any, *, durable: bool = True) -> None:
+        atomic_write_json(self.path / name, obj, durable=durable)
 
     def write_config(self, config) -> None:
         header = "# Resolved by dlcli: every default filled in. `dlcli train` on this file repeats the run.\n"
         self.write_text(CONFIG, header + yaml.safe_dump(config.dump(), sort_keys=False))
 
-    def update(self, **fields) -> None:
+    def update(self, *, durable: bool = True, **fields) -> None:
         """Merge ``fields`` into run.json and rewrite it."""
         self.state.update(fields)
         self.state["updated_at"] = _now()
-        self.write_json(RUN, self.state)
+        self.write_json(RUN, self.state, durable=durable)
 
     def start(self, config, epochs_planned: int) -> None:
         self.update(
@@ -117,7 +123,7 @@ class Run:
             error=None,
         )
 
-    def write_history(self, history: dict[str, list[float]]) -> None:
+    def write_history(self, history: dict[str, list[float]], *, durable: bool = True) -> None:
         keys = list(history)
         rows = len(history[keys[0]]) if keys else 0
         buf = io.StringIO()
@@ -125,7 +131,7 @@ class Run:
         writer.writerow(["epoch", *keys])
         for i in range(rows):
             writer.writerow([i + 1, *(repr(float(history[k][i])) for k in keys)])
-        self.write_text(HISTORY, buf.getvalue())
+        self.write_text(HISTORY, buf.getvalue(), durable=durable)
 
     def save_model(self, model) -> None:
         """``model.keras`` via a temporary ``.keras`` file (Keras insists on the suffix)."""

@@ -180,3 +180,34 @@ def read(config) -> RawData:
         files=files,
         target_label=f"{data.path}: column '{data.target}'",
     )
+
+
+def read_features(path: str, features: list[str], target: str | None) -> np.ndarray:
+    """The feature columns of a file to predict on, checked against the training schema."""
+    import pandas as pd  # noqa: PLC0415
+
+    header = _header(path)
+    missing = [f for f in features if f not in header]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {', '.join(missing)} that the model was trained on")
+    extra = [c for c in header if c not in features and c != target]
+    if extra:
+        raise DataError(
+            f"{path}: column(s) {', '.join(extra)} were not in the training data; "
+            f"the model takes {', '.join(features)} (the target may be present)"
+        )
+    try:
+        frame = pd.read_csv(path, sep=_sep(path), skipinitialspace=True, dtype=str, keep_default_na=False,
+                            skip_blank_lines=False, encoding="utf-8-sig", usecols=features)  # fmt: skip
+    except pd.errors.ParserError as exc:
+        raise DataError(f"{path}: {str(exc).strip()}") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    blank = (frame.apply(lambda col: col.str.strip()) == "").all(axis=1)
+    frame = frame[~blank.to_numpy()]
+    if len(frame) == 0:
+        raise DataError(f"{path}: has a header but no data rows")
+    lines = frame.index.to_numpy() + 2
+    x = np.empty((len(frame), len(features)), dtype=np.float32)
+    for j, col in enumerate(features):
+        x[:, j] = _numeric(frame[col], path, col, lines)
+    return x

@@ -1,0 +1,101 @@
+"""``dlcli predict``: raw rows in (CSV / NPZ), one prediction per row out (CSV)."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from dlcli import runs
+from dlcli.errors import DataError
+
+BATCH = 4096
+
+
+def read_input(path: str, env_data: dict) -> np.ndarray:
+    """Rows to predict on, as float32 with the training input shape."""
+    suffix = Path(path).suffix.lower()
+    if not Path(path).exists():
+        raise DataError(f"{path}: file not found")
+    shape = tuple(env_data.get("input_shape") or ())
+    if suffix in (".csv", ".tsv", ".tab"):
+        features = env_data.get("features")
+        if not features:
+            raise DataError(f"{path}: this model was not trained on a table; give an .npz with an array 'x'")
+        from dlcli.data.csv import read_features  # noqa: PLC0415
+
+        return read_features(path, features, env_data.get("target"))
+    if suffix == ".npz":
+        try:
+            archive = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise DataError(f"{path}: not a readable .npz archive ({exc})") from None
+        with archive:
+            keys = archive.files
+            key = next((k for k in ("x", "x_test", "x_train") if k in keys), keys[0] if len(keys) == 1 else None)
+            if key is None:
+                raise DataError(f"{path}: expected an array named x (or a single array); found {', '.join(keys)}")
+            x = archive[key]
+        if tuple(x.shape[1:]) != shape:
+            raise DataError(f"{path}: '{key}' rows have shape {tuple(x.shape[1:])}; the model takes {shape}")
+        if x.dtype.kind not in "biuf":
+            raise DataError(f"{path}: '{key}' has dtype {x.dtype}; features must be numbers")
+        return x.astype(np.float32, copy=False)
+    raise DataError(f"{path}: give a .csv, .tsv or .npz file")
+
+
+def predict(run_dir: str | Path, input_path: str, output: str | None, *, device: str = "auto") -> int:
+    """Write predictions for every row of ``input_path`` to ``output`` (or stdout); returns the row count."""
+    from dlcli.config import load_config  # noqa: PLC0415
+    from dlcli.device import import_tensorflow  # noqa: PLC0415
+    from dlcli.model import predicted_classes  # noqa: PLC0415
+
+    run_path = runs.open_run(run_dir)
+    config = load_config(run_path / runs.CONFIG)
+    env = runs.read_json(run_path / runs.ENVIRONMENT) if (run_path / runs.ENVIRONMENT).exists() else {}
+    env_data = {**env.get("data", {}), "target": config.data.target}
+    x = read_input(input_path, env_data)
+    labels = runs.read_json(run_path / runs.LABELS) if (run_path / runs.LABELS).exists() else None
+    import_tensorflow(device)
+    import keras  # noqa: PLC0415
+
+    model = keras.saving.load_model(run_path / runs.MODEL)
+    activation = config.model.output.activation
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["prediction"])
+    with _sink(output) as sink:
+        sink.write(buf.getvalue())
+        for start in range(0, len(x), BATCH):
+            out = np.asarray(model.predict_on_batch(x[start : start + BATCH]))
+            buf.seek(0)
+            buf.truncate()
+            if labels is None:
+                for value in out.reshape(len(out), -1)[:, 0]:
+                    writer.writerow([repr(float(value))])
+            else:
+                for idx in predicted_classes(out, activation):
+                    writer.writerow([labels[int(idx)]])
+            sink.write(buf.getvalue())
+    return len(x)
+
+
+@contextlib.contextmanager
+def _sink(output: str | None):
+    if output is None or output == "-":
+        yield sys.stdout
+        return
+    target = Path(output)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+            yield fh
+        os.replace(tmp, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()

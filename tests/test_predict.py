@@ -1,0 +1,74 @@
+"""dlcli predict: raw rows in, class names or values out; the input is checked against the training schema."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from dlcli.cli import cli
+from tests.conftest import CONFIGS
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def csv_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    result = invoke("train", CONFIGS / "iris_csv.yaml", "--set", "training.epochs=30", "--output-dir", out, "--json")
+    assert result.exit_code == 0, result.output
+    return Path(json.loads(result.stdout)["run_dir"])
+
+
+def test_predict_csv_gives_class_names(csv_run, tmp_path):
+    out = tmp_path / "p.csv"
+    result = invoke("predict", csv_run, CONFIGS / "data" / "iris.csv", "-o", out)
+    assert result.exit_code == 0, result.output
+    lines = out.read_text().splitlines()
+    assert lines[0] == "prediction" and len(lines) == 151
+    assert set(lines[1:]) <= {"setosa", "versicolor", "virginica"}
+    truth = [row.split(",")[-1] for row in (CONFIGS / "data" / "iris.csv").read_text().splitlines()[1:]]
+    assert np.mean([a == b for a, b in zip(lines[1:], truth, strict=True)]) > 0.8
+
+
+def test_predict_to_stdout_without_the_target_column(csv_run, tmp_path):
+    rows = (CONFIGS / "data" / "iris.csv").read_text().splitlines()
+    (tmp_path / "x.csv").write_text("\n".join(",".join(r.split(",")[:4]) for r in rows[:6]) + "\n")
+    result = invoke("predict", csv_run, tmp_path / "x.csv")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == ["prediction"] + ["setosa"] * 5
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("sepal_length,sepal_width,petal_length\n1,2,3\n", "missing column(s) petal_width"),
+        (
+            "sepal_length,sepal_width,petal_length,petal_width,id\n1,2,3,4,5\n",
+            "column(s) id were not in the training data",
+        ),
+        ("sepal_length,sepal_width,petal_length,petal_width\n1,2,abc,4\n", "line 2: 'abc' is not a number"),
+    ],
+)
+def test_predict_checks_the_schema(csv_run, tmp_path, text, needle):
+    (tmp_path / "x.csv").write_text(text)
+    result = invoke("predict", csv_run, tmp_path / "x.csv")
+    assert result.exit_code == 2 and needle in result.stderr, result.stderr
+
+
+def test_predict_npz_regression(tmp_path):
+    result = invoke("train", CONFIGS / "diabetes.yaml", "--set", "training.epochs=2", "--output-dir", tmp_path, "-q")
+    run = result.stdout.strip()
+    np.savez(tmp_path / "x.npz", x=np.zeros((7, 10), dtype=np.float32))
+    result = invoke("predict", run, tmp_path / "x.npz")
+    assert result.exit_code == 0, result.output
+    values = [float(v) for v in result.stdout.splitlines()[1:]]
+    assert len(values) == 7 and len(set(values)) == 1
+    np.savez(tmp_path / "bad.npz", x=np.zeros((7, 9), dtype=np.float32))
+    result = invoke("predict", run, tmp_path / "bad.npz")
+    assert result.exit_code == 2 and "the model takes (10,)" in result.stderr

@@ -1,0 +1,82 @@
+"""Atomic writes and the run-directory reader."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from dlcli import runs
+from dlcli.errors import RunDirError
+
+
+def test_atomic_write_replaces_whole_files(tmp_path):
+    target = tmp_path / "metrics.json"
+    runs.atomic_write_json(target, {"a": 1})
+    runs.atomic_write_json(target, {"a": 2}, durable=False)
+    assert json.loads(target.read_text()) == {"a": 2}
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def test_a_crash_before_the_rename_leaves_the_old_file(tmp_path, monkeypatch):
+    target = tmp_path / "metrics.json"
+    target.write_text('{"old": true}')
+
+    def crash(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError):
+        runs.atomic_write_json(target, {"new": True})
+    assert json.loads(target.read_text()) == {"old": True}
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def test_run_names_never_collide(tmp_path):
+    first = runs.Run.create(tmp_path, "x")
+    second = runs.Run.create(tmp_path, "x")
+    assert first.path != second.path and first.path.name.startswith("x-") and second.path.is_dir()
+
+
+def test_output_dir_that_is_a_file(tmp_path):
+    (tmp_path / "f").write_text("")
+    with pytest.raises(RunDirError, match="cannot create"):
+        runs.Run.create(tmp_path / "f", "x")
+
+
+def make_run(tmp_path, status="complete", files=("config.yaml", "model.keras", "metrics.json")):
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({"status": status, "epochs_done": 2, "epochs_planned": 5}))
+    for name in files:
+        (run / name).write_text("x")
+    return run
+
+
+def test_open_run_accepts_only_complete_runs(tmp_path):
+    assert runs.open_run(make_run(tmp_path)) == tmp_path / "r"
+
+
+@pytest.mark.parametrize("status", ["running", "interrupted", "failed"])
+def test_open_run_refuses_incomplete_runs(tmp_path, status):
+    with pytest.raises(RunDirError, match=f"run is {status} after 2 of 5 epochs"):
+        runs.open_run(make_run(tmp_path, status))
+
+
+def test_open_run_refuses_a_complete_run_without_its_model(tmp_path):
+    with pytest.raises(RunDirError, match="model.keras is missing"):
+        runs.open_run(make_run(tmp_path, files=("config.yaml", "metrics.json")))
+
+
+def test_open_run_refuses_damaged_run_json(tmp_path):
+    run = make_run(tmp_path)
+    (run / "run.json").write_text("{not json")
+    with pytest.raises(RunDirError, match="not valid JSON"):
+        runs.open_run(run)
+
+
+def test_history_csv(tmp_path):
+    run = runs.Run(tmp_path)
+    run.write_history({"loss": [1.0, 0.5], "val_loss": [1.1, 0.7]})
+    assert (tmp_path / "history.csv").read_text().splitlines() == ["epoch,loss,val_loss", "1,1.0,1.1", "2,0.5,0.7"]
