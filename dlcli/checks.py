@@ -16,6 +16,11 @@ from dlcli import names
 class Problem:
     path: tuple
     message: str
+    severity: str = "error"  # error: cannot train correctly; warning: trains, but probably not as meant
+
+
+def warning(path: tuple, message: str) -> Problem:
+    return Problem(path, message, "warning")
 
 
 def source_fields(config) -> list[Problem]:
@@ -101,19 +106,26 @@ def loss_matches_task(config, task: str, n_classes: int | None = None) -> list[P
         return [
             Problem(
                 ("loss",),
-                f"'{name}' is a classification loss but the target is continuous (regression); use mse or mae, or set task",
+                f"'{name}' is a classification loss but the target is continuous (regression); "
+                "use mean_squared_error or mean_absolute_error, or set task",
             )
         ]
     if task != "regression" and name in names.REGRESSION_LOSSES:
         return [
             Problem(("loss",), f"'{name}' is a regression loss but the target has classes ({task}); use loss: auto")
         ]
-    if name in names.CATEGORICAL_LOSSES and task != "regression":
+    return []
+
+
+def one_hot_loss_with_class_indices(config, task: str, n_classes: int | None = None) -> list[Problem]:
+    """categorical_crossentropy wants one-hot rows; dlcli's labels are class indices."""
+    name = loss_name(config.loss)
+    if task != "regression" and name in names.CATEGORICAL_LOSSES:
         return [
             Problem(
                 ("loss",),
-                f"'{name}' expects one-hot labels but dlcli gives class indices; "
-                "use sparse_categorical_crossentropy (same loss, integer labels)",
+                f"'{name}' expects one-hot labels but dlcli feeds class indices; "
+                "use sparse_categorical_crossentropy (the same loss on integer labels) or loss: auto",
             )
         ]
     return []
@@ -126,7 +138,7 @@ def output_units_match(config, task: str, n_classes: int | None) -> list[Problem
         return []
     if task == "regression" and out.units != 1:
         return [Problem(("model", "output", "units"), f"regression predicts one value; set units: 1 (got {out.units})")]
-    if task == "multiclass" and out.units != n_classes:
+    if task == "multiclass" and n_classes is not None and out.units != n_classes:
         return [
             Problem(
                 ("model", "output", "units"),
@@ -142,17 +154,23 @@ def output_units_match(config, task: str, n_classes: int | None) -> list[Problem
     return []
 
 
+def _units(config, task: str, n_classes: int | None) -> int | None:
+    out = config.model.output
+    if out != "auto" and out.units != "auto":
+        return out.units
+    if task == "regression":
+        return 1
+    if task == "binary":
+        return 2 if out != "auto" and out.activation == "softmax" else 1
+    return n_classes
+
+
 def output_activation_matches(config, task: str, n_classes: int | None) -> list[Problem]:
-    """softmax over one unit, or sigmoid over many classes, cannot learn the target."""
+    """softmax over one unit, sigmoid over many classes, softmax with binary crossentropy."""
     out = config.model.output
     if out == "auto" or out.activation == "auto" or task == "regression":
         return []
-    if out.units != "auto":
-        units = out.units
-    elif task == "binary":
-        units = 2 if out.activation == "softmax" else 1
-    else:
-        units = n_classes
+    units = _units(config, task, n_classes)
     if out.activation == "softmax" and units == 1:
         return [
             Problem(
@@ -161,13 +179,13 @@ def output_activation_matches(config, task: str, n_classes: int | None) -> list[
             )
         ]
     name = loss_name(config.loss)
-    if out.activation == "softmax" and name in names.BINARY_LOSSES and units > 1:
+    if out.activation == "softmax" and name in names.BINARY_LOSSES and units and units > 1:
         return [
             Problem(
                 ("loss",), f"'{name}' with a softmax output over {units} units; use sparse_categorical_crossentropy"
             )
         ]
-    if out.activation == "sigmoid" and units > 1 and task == "multiclass":
+    if out.activation == "sigmoid" and units and units > 1 and task == "multiclass":
         return [
             Problem(
                 ("model", "output", "activation"),
@@ -177,7 +195,76 @@ def output_activation_matches(config, task: str, n_classes: int | None) -> list[
     return []
 
 
-DATA_CHECKS = (loss_matches_task, output_units_match, output_activation_matches)
+def _from_logits(loss) -> bool:
+    return not isinstance(loss, str) and bool((loss.model_extra or {}).get("from_logits"))
+
+
+def logits_match_loss(config, task: str, n_classes: int | None) -> list[Problem]:
+    """A linear (logits) output needs ``from_logits: true``; a softmax/sigmoid output should not have it."""
+    out = config.model.output
+    name = loss_name(config.loss)
+    if out == "auto" or out.activation == "auto" or name is None or task == "regression":
+        return []
+    if out.activation == "linear" and not _from_logits(config.loss):
+        return [
+            Problem(
+                ("loss",),
+                f"the output activation is linear (logits) but '{name}' expects probabilities; "
+                f"write loss: {{name: {name}, from_logits: true}}",
+            )
+        ]
+    if out.activation in ("softmax", "sigmoid") and _from_logits(config.loss):
+        return [
+            warning(
+                ("loss", "from_logits"),
+                f"the output already applies {out.activation}, so from_logits: true applies it twice; "
+                "remove from_logits or make the output linear",
+            )
+        ]
+    return []
+
+
+def _metric_names(config):
+    if config.metrics == "auto":
+        return []
+    return [(i, names.snake(m if isinstance(m, str) else m.name)) for i, m in enumerate(config.metrics)]
+
+
+def metrics_match_task(config, task: str, n_classes: int | None) -> list[Problem]:
+    """Metrics that crash on this task's labels are errors; those that run but mean nothing, warnings."""
+    units = _units(config, task, n_classes)
+    kind = "regression" if task == "regression" else ("binary" if units == 1 else "classes")
+    out: list[Problem] = []
+    for i, name in _metric_names(config):
+        path = ("metrics", i)
+        if kind == "regression":
+            if name not in names.REGRESSION_METRICS:
+                out.append(Problem(path, f"'{name}' needs classes but the target is continuous; use mae, rmse or r2"))
+        elif name in names.METRICS_FAILING[kind]:
+            fix = "accuracy" if kind == "classes" else "accuracy, auc, precision or recall"
+            out.append(
+                Problem(
+                    path,
+                    f"'{name}' cannot score this output ({_kind_text(kind, units)}) with class-index labels; use {fix}",
+                )
+            )
+        elif name in names.METRICS_MEANINGLESS[kind]:
+            out.append(warning(path, f"'{name}' runs but means little here ({_kind_text(kind, units)}); use accuracy"))
+    return out
+
+
+def _kind_text(kind: str, units) -> str:
+    return "one sigmoid unit" if kind == "binary" else f"{units} classes"
+
+
+DATA_CHECKS = (
+    loss_matches_task,
+    one_hot_loss_with_class_indices,
+    output_units_match,
+    output_activation_matches,
+    logits_match_loss,
+    metrics_match_task,
+)
 
 
 def check_against_data(config, task: str, n_classes: int | None) -> list[Problem]:

@@ -34,6 +34,7 @@ device_option = click.option(
     default=None,
     help="Where to run: auto uses a GPU when one is visible. Default: training.device from the config.",
 )
+config_argument = click.argument("config_path", metavar="CONFIG", type=click.Path())
 debug_option = click.option(
     "--debug",
     is_flag=True,
@@ -184,22 +185,55 @@ def predict(run_dir, input_path, output, device):
         _err(f"{rows} predictions written to {output}")
 
 
-@cli.command()
-@click.argument("config_path", metavar="CONFIG", type=click.Path())
-@set_option
-@debug_option
-def validate(config_path, overrides):
-    """Check CONFIG without importing TensorFlow and print the layer table."""
+def _resolve_without_tensorflow(config_path, overrides):
+    """The config resolved against the data's probed shape and task, and the probe."""
     from dlcli import data, plan  # noqa: PLC0415
 
     config = _load(config_path, overrides)
     probe = data.probe(config)
-    resolved = plan.resolve(config, probe.task, probe.n_classes)
+    return plan.resolve(config, probe.task, probe.n_classes), probe
+
+
+@cli.command()
+@config_argument
+@set_option
+@debug_option
+def validate(config_path, overrides):
+    """Check CONFIG without importing TensorFlow and print the layer table."""
+    from dlcli import plan  # noqa: PLC0415
+
+    resolved, probe = _resolve_without_tensorflow(config_path, overrides)
     click.echo(
         f"{config_path}: valid ({resolved.task}, input {probe.input_shape}"
         + (f", {probe.n_classes} classes)" if probe.n_classes else ")")
     )
     click.echo(plan.table(plan.layers(resolved, probe.input_shape), probe.input_shape))
+
+
+@cli.group("config")
+def config_group():
+    """Show a resolved config, or the JSON Schema of the config language."""
+
+
+@config_group.command("show")
+@config_argument
+@set_option
+@debug_option
+def config_show(config_path, overrides):
+    """Print CONFIG fully resolved: every default and auto value filled in (no TensorFlow)."""
+    import yaml  # noqa: PLC0415
+
+    resolved, _ = _resolve_without_tensorflow(config_path, overrides)
+    click.echo(yaml.safe_dump(resolved.dump(), sort_keys=False), nl=False)
+
+
+@config_group.command("schema")
+@debug_option
+def config_schema():
+    """Print the JSON Schema of a config file (for an editor's YAML language server)."""
+    from dlcli.config import schema  # noqa: PLC0415
+
+    click.echo(json.dumps(schema(), indent=2))
 
 
 @cli.command()

@@ -24,7 +24,7 @@ from pydantic import (
 )
 
 from dlcli import names
-from dlcli.errors import ConfigError
+from dlcli.errors import ConfigError, warn
 from dlcli.yamlpos import Located, apply_overrides, format_path, load_yaml, read_config_text
 
 SOURCES = ("sklearn", "csv", "npz")
@@ -84,8 +84,14 @@ class LayerConfig(Strict):
     units: int = Field(gt=0, description="Number of units.")
     activation: str | None = Field("relu", description="A Keras activation name.")
     dropout: float = Field(0.0, ge=0, lt=1, description="Dropout rate after the layer.")
+    kernel_initializer: str = Field("glorot_uniform", description="A Keras initializer name for the weights.")
 
     _activation = field_validator("activation")(classmethod(lambda cls, v: _check_activation(v)))
+
+    @field_validator("kernel_initializer")
+    @classmethod
+    def _initializer(cls, value):
+        return _check_name("initializer", value, names.INITIALIZERS)
 
 
 class OutputConfig(Strict):
@@ -292,8 +298,11 @@ def config_from_located(located: Located, overrides, *, base_dir: Path, stem: st
     from dlcli.checks import check_config  # noqa: PLC0415 - checks imports this module
 
     problems = check_config(config)
-    if problems:
-        raise ConfigError([f"{located.where(p.path)}: {format_path(p.path)}: {p.message}" for p in problems])
+    errors = [f"{located.where(p.path)}: {format_path(p.path)}: {p.message}" for p in problems if p.severity == "error"]
+    if errors:
+        raise ConfigError(errors)
+    for p in problems:
+        warn(f"{located.where(p.path)}: {format_path(p.path)}: warning: {p.message}")
     updates: dict[str, Any] = {}
     if config.name is None:
         safe = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-.") or "run"
@@ -378,12 +387,21 @@ def _message(err: dict, path: tuple) -> str:
         return "required key is missing" + _missing_hint(path)
     if kind == "literal_error":
         options = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+        if options == ["auto"]:
+            other = "a list of metric names" if path[-1:] == ("metrics",) else "a mapping {units, activation}"
+            return f"expected auto or {other}; got {_show(value)}"
         hint = names.did_you_mean(str(value), options) if isinstance(value, str) else ""
         return f"expected one of {', '.join(options)}; got {_show(value)}{hint}"
     if kind == "value_error":
         msg = str(ctx.get("error", err["msg"]))
         return msg
-    if kind in ("union_tag_invalid", "union_tag_not_found", "model_attributes_type", "dict_type"):
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        keys = fields_at(path)
+        if keys == ["name"] or "name" in keys and path and path[-1] in ("loss", "optimizer"):
+            return f"expected a name or a mapping {{name: ..., ...}}; got {_show(value)}"
+        listing = f" with keys {', '.join(keys)}" if keys else ""
+        return f"expected a mapping{listing}; got {_show(value)}"
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
         return f"expected a name or a mapping {{name: ..., ...}}; got {_show(value)}"
     if kind.endswith("_type") or kind.endswith("_parsing"):
         what = {
@@ -445,5 +463,50 @@ def _find_model(annotation) -> type[BaseModel] | None:
 
 
 def schema() -> dict:
-    """JSON Schema of the config file, for editors."""
-    return Config.model_json_schema()
+    """JSON Schema of the config file, for editors, with Keras's names as completions."""
+    out = Config.model_json_schema()
+    _any_of(out)
+    defs = out["$defs"]
+    activations = list(names.ACTIVATIONS)
+    _enum(defs["LayerConfig"]["properties"]["activation"], activations)
+    _enum(defs["LayerConfig"]["properties"]["kernel_initializer"], list(names.INITIALIZERS))
+    _enum(defs["OutputConfig"]["properties"]["activation"], ["auto", *activations])
+    _enum(defs["DataConfig"]["properties"]["name"], list(SKLEARN_DATASETS))
+    defs["TrainingConfig"]["properties"]["early_stopping"]["anyOf"].append(
+        {"type": "boolean", "description": "true: the defaults; false: off"}
+    )
+    for key, spec, values in (
+        ("loss", "LossSpec", names.LOSSES),
+        ("optimizer", "OptimizerSpec", names.OPTIMIZERS),
+        ("metrics", "MetricSpec", names.METRICS + names.DLCLI_METRICS),
+    ):
+        _enum(out["properties"][key], list(values))
+        _enum(defs[spec]["properties"]["name"], list(values))
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "dlcli config",
+        **{k: v for k, v in out.items() if k != "title"},
+    }
+
+
+def _any_of(node) -> None:
+    """Editors reject a value that matches two ``oneOf`` branches ("auto" is also a string)."""
+    if isinstance(node, dict):
+        if "oneOf" in node:
+            node["anyOf"] = node.pop("oneOf")
+        node.pop("discriminator", None)
+        for value in node.values():
+            _any_of(value)
+    elif isinstance(node, list):
+        for value in node:
+            _any_of(value)
+
+
+def _enum(node: dict, values: list[str]) -> None:
+    """Give the free-string branches of ``node`` (and of list items) the valid names."""
+    if node.get("type") == "string" and "const" not in node and "enum" not in node:
+        node["enum"] = values
+    for branch in node.get("anyOf", []):
+        _enum(branch, values)
+    if isinstance(node.get("items"), dict):
+        _enum(node["items"], values)

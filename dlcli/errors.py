@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+
+
+def warn(message: str) -> None:
+    """A problem that does not stop the run: one line on stderr."""
+    print(message if message.split(": ", 1)[0].count(":") >= 2 else f"warning: {message}", file=sys.stderr)
+
 
 class DlcliError(Exception):
     """Base of every error dlcli reports to the user without a traceback."""

@@ -33,7 +33,12 @@ def build(config, info: DataInfo, x_train: np.ndarray):
             activation = keras.activations.get(spec.activation)
             # The output layer computes in float32 even under a mixed-precision policy.
             dtype = "float32" if spec.name == "output" else None
-            model.add(keras.layers.Dense(spec.units, activation=activation, name=spec.name, dtype=dtype))
+            initializer = keras.initializers.get(spec.initializer)
+            model.add(
+                keras.layers.Dense(
+                    spec.units, activation=activation, kernel_initializer=initializer, name=spec.name, dtype=dtype
+                )
+            )
     return model
 
 

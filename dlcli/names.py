@@ -84,18 +84,19 @@ METRIC_EXCLUDED = (
 # Metrics dlcli computes itself on the test split (always reported for their task).
 DLCLI_METRICS = ("rmse", "r2")
 
-# keras.initializers.get: the registry less abstract bases.
+# keras.initializers.get: the registry less abstract bases and those needing arguments.
 INITIALIZERS = (
-    "Constant", "GlorotNormal", "GlorotUniform", "HeNormal", "HeUniform", "Identity",
+    "GlorotNormal", "GlorotUniform", "HeNormal", "HeUniform", "Identity",
     "IdentityInitializer", "LecunNormal", "LecunUniform", "Ones", "Orthogonal",
     "OrthogonalInitializer", "RandomNormal", "RandomUniform", "STFT",
-    "STFTInitializer", "TruncatedNormal", "VarianceScaling", "Zeros", "constant",
+    "STFTInitializer", "TruncatedNormal", "VarianceScaling", "Zeros",
     "glorot_normal", "glorot_uniform", "he_normal", "he_uniform", "identity",
     "lecun_normal", "lecun_uniform", "normal", "one", "ones", "orthogonal",
     "random_normal", "random_uniform", "stft", "truncated_normal", "uniform",
     "variance_scaling", "zero", "zeros",
 )  # fmt: skip
-INITIALIZER_EXCLUDED = ("Initializer", "initializer")
+# "constant" needs a value: keras.initializers.get("constant") raises KeyError('value').
+INITIALIZER_EXCLUDED = ("Constant", "Initializer", "constant", "initializer")
 
 # Which loss names are which kind; used by the cross-field checks.
 BINARY_LOSSES = {"binary_crossentropy", "bce", "binary_focal_crossentropy", "hinge", "squared_hinge"}
@@ -112,6 +113,38 @@ REGRESSION_LOSSES = {
     "mean_absolute_percentage_error", "mape", "mean_squared_logarithmic_error", "msle",
     "poisson", "cosine_similarity",
 }  # fmt: skip
+
+
+# Metric names (snake case) by the task they can score, measured with Keras 3.15 on
+# class-index labels: which crash in fit, which run but mean nothing.
+REGRESSION_METRICS = {
+    "mae", "mse", "rmse", "r2", "mape", "msle", "mean_absolute_error", "mean_squared_error",
+    "root_mean_squared_error", "mean_absolute_percentage_error", "mean_squared_logarithmic_error",
+    "r2_score", "log_cosh_error", "cosine_similarity", "poisson", "pearson_correlation",
+    "concordance_correlation",
+}  # fmt: skip
+_ONE_HOT = {
+    "categorical_accuracy",
+    "top_k_categorical_accuracy",
+    "categorical_crossentropy",
+    "categorical_hinge",
+    "kl_divergence",
+    "kld",
+}
+METRICS_FAILING = {
+    # one sigmoid unit, labels 0/1
+    "binary": {"f1_score", "f_beta_score", "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy",
+               "r2_score", "pearson_correlation", "concordance_correlation"},
+    # softmax over the classes, labels 0..k-1
+    "classes": {"auc", "precision", "recall", "f1_score", "f_beta_score", "binary_accuracy", "binary_io_u",
+                "true_positives", "true_negatives", "false_positives", "false_negatives", "hinge", "squared_hinge",
+                "binary_crossentropy", "bce"} | REGRESSION_METRICS,
+}  # fmt: skip
+METRICS_MEANINGLESS = {
+    "binary": (_ONE_HOT | {"sparse_categorical_accuracy", "sparse_categorical_crossentropy"} | REGRESSION_METRICS)
+    - METRICS_FAILING["binary"],
+    "classes": _ONE_HOT - {"f1_score"},
+}
 
 
 def snake(name: str) -> str:

@@ -10,11 +10,20 @@ import numpy as np
 
 from dlcli import __version__, data, plan, runs
 from dlcli.config import load_config
-from dlcli.errors import DataError, DlcliError, Interrupted, RunDirError, TrainingError
+from dlcli.errors import DataError, DlcliError, Interrupted, RunDirError, TrainingError, warn
 
 
-def _warn(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr)
+def summary(exc: BaseException) -> str:
+    """One informative line of an exception (TensorFlow's start with "Graph execution error:")."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return ""
+    if lines[0].startswith("Graph execution error") and len(lines) > 1:
+        details = [
+            line for line in lines[1:] if not line.startswith(("File ", "Detected at node", "[[", "Stack trace"))
+        ]
+        return (details[-1] if details else lines[-1])[:300]
+    return lines[0][:300]
 
 
 def environment(tf, config, info, device: str) -> dict:
@@ -123,7 +132,7 @@ def train(config, *, output_dir: str | Path = "runs", device: str | None = None,
             status="failed", finished_at=runs._now(), error=f"{type(exc).__name__}: {exc}", timings_s=timer.times
         )
         raise TrainingError(
-            f"training failed: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''} ({run.path} is marked failed)"
+            f"training failed: {type(exc).__name__}: {summary(exc)} ({run.path} is marked failed)"
         ) from exc
     stopped_early = len(progress.history.get("loss", [])) < resolved.training.epochs
     run.update(
@@ -211,7 +220,7 @@ def _score_whole_file(raw, config, labels):
 def _check_fingerprint(run_path: Path, info) -> None:
     env_path = run_path / runs.ENVIRONMENT
     if not env_path.exists():
-        _warn(f"{env_path}: missing; cannot tell whether the data changed since training")
+        warn(f"{env_path}: missing; cannot tell whether the data changed since training")
         return
     saved = runs.read_json(env_path).get("data", {})
     if saved.get("arrays_sha256") and saved["arrays_sha256"] != info.fingerprint["arrays_sha256"]:
@@ -221,7 +230,7 @@ def _check_fingerprint(run_path: Path, info) -> None:
             if saved.get("files", {}).get(f, {}).get("sha256") != meta["sha256"]
         ]
         what = f"{', '.join(changed)} changed" if changed else "the data changed"
-        _warn(f"{what} since training; the test split is not the one the run was scored on")
+        warn(f"{what} since training; the test split is not the one the run was scored on")
 
 
 __all__ = ["environment", "evaluate", "train"]

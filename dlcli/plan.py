@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from dlcli.checks import check_against_data, loss_name
+from dlcli.checks import check_against_data
 from dlcli.config import Config, LossSpec, OutputConfig
-from dlcli.errors import ConfigError
+from dlcli.errors import ConfigError, warn
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,7 @@ class LayerSpec:
     activation: str | None = None
     rate: float | None = None
     scale: float | None = None
+    initializer: str = "glorot_uniform"
 
     @property
     def keras_type(self) -> str:
@@ -39,10 +40,17 @@ class LayerSpec:
 
 
 def resolve(config: Config, task: str, n_classes: int | None) -> Config:
-    """``config`` with task, output, loss and metrics made explicit for this data."""
+    """``config`` with task, output, loss and metrics made explicit for this data.
+
+    Runs the data-dependent checks first: errors raise ConfigError (all of
+    them at once), warnings are printed.
+    """
     problems = check_against_data(config, task, n_classes)
-    if problems:
-        raise ConfigError([config.problem(p.path, p.message) for p in problems])
+    errors = [config.problem(p.path, p.message) for p in problems if p.severity == "error"]
+    if errors:
+        raise ConfigError(errors)
+    for p in problems:
+        warn(config.problem(p.path, f"warning: {p.message}"))
     out = config.model.output
     units = None if out == "auto" or out.units == "auto" else out.units
     activation = None if out == "auto" or out.activation == "auto" else out.activation
@@ -61,14 +69,6 @@ def resolve(config: Config, task: str, n_classes: int | None) -> Config:
         else:
             name = "binary_crossentropy" if units == 1 else "sparse_categorical_crossentropy"
             loss = LossSpec(name=name, from_logits=True) if activation == "linear" else name
-    elif task != "regression" and activation == "linear" and not _from_logits(loss):
-        raise ConfigError(
-            config.problem(
-                ("loss",),
-                f"the output activation is linear (logits) but '{loss_name(loss)}' expects probabilities; "
-                f"write loss: {{name: {loss_name(loss)}, from_logits: true}}",
-            )
-        )
     metrics = config.metrics
     if metrics == "auto":
         metrics = ["mae"] if task == "regression" else ["accuracy"]
@@ -76,10 +76,6 @@ def resolve(config: Config, task: str, n_classes: int | None) -> Config:
     resolved = config.model_copy(update={"task": task, "model": model, "loss": loss, "metrics": metrics})
     resolved._origin = config._origin
     return resolved
-
-
-def _from_logits(loss) -> bool:
-    return not isinstance(loss, str) and bool((loss.model_extra or {}).get("from_logits"))
 
 
 def layers(config: Config, input_shape: tuple[int, ...]) -> list[LayerSpec]:
@@ -101,6 +97,7 @@ def layers(config: Config, input_shape: tuple[int, ...]) -> list[LayerSpec]:
                 width * layer.units + layer.units,
                 layer.units,
                 layer.activation or "linear",
+                initializer=layer.kernel_initializer,
             )
         )
         width = layer.units

@@ -70,21 +70,49 @@ def load_yaml(text: str, source: str) -> Located:
         raise ConfigError(f"{source}: YAML syntax error: {exc}") from None
     located = Located(data=None, source=source)
     if node is None:
-        located.data = {}
-        return located
+        raise ConfigError(
+            f"{source}: the file is empty; a config needs at least a data section, "
+            "e.g. data: {source: sklearn, name: digits}"
+        )
     problems: list[str] = []
-    _walk(node, (), located, problems)
+    _walk(node, (), located, problems, [0])
     if problems:
         raise ConfigError(problems)
-    located.data = yaml.safe_load(text)
+    try:
+        located.data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:  # compose accepted it, construction did not (e.g. a bad timestamp)
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        raise ConfigError(f"{where}: YAML error: {exc.problem or exc.context}") from None
     return located
 
 
-def _walk(node, path, located: Located, problems: list[str]) -> None:
+MAX_NODES = 10_000
+MAX_BYTES = 1 << 20
+PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp")}
+
+
+def _walk(node, path, located: Located, problems: list[str], count: list[int]) -> None:
+    count[0] += 1
+    where = f"{located.source}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
+    if count[0] > MAX_NODES:
+        raise ConfigError(
+            f"{where}: more than {MAX_NODES:,} values once aliases are expanded; "
+            "a config is small (is this an alias bomb?)"
+        )
+    if node.tag not in PLAIN_TAGS:
+        tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+        problems.append(
+            f"{where}: {format_path(path) or '(top level)'}: the tag {tag} is not allowed; a config holds plain values"
+        )
+        return
     located.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
         seen: dict[Any, int] = {}
         for key_node, value_node in node.value:
+            if key_node.tag not in PLAIN_TAGS or not isinstance(key_node, yaml.ScalarNode):
+                problems.append(f"{where}: {format_path(path) or '(top level)'}: keys must be plain names")
+                continue
             key = _construct(key_node) if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
             line = key_node.start_mark.line + 1
             if key in seen:
@@ -95,10 +123,10 @@ def _walk(node, path, located: Located, problems: list[str]) -> None:
                 continue
             seen[key] = line
             located.keys[path + (key,)] = (line, key_node.start_mark.column + 1)
-            _walk(value_node, path + (key,), located, problems)
+            _walk(value_node, path + (key,), located, problems, count)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _walk(item, path + (i,), located, problems)
+            _walk(item, path + (i,), located, problems, count)
 
 
 def _construct(node) -> Any:
@@ -193,6 +221,9 @@ def read_config_text(path: str | Path) -> str:
         raise ConfigError(f"{path}: config file not found; check the path")
     if p.is_dir():
         raise ConfigError(f"{path}: is a directory, not a config file; give a .yaml file")
+    size = p.stat().st_size
+    if size > MAX_BYTES:
+        raise ConfigError(f"{path}: {size:,} bytes; a config is at most 1 MiB (is this the data file?)")
     try:
         return p.read_text(encoding="utf-8")
     except UnicodeDecodeError:

@@ -102,9 +102,12 @@ def test_accuracy_follows_the_output():
     config, _ = resolved("data: {source: sklearn, name: breast_cancer}\nmodel: {output: {activation: linear}}\n")
     (acc,) = make_metrics(config)
     assert type(acc).__name__ == "BinaryAccuracy" and acc.threshold == 0.0
-    config, _ = resolved("data: {source: sklearn, name: iris}\nmetrics: [accuracy, {name: auc, curve: PR}]\n")
+    config, _ = resolved("data: {source: sklearn, name: iris}\n")
+    (acc,) = make_metrics(config)
+    assert type(acc).__name__ == "SparseCategoricalAccuracy"
+    config, _ = resolved("data: {source: sklearn, name: breast_cancer}\nmetrics: [accuracy, {name: auc, curve: PR}]\n")
     acc, auc = make_metrics(config)
-    assert type(acc).__name__ == "SparseCategoricalAccuracy" and auc.curve.name == "PR"
+    assert type(acc).__name__ == "BinaryAccuracy" and acc.threshold == 0.5 and auc.curve.name == "PR"
 
 
 def test_predicted_classes():

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 
 from dlcli.data.base import DataInfo, Dataset, RawData, sha256_arrays, sha256_file
-from dlcli.errors import DataError
+from dlcli.errors import DataError, warn
 
 MANY_CLASSES = 50
 
@@ -47,10 +45,6 @@ def _first_fraction(y):
     return frac[0] if len(frac) else y[0]
 
 
-def _warn(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr)
-
-
 def encode(raw: RawData, task: str) -> tuple[np.ndarray, np.ndarray | None, list | None]:
     """Targets as class indices (classification) or float32 (regression), plus the class list."""
     y = np.ravel(raw.y) if raw.y.ndim == 2 else raw.y
@@ -59,7 +53,7 @@ def encode(raw: RawData, task: str) -> tuple[np.ndarray, np.ndarray | None, list
         return y.astype(np.float32), None if y_test is None else y_test.astype(np.float32), None
     values = np.unique(y)
     if len(values) > MANY_CLASSES and values.dtype.kind in "iu":
-        _warn(
+        warn(
             f"{raw.target_label}: {len(values)} distinct whole numbers read as classes; set task: regression if it is a quantity"
         )
     y_idx = np.searchsorted(values, y).astype(np.int32)
@@ -95,7 +89,7 @@ def _split(x, y, fraction: float, seed: int, stratify: bool, what: str):
         n_classes = int(np.count_nonzero(counts))
         if counts[counts > 0].min() >= 2 and n_out >= n_classes and len(x) - n_out >= n_classes:
             return train_test_split(x, y, test_size=fraction, random_state=seed, stratify=y)
-        _warn(f"{what}: too few rows per class to stratify; splitting at random")
+        warn(f"{what}: too few rows per class to stratify; splitting at random")
     return train_test_split(x, y, test_size=fraction, random_state=seed, shuffle=True)
 
 
