@@ -23,33 +23,69 @@ def warning(path: tuple, message: str) -> Problem:
     return Problem(path, message, "warning")
 
 
-def source_fields(config) -> list[Problem]:
-    """Each data source gets the keys it needs and no keys it would ignore."""
-    from dlcli.config import SKLEARN_DATASETS  # noqa: PLC0415
+SOURCE_NEEDS = {
+    "sklearn": ("name",),
+    "keras": ("name",),
+    "synthetic": ("name",),
+    "csv": ("path", "target"),
+    "parquet": ("path", "target"),
+    "npz": ("path",),
+    "npy": ("path", "y_path"),
+}
+SOURCE_KEYS = (
+    "name",
+    "path",
+    "target",
+    "features",
+    "y_path",
+    "validation_path",
+    "test_path",
+    "n_samples",
+    "noise",
+    "seed",
+)
+SOURCE_USES = {
+    "sklearn": {"name"},
+    "keras": {"name"},
+    "synthetic": {"name", "n_samples", "noise", "seed"},
+    "csv": {"path", "target", "features", "validation_path", "test_path"},
+    "parquet": {"path", "target", "features", "validation_path", "test_path"},
+    "npz": {"path", "test_path"},
+    "npy": {"path", "y_path"},
+}
+EXAMPLES = {
+    "name": "name: digits",
+    "path": "path: data/train.csv",
+    "target": "target: label",
+    "y_path": "y_path: data/y.npy",
+}
 
+
+def _dataset_names(source: str) -> tuple[str, ...]:
+    from dlcli.config import SKLEARN_DATASETS  # noqa: PLC0415
+    from dlcli.data.keras_datasets import DATASETS  # noqa: PLC0415
+    from dlcli.data.synthetic import SHAPES  # noqa: PLC0415
+
+    return {"sklearn": SKLEARN_DATASETS, "keras": tuple(DATASETS), "synthetic": tuple(SHAPES)}.get(source, ())
+
+
+def source_fields(config) -> list[Problem]:
+    """Each data source gets the keys it needs and no keys it would ignore; dataset names exist."""
     data = config.data
     out: list[Problem] = []
-    needs = {"sklearn": ("name",), "csv": ("path", "target"), "npz": ("path",)}[data.source]
-    for key in needs:
+    for key in SOURCE_NEEDS[data.source]:
         if getattr(data, key) is None:
-            example = {"name": "name: digits", "path": "path: data/train.csv", "target": "target: label"}[key]
-            out.append(Problem(("data", key), f"source '{data.source}' needs '{key}' (e.g. {example})"))
-    ignored = {
-        "sklearn": ("path", "target", "features", "test_path"),
-        "csv": ("name",),
-        "npz": ("name", "target", "features"),
-    }[data.source]
-    for key in ignored:
-        if getattr(data, key) is not None:
+            out.append(Problem(("data", key), f"source '{data.source}' needs '{key}' (e.g. {EXAMPLES[key]})"))
+    for key in SOURCE_KEYS:
+        if key not in SOURCE_USES[data.source] and getattr(data, key) is not None:
             out.append(Problem(("data", key), f"not used by source '{data.source}'; remove it"))
-    if data.source == "sklearn" and data.name is not None and data.name not in SKLEARN_DATASETS:
-        hint = names.did_you_mean(data.name, SKLEARN_DATASETS)
+    known = _dataset_names(data.source)
+    if known and data.name is not None and data.name not in known:
+        hint = names.did_you_mean(data.name, known)
         out.append(
-            Problem(
-                ("data", "name"), f"unknown sklearn dataset '{data.name}'{hint}; one of {', '.join(SKLEARN_DATASETS)}"
-            )
+            Problem(("data", "name"), f"unknown {data.source} dataset '{data.name}'{hint}; one of {', '.join(known)}")
         )
-    if data.source == "csv" and data.features and data.target in data.features:
+    if data.source in ("csv", "parquet") and data.features and data.target in data.features:
         out.append(Problem(("data", "features"), f"lists the target '{data.target}'; a target is not a feature"))
     return out
 

@@ -21,13 +21,14 @@ from pydantic import (
     Tag,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from dlcli import names
 from dlcli.errors import ConfigError, warn
 from dlcli.yamlpos import Located, apply_overrides, format_path, load_yaml, read_config_text
 
-SOURCES = ("sklearn", "csv", "npz")
+SOURCES = ("sklearn", "csv", "parquet", "npz", "npy", "keras", "synthetic")
 SKLEARN_DATASETS = ("iris", "digits", "wine", "breast_cancer", "diabetes")
 TASKS = ("auto", "classification", "binary", "multiclass", "regression")
 
@@ -53,12 +54,25 @@ def _check_name(kind: str, value: str, choices, *, lower: bool = False) -> str:
     return key
 
 
+EXTENSIONS = {
+    ".csv": "csv", ".tsv": "csv", ".tab": "csv", ".txt": "csv",
+    ".parquet": "parquet", ".pq": "parquet", ".npz": "npz", ".npy": "npy",
+}  # fmt: skip
+MISSING_POLICIES = ("error", "drop", "mean", "median", "zero")
+
+
 class DataConfig(Strict):
-    source: Literal["sklearn", "csv", "npz"] = Field(description="Where the data comes from.")
-    name: str | None = Field(None, description="Dataset name for source: sklearn.")
-    path: str | None = Field(None, description="Data file for csv / npz; relative to the config file.")
-    target: str | None = Field(None, description="Target column for csv.")
-    features: list[str] | None = Field(None, description="Feature columns for csv; default: all but target.")
+    source: Literal["sklearn", "csv", "parquet", "npz", "npy", "keras", "synthetic"] = Field(
+        description="Where the data comes from; inferred from the extension of path when left out."
+    )
+    name: str | None = Field(None, description="Dataset name for source sklearn, keras or synthetic.")
+    path: str | None = Field(None, description="Data file for csv / parquet / npz / npy; relative to the config file.")
+    target: str | None = Field(None, description="Target column for csv / parquet.")
+    features: list[str] | None = Field(None, description="Feature columns for csv / parquet; default: all but target.")
+    y_path: str | None = Field(None, description="Labels file (.npy) for source npy; path holds the features.")
+    validation_path: str | None = Field(
+        None, description="Validation file in the same format; replaces validation_split."
+    )
     test_path: str | None = Field(None, description="Held-out test file in the same format; replaces test_split.")
     test_split: float = Field(0.2, gt=0, lt=1, description="Fraction held out for the test metrics.")
     validation_split: float = Field(0.1, ge=0, lt=1, description="Fraction of the rest used for validation.")
@@ -66,6 +80,32 @@ class DataConfig(Strict):
     scale: float | None = Field(
         None, gt=0, description="Multiply inputs by this first (e.g. 0.00392156862745098 = 1/255)."
     )
+    missing: Literal["error", "drop", "mean", "median", "zero"] = Field(
+        "error", description="Missing feature values: error, drop the rows, or fill from the training split."
+    )
+    n_samples: int | None = Field(None, gt=0, le=10_000_000, description="Rows for source synthetic (default 1000).")
+    noise: float | None = Field(None, ge=0, description="Noise for source synthetic (default 0.1).")
+    seed: int | None = Field(None, ge=0, description="Seed for generating synthetic data; default: the run's seed.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _infer_source(cls, value):
+        if isinstance(value, dict) and "source" not in value and isinstance(value.get("path"), str):
+            suffix = Path(value["path"]).suffix.lower()
+            if suffix in EXTENSIONS:
+                value = {**value, "source": EXTENSIONS[suffix]}
+        return value
+
+    @model_validator(mode="after")
+    def _synthetic_defaults(self):
+        if self.source == "synthetic":
+            from dlcli.data.synthetic import DEFAULT_NOISE, DEFAULT_SAMPLES  # noqa: PLC0415
+
+            if self.n_samples is None:
+                self.n_samples = DEFAULT_SAMPLES
+            if self.noise is None:
+                self.noise = DEFAULT_NOISE
+        return self
 
     @field_validator("features")
     @classmethod
@@ -318,7 +358,7 @@ def config_from_located(located: Located, overrides, *, base_dir: Path, stem: st
 def _resolve_paths(data: DataConfig, base_dir: Path, located: Located) -> dict:
     """Relative data paths: the config file's folder first, then the working directory."""
     out = {}
-    for key in ("path", "test_path"):
+    for key in ("path", "y_path", "validation_path", "test_path"):
         value = getattr(data, key)
         if value is None:
             continue
@@ -429,6 +469,8 @@ def _show(value) -> str:
 def _missing_hint(path: tuple) -> str:
     if path == ("data",):
         return "; say where the data comes from, e.g. data: {source: sklearn, name: digits}"
+    if path == ("data", "source"):
+        return f"; one of {', '.join(SOURCES)}, or a path ending in {', '.join(sorted(set(EXTENSIONS)))}"
     if path[-1:] == ("units",):
         return "; give the number of units, e.g. {units: 64}"
     return ""

@@ -52,6 +52,8 @@ def environment(tf, config, info, device: str) -> dict:
             "input_shape": list(info.input_shape),
             "features": info.feature_names,
             "task": info.task,
+            "missing": config.data.missing,
+            "fill": info.fill,
         },
         "argv": sys.argv,
     }
@@ -153,16 +155,20 @@ def _eval_config(run_path: Path, data_arg: str | None):
     if source.suffix.lower() in (".yaml", ".yml"):
         other = load_config(source)
         return config.model_copy(update={"data": other.data}), False
-    kind = {".csv": "csv", ".tsv": "csv", ".tab": "csv", ".npz": "npz"}.get(source.suffix.lower())
+    kind = {".csv": "csv", ".tsv": "csv", ".tab": "csv", ".parquet": "parquet", ".pq": "parquet", ".npz": "npz"}.get(
+        source.suffix.lower()
+    )
     if kind is None:
-        raise DataError(f"{data_arg}: --data takes a config (.yaml) or a data file (.csv, .tsv, .npz)")
+        raise DataError(f"{data_arg}: --data takes a config (.yaml) or a data file (.csv, .tsv, .parquet, .npz)")
     if not source.exists():
         raise DataError(f"{data_arg}: file not found")
-    if kind != config.data.source:
+    if kind != config.data.source and {kind, config.data.source} != {"csv", "parquet"}:
         raise DataError(
             f"{data_arg}: the run was trained on {config.data.source} data; give a .{config.data.source} file"
         )
-    new_data = config.data.model_copy(update={"path": str(source.resolve()), "test_path": None})
+    new_data = config.data.model_copy(
+        update={"source": kind, "path": str(source.resolve()), "test_path": None, "validation_path": None}
+    )
     return config.model_copy(update={"data": new_data}), True
 
 
@@ -176,6 +182,12 @@ def evaluate(run_dir: str | Path, *, data_arg: str | None = None, device: str = 
     raw = data.read(config)
     if whole_file:
         x, y = _score_whole_file(raw, config, labels)
+        env = runs.read_json(run_path / runs.ENVIRONMENT) if (run_path / runs.ENVIRONMENT).exists() else {}
+        fill = env.get("data", {}).get("fill")
+        if fill is not None:
+            from dlcli.data.prepare import _fill  # noqa: PLC0415
+
+            x = _fill(x, np.asarray(fill))
     else:
         dataset = data.prepare(raw, config)
         _check_fingerprint(run_path, dataset.info)

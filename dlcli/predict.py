@@ -23,13 +23,14 @@ def read_input(path: str, env_data: dict) -> np.ndarray:
     if not Path(path).exists():
         raise DataError(f"{path}: file not found")
     shape = tuple(env_data.get("input_shape") or ())
-    if suffix in (".csv", ".tsv", ".tab"):
+    if suffix in (".csv", ".tsv", ".tab", ".txt", ".parquet", ".pq"):
         features = env_data.get("features")
         if not features:
             raise DataError(f"{path}: this model was not trained on a table; give an .npz with an array 'x'")
-        from dlcli.data.csv import read_features  # noqa: PLC0415
+        from dlcli.data.table import read_features  # noqa: PLC0415
 
-        return read_features(path, features, env_data.get("target"))
+        x = read_features(path, features, env_data.get("target"), env_data.get("fill"))
+        return x
     if suffix == ".npz":
         try:
             archive = np.load(path, allow_pickle=False)
@@ -46,7 +47,15 @@ def read_input(path: str, env_data: dict) -> np.ndarray:
         if x.dtype.kind not in "biuf":
             raise DataError(f"{path}: '{key}' has dtype {x.dtype}; features must be numbers")
         return x.astype(np.float32, copy=False)
-    raise DataError(f"{path}: give a .csv, .tsv or .npz file")
+    if suffix == ".npy":
+        try:
+            x = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise DataError(f"{path}: not a readable .npy file ({exc})") from None
+        if tuple(x.shape[1:]) != shape:
+            raise DataError(f"{path}: rows have shape {tuple(x.shape[1:])}; the model takes {shape}")
+        return x.astype(np.float32, copy=False)
+    raise DataError(f"{path}: give a .csv, .tsv, .parquet, .npz or .npy file")
 
 
 def predict(run_dir: str | Path, input_path: str, output: str | None, *, device: str = "auto") -> int:

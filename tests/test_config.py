@@ -132,10 +132,11 @@ def test_early_stopping_false_is_off():
     assert load_config_text(DIGITS + "training: {early_stopping: false}\n", "x.yaml").training.early_stopping is None
 
 
-def test_empty_file_only_misses_data(tmp_path):
-    err = config_error(write(tmp_path, ""))
+@pytest.mark.parametrize("text", ["", "\n\n", "# only a comment\n"])
+def test_empty_file_has_its_own_message(tmp_path, text):
+    err = config_error(write(tmp_path, text))
     assert len(err.problems) == 1
-    assert "data: required key is missing" in err.problems[0]
+    assert "the file is empty; a config needs at least a data section" in err.problems[0]
 
 
 def test_dumped_config_loads_back_to_the_same_config(tmp_path):
@@ -263,7 +264,7 @@ BAD = [
         "data:\n  source: skleran\n  name: digits\n",
         2,
         "data.source",
-        ["got 'skleran'", "did you mean 'sklearn'?", "sklearn, csv, npz"],
+        ["got 'skleran'", "did you mean 'sklearn'?", "sklearn, csv, parquet, npz, npy, keras, synthetic"],
     ),
     (
         "unknown-sklearn-dataset",

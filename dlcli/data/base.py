@@ -18,6 +18,8 @@ class RawData:
     y: np.ndarray
     x_test: np.ndarray | None = None
     y_test: np.ndarray | None = None
+    x_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
     feature_names: list[str] | None = None
     class_names: dict[Any, str] | None = None  # label value -> display name (sklearn's target_names)
     files: list[str] = field(default_factory=list)
@@ -44,6 +46,7 @@ class DataInfo:
     feature_names: list[str] | None
     splits: dict[str, int]
     fingerprint: dict[str, Any]
+    fill: list[float] | None = None  # per-feature values for missing cells (data.missing: mean | median | zero)
 
     @property
     def n_classes(self) -> int | None:

@@ -1,4 +1,5 @@
-"""NumPy ``.npz`` archives: Keras's ``mnist.npz`` layout (x_train, y_train, x_test, y_test) or x, y."""
+"""NumPy arrays: ``.npz`` archives in Keras's ``mnist.npz`` layout (x_train, y_train, x_test,
+y_test) or x, y; and ``.npy`` pairs (``path`` for the features, ``y_path`` for the labels)."""
 
 from __future__ import annotations
 
@@ -38,8 +39,25 @@ def _header(archive, key):
     return shape, dtype
 
 
+def _npy(path: str, what: str, mmap: bool = False) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except (ValueError, OSError, EOFError) as exc:
+        raise DataError(f"{path}: not a readable .npy file of {what} ({exc}); save one with numpy.save") from None
+
+
 def probe(config) -> Probe:
     path = config.data.path
+    if config.data.source == "npy":
+        x = _npy(path, "features", mmap=True)  # header only; the data stays on disk
+        y = _npy(config.data.y_path, "labels")
+        from dlcli.data.prepare import infer_task  # noqa: PLC0415
+
+        _check_pair(x, y, path, "features", config.data.y_path)
+        task = infer_task(config.task, np.ravel(y), config.data.y_path)
+        return Probe(tuple(x.shape[1:]), task, len(np.unique(y)) if task != "regression" else None, rows=len(x))
     with _open(path) as archive:
         x_key, y_key = _layout(archive.files, path)
         shape, _ = _header(archive, x_key)
@@ -62,6 +80,10 @@ def _array(archive, key, path) -> np.ndarray:
 
 def read(config) -> RawData:
     path = config.data.path
+    if config.data.source == "npy":
+        x, y = _npy(path, "features"), _npy(config.data.y_path, "labels")
+        _check_pair(x, y, path, "features", config.data.y_path)
+        return RawData(x=x, y=y, files=[path, config.data.y_path], target_label=config.data.y_path)
     with _open(path) as archive:
         x_key, y_key = _layout(archive.files, path)
         x, y = _array(archive, x_key, path), _array(archive, y_key, path)

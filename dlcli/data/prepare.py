@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from dlcli.data.base import DataInfo, Dataset, RawData, sha256_arrays, sha256_file
@@ -45,30 +47,43 @@ def _first_fraction(y):
     return frac[0] if len(frac) else y[0]
 
 
-def encode(raw: RawData, task: str) -> tuple[np.ndarray, np.ndarray | None, list | None]:
-    """Targets as class indices (classification) or float32 (regression), plus the class list."""
-    y = np.ravel(raw.y) if raw.y.ndim == 2 else raw.y
-    y_test = None if raw.y_test is None else (np.ravel(raw.y_test) if raw.y_test.ndim == 2 else raw.y_test)
+def _flat(y):
+    return None if y is None else (np.ravel(y) if y.ndim == 2 else y)
+
+
+def encode(raw: RawData, task: str):
+    """Targets of (train, validation, test) as class indices or float32, plus the class list.
+
+    Classes come from the training rows; a label seen only in a given
+    validation or test file is an error.
+    """
+    y, y_val, y_test = _flat(raw.y), _flat(raw.y_val), _flat(raw.y_test)
     if task == "regression":
-        return y.astype(np.float32), None if y_test is None else y_test.astype(np.float32), None
+        cast = [None if a is None else a.astype(np.float32) for a in (y, y_val, y_test)]
+        return (*cast, None)
     values = np.unique(y)
     if len(values) > MANY_CLASSES and values.dtype.kind in "iu":
         warn(
-            f"{raw.target_label}: {len(values)} distinct whole numbers read as classes; set task: regression if it is a quantity"
+            f"{raw.target_label}: {len(values)} distinct whole numbers read as classes; "
+            "set task: regression if it is a quantity"
         )
-    y_idx = np.searchsorted(values, y).astype(np.int32)
-    y_test_idx = None
-    if y_test is not None:
-        if y_test.dtype.kind != values.dtype.kind and {y_test.dtype.kind, values.dtype.kind} <= {"i", "u", "f"}:
-            y_test = y_test.astype(values.dtype)
-        unseen = np.setdiff1d(np.unique(y_test), values)
+    encoded = [np.searchsorted(values, y).astype(np.int32)]
+    for other, what in ((y_val, "validation"), (y_test, "test")):
+        if other is None:
+            encoded.append(None)
+            continue
+        if other.dtype.kind != values.dtype.kind and {other.dtype.kind, values.dtype.kind} <= {"i", "u", "f"}:
+            other = other.astype(values.dtype)
+        unseen = np.setdiff1d(np.unique(other), values)
         if len(unseen):
-            raise DataError(f"{raw.target_label}: test labels {unseen[:5].tolist()} never appear in the training data")
-        y_test_idx = np.searchsorted(values, y_test).astype(np.int32)
+            raise DataError(
+                f"{raw.target_label}: {what} labels {[_plain(v) for v in unseen[:5]]} never appear in the training data"
+            )
+        encoded.append(np.searchsorted(values, other).astype(np.int32))
     classes = [_plain(v) for v in values]
     if raw.class_names:
         classes = [raw.class_names.get(v, str(v)) for v in classes]
-    return y_idx, y_test_idx, classes
+    return (*encoded, classes)
 
 
 def _plain(value):
@@ -93,40 +108,102 @@ def _split(x, y, fraction: float, seed: int, stratify: bool, what: str):
     return train_test_split(x, y, test_size=fraction, random_state=seed, shuffle=True)
 
 
+def _as_float(x: np.ndarray, label: str, missing: str) -> np.ndarray:
+    x = x.astype(np.float32, copy=False)
+    if x.dtype.kind == "f":
+        if np.isinf(x).any():
+            raise DataError(f"{label}: features contain infinite values; fix or drop those rows")
+        if missing == "error" and np.isnan(x).any():
+            rows = np.flatnonzero(np.isnan(x.reshape(len(x), -1)).any(axis=1))
+            raise DataError(
+                f"{label}: {len(rows)} row(s) have missing (NaN) features, first at index {rows[0]}; "
+                "set data.missing: drop | mean | median | zero"
+            )
+    return x
+
+
+def _drop_missing(x, y, label):
+    holes = np.isnan(x.reshape(len(x), -1)).any(axis=1)
+    if holes.any():
+        warn(f"{label}: dropped {int(holes.sum())} row(s) with missing (NaN) features")
+    return x[~holes], y[~holes]
+
+
+def fill_values(x_train: np.ndarray, policy: str) -> np.ndarray | None:
+    """Per-feature values for missing cells, from the training split only."""
+    if policy not in ("mean", "median", "zero"):
+        return None
+    flat = x_train.reshape(len(x_train), -1).astype(np.float64)
+    if policy == "zero":
+        return np.zeros(flat.shape[1])
+    with np.errstate(all="ignore"):
+        import warnings  # noqa: PLC0415
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            values = np.nanmean(flat, axis=0) if policy == "mean" else np.nanmedian(flat, axis=0)
+    empty = np.isnan(values)
+    if empty.any():
+        warn(f"{int(empty.sum())} feature(s) have no value in the training split; their missing cells become 0")
+        values[empty] = 0.0
+    return values
+
+
+def _fill(x, fill):
+    if x is None or fill is None:
+        return x
+    shape = x.shape
+    flat = x.reshape(len(x), -1)
+    holes = np.isnan(flat)
+    if holes.any():
+        flat = flat.copy()
+        flat[holes] = np.take(fill, np.nonzero(holes)[1]).astype(np.float32)
+    return flat.reshape(shape)
+
+
 def prepare(raw: RawData, config) -> Dataset:
     """Task, labels and seeded train / validation / test splits of ``raw``."""
     data = config.data
-    task = infer_task(
-        config.task,
-        raw.y if raw.y_test is None else np.concatenate([np.ravel(raw.y), np.ravel(raw.y_test)]),
-        raw.target_label,
-    )
-    y, y_test, classes = encode(raw, task)
-    x = raw.x.astype(np.float32, copy=False)
+    given = [np.ravel(a) for a in (raw.y, raw.y_val, raw.y_test) if a is not None]
+    task = infer_task(config.task, given[0] if len(given) == 1 else np.concatenate(given), raw.target_label)
+    y, y_val, y_test, classes = encode(raw, task)
+    label = raw.target_label.split(": column")[0]
+    x = _as_float(raw.x, label, data.missing)
+    x_val = None if raw.x_val is None else _as_float(raw.x_val, label, data.missing)
+    x_test = None if raw.x_test is None else _as_float(raw.x_test, label, data.missing)
+    if data.missing == "drop":
+        x, y = _drop_missing(x, y, label)
+        if x_val is not None:
+            x_val, y_val = _drop_missing(x_val, y_val, label)
+        if x_test is not None:
+            x_test, y_test = _drop_missing(x_test, y_test, label)
     stratify = task != "regression"
-    if raw.x_test is not None:
-        x_train, y_train = x, y
-        x_test = raw.x_test.astype(np.float32, copy=False)
-    else:
-        x_train, x_test, y_train, y_test = _split(x, y, data.test_split, config.seed, stratify, "test_split")
-    x_val = y_val = None
-    if data.validation_split > 0:
+    x_train, y_train = x, y
+    if x_test is None:
+        x_train, x_test, y_train, y_test = _split(
+            x_train, y_train, data.test_split, config.seed, stratify, "test_split"
+        )
+    if x_val is None and data.validation_split > 0:
         x_train, x_val, y_train, y_val = _split(
             x_train, y_train, data.validation_split, config.seed, stratify, "validation_split"
         )
+    fill = fill_values(x_train, data.missing)
+    x_train, x_val, x_test = _fill(x_train, fill), _fill(x_val, fill), _fill(x_test, fill)
     if stratify:
-        missing = np.setdiff1d(np.arange(len(classes)), np.unique(y_train))
-        if len(missing):
+        absent = np.setdiff1d(np.arange(len(classes)), np.unique(y_train))
+        if len(absent):
             raise DataError(
-                f"{raw.target_label}: class(es) {[classes[i] for i in missing[:5]]} have no training rows; more data or a smaller test_split"
+                f"{raw.target_label}: class(es) {[classes[i] for i in absent[:5]]} have no training rows; "
+                "more data or a smaller test_split"
             )
     splits = {"train": len(x_train), "validation": 0 if x_val is None else len(x_val), "test": len(x_test)}
     fingerprint = {
         "source": data.source,
         "name": data.name,
-        "files": {f: {"sha256": sha256_file(f)} for f in raw.files},
-        "arrays_sha256": sha256_arrays(raw.x, raw.y, raw.x_test, raw.y_test),
-        "rows": int(len(raw.x) + (0 if raw.x_test is None else len(raw.x_test))),
+        "files": {f: {"sha256": sha256_file(f), "bytes": os.path.getsize(f)} for f in raw.files},
+        "arrays_sha256": sha256_arrays(raw.x, raw.y, raw.x_val, raw.y_val, raw.x_test, raw.y_test),
+        "rows": int(sum(len(a) for a in (raw.x, raw.x_val, raw.x_test) if a is not None)),
+        "columns": raw.feature_names,
     }
     info = DataInfo(
         task=task,
@@ -135,6 +212,7 @@ def prepare(raw: RawData, config) -> Dataset:
         feature_names=raw.feature_names,
         splits=splits,
         fingerprint=fingerprint,
+        fill=None if fill is None else [float(v) for v in fill],
     )
     return Dataset(x_train, y_train, x_val, y_val, x_test, y_test, info)
 

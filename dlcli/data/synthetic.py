@@ -1,0 +1,58 @@
+"""TensorFlow-Playground-style problems made on the spot: for tutorials and tests."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dlcli.data.base import Probe, RawData
+
+# name -> (features, task, classes)
+SHAPES = {
+    "xor": (2, "binary", 2),
+    "circles": (2, "binary", 2),
+    "moons": (2, "binary", 2),
+    "spiral": (2, "binary", 2),
+    "blobs": (2, "multiclass", 3),
+    "linear": (2, "regression", None),
+}
+DEFAULT_SAMPLES = 1000
+DEFAULT_NOISE = 0.1
+
+
+def probe(config) -> Probe:
+    features, task, classes = SHAPES[config.data.name]
+    return Probe(input_shape=(features,), task=task, n_classes=classes, rows=config.data.n_samples)
+
+
+def generate(name: str, n: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) for one problem; the same arguments always give the same arrays."""
+    import sklearn.datasets as skd  # noqa: PLC0415
+
+    rng = np.random.default_rng(seed)
+    if name == "xor":
+        x = rng.uniform(-1, 1, size=(n, 2))
+        y = (x[:, 0] * x[:, 1] > 0).astype(np.int64)
+        x = x + rng.normal(0, noise, size=x.shape)
+    elif name == "circles":
+        x, y = skd.make_circles(n_samples=n, noise=noise, factor=0.5, random_state=seed)
+    elif name == "moons":
+        x, y = skd.make_moons(n_samples=n, noise=noise, random_state=seed)
+    elif name == "spiral":
+        y = np.arange(n) % 2
+        t = rng.uniform(0.25, 1.0, size=n) * 3 * np.pi
+        angle = t + np.pi * y
+        x = np.stack([t * np.cos(angle), t * np.sin(angle)], axis=1) / (3 * np.pi)
+        x = x + rng.normal(0, noise, size=x.shape)
+    elif name == "blobs":
+        x, y = skd.make_blobs(n_samples=n, centers=3, cluster_std=1.0 + 10 * noise, random_state=seed)
+    else:  # linear regression: y = 3 x0 - 2 x1 + 0.5 + noise
+        x = rng.uniform(-1, 1, size=(n, 2))
+        y = 3 * x[:, 0] - 2 * x[:, 1] + 0.5 + rng.normal(0, noise, size=n)
+    return x.astype(np.float32), (y.astype(np.float32) if name == "linear" else y.astype(np.int64))
+
+
+def read(config) -> RawData:
+    data = config.data
+    seed = config.seed if data.seed is None else data.seed
+    x, y = generate(data.name, data.n_samples, data.noise, seed)
+    return RawData(x=x, y=y, feature_names=["x0", "x1"], target_label=f"synthetic {data.name}")

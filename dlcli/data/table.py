@@ -1,0 +1,268 @@
+"""Tables: CSV, TSV and Parquet files with numeric feature columns and a target column.
+
+Every problem names the file, the column, the line (CSV) or row (Parquet) and
+the value. Missing values are an error unless ``data.missing`` says how to
+treat them: ``drop`` drops the rows here; ``mean``, ``median`` and ``zero`` keep
+them as NaN for ``prepare`` to fill from the training split only.
+"""
+
+from __future__ import annotations
+
+import csv as stdcsv
+from pathlib import Path
+
+import numpy as np
+
+from dlcli import names
+from dlcli.data.base import Probe, RawData
+from dlcli.errors import DataError, warn
+
+MAX_ROWS_SHOWN = 3
+MISSING_TEXT = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", "None", "?")
+PARQUET = (".parquet", ".pq")
+
+
+def is_parquet(path: str) -> bool:
+    return Path(path).suffix.lower() in PARQUET
+
+
+def _sep(path: str) -> str:
+    return "\t" if Path(path).suffix.lower() in (".tsv", ".tab") else ","
+
+
+def header(path: str) -> list[str]:
+    """Column names, read without loading the table."""
+    if is_parquet(path):
+        import pyarrow.parquet as pq  # noqa: PLC0415
+
+        try:
+            return [str(c) for c in pq.read_schema(path).names]
+        except FileNotFoundError:
+            raise DataError(f"{path}: file not found") from None
+        except Exception as exc:  # pyarrow raises ArrowInvalid and friends
+            raise DataError(f"{path}: not a readable Parquet file ({str(exc)[:120]})") from None
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            row = next(stdcsv.reader(fh, delimiter=_sep(path)), None)
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not a UTF-8 text file; save the table as UTF-8 CSV") from None
+    if not row:
+        raise DataError(f"{path}: the file is empty; expected a header row and data rows")
+    return [c.strip() for c in row]
+
+
+def columns(config, head: list[str], path: str) -> tuple[str, list[str]]:
+    """(target, features) for this file, or an error naming the missing column."""
+    data, where = config.data, config.where
+    if data.target not in head:
+        raise DataError(
+            f"{where(('data', 'target'))}: data.target: no column '{data.target}' in {path}"
+            f"{names.did_you_mean(data.target, head)}; columns: {', '.join(head)}"
+        )
+    features = [c for c in head if c != data.target] if data.features is None else list(data.features)
+    missing = [f for f in features if f not in head]
+    if missing:
+        raise DataError(
+            f"{where(('data', 'features'))}: data.features: no column '{missing[0]}' in {path}"
+            f"{names.did_you_mean(missing[0], head)}; columns: {', '.join(head)}"
+        )
+    if not features:
+        raise DataError(f"{path}: no feature columns besides the target '{data.target}'")
+    return data.target, features
+
+
+def probe(config) -> Probe:
+    path = config.data.path
+    target, features = columns(config, header(path), path)
+    values, rows = _target_values(path, target)
+    if not rows:
+        raise DataError(f"{path}: has a header but no data rows")
+    y = _typed(np.array(sorted(values - set(MISSING_TEXT)), dtype=object))
+    if not len(y):
+        raise DataError(f"{path}: target column '{target}' is empty in every row")
+    from dlcli.data.prepare import infer_task  # noqa: PLC0415
+
+    task = infer_task(config.task, y, f"{path}: column '{target}'")
+    n_classes = len(y) if task in ("binary", "multiclass") else None
+    return Probe(input_shape=(len(features),), task=task, n_classes=n_classes, rows=rows)
+
+
+def _target_values(path: str, target: str) -> tuple[set[str], int]:
+    """The distinct target values as text (streamed for CSV) and the number of rows."""
+    if is_parquet(path):
+        import pyarrow.parquet as pq  # noqa: PLC0415
+
+        column = pq.read_table(path, columns=[target]).column(0)
+        return {str(v).strip() for v in column.unique().to_pylist() if v is not None}, len(column)
+    index = header(path).index(target)
+    values: set[str] = set()
+    rows = 0
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        reader = stdcsv.reader(fh, delimiter=_sep(path))
+        next(reader, None)
+        for row in reader:
+            if not any(cell.strip() for cell in row):
+                continue
+            rows += 1
+            if index < len(row) and len(values) <= 100_000:
+                values.add(row[index].strip())
+    return values, rows
+
+
+def _typed(values: np.ndarray) -> np.ndarray:
+    """Strings -> ints, else floats, else the strings (as pandas would type the column)."""
+    for kind in (int, float):
+        try:
+            return np.array([kind(v) for v in values])
+        except (ValueError, TypeError):
+            continue
+    return values.astype(str)
+
+
+def _frame(path: str, usecols: list[str] | None = None):
+    """(frame of text cells, row labels for messages) with blank lines dropped."""
+    import pandas as pd  # noqa: PLC0415
+
+    if is_parquet(path):
+        frame = pd.read_parquet(path, columns=usecols)
+        frame = frame.astype(object).where(frame.notna(), "")
+        frame = frame.map(lambda v: v if isinstance(v, str) else str(v))
+        return frame, ("row", frame.index.to_numpy() + 1)
+    try:
+        frame = pd.read_csv(
+            path, sep=_sep(path), skipinitialspace=True, dtype=str, keep_default_na=False,
+            skip_blank_lines=False, encoding="utf-8-sig", usecols=usecols,
+        )  # fmt: skip
+    except pd.errors.ParserError as exc:
+        raise DataError(
+            f"{path}: {str(exc).strip()}; every row needs the same number of fields as the header"
+        ) from None
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not a UTF-8 text file; save the table as UTF-8 CSV") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    blank = (frame.apply(lambda col: col.str.strip()) == "").all(axis=1)
+    frame = frame[~blank.to_numpy()]
+    return frame, ("line", frame.index.to_numpy() + 2)  # file line: 1-based, after the header
+
+
+def _places(mask, where) -> str:
+    word, labels = where
+    rows = labels[np.asarray(mask)]
+    shown = ", ".join(str(r) for r in rows[:MAX_ROWS_SHOWN])
+    more = f" and {len(rows) - MAX_ROWS_SHOWN} more" if len(rows) > MAX_ROWS_SHOWN else ""
+    return f"{word}{'s' if len(rows) > 1 else ''} {shown}{more}"
+
+
+def _numeric(column, path: str, name: str, where, missing: str) -> np.ndarray:
+    """A feature column as float32; missing cells are an error or NaN, per the policy."""
+    import pandas as pd  # noqa: PLC0415
+
+    text = column.str.strip()
+    empty = text.isin(MISSING_TEXT).to_numpy()
+    if empty.any() and missing == "error":
+        raise DataError(
+            f"{path}: column '{name}' has missing values at {_places(empty, where)}; fill them, or set "
+            "data.missing: drop | mean | median | zero"
+        )
+    lowered = text.str.lower()
+    values = pd.to_numeric(
+        text.where(~lowered.isin(["true", "false"]), (lowered == "true").astype(int).astype(str)), errors="coerce"
+    )
+    numbers = np.array(values.to_numpy(dtype=float, na_value=np.nan), dtype=np.float64)
+    bad = (~np.isfinite(numbers)) & ~empty
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"{path}: column '{name}', {where[0]} {where[1][first]}: {text.iloc[first]!r} is not a number "
+            f"({int(bad.sum())} such value(s)); fix it, or leave the column out with data.features"
+        )
+    numbers[empty] = np.nan
+    return numbers.astype(np.float32)
+
+
+def read_table(path: str, config) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(features as float32, target, feature names) of one file, with every problem named."""
+    target, features = columns(config, header(path), path)
+    missing = config.data.missing
+    frame, where = _frame(path)
+    if len(frame) == 0:
+        raise DataError(f"{path}: has a header but no data rows")
+    y_text = frame[target].str.strip()
+    y_empty = y_text.isin(MISSING_TEXT).to_numpy()
+    if y_empty.any():
+        if missing == "error":
+            raise DataError(
+                f"{path}: target column '{target}' is empty at {_places(y_empty, where)}; "
+                "fill or drop those rows (data.missing: drop drops them)"
+            )
+        warn(f"{path}: dropped {int(y_empty.sum())} row(s) without a target ({_places(y_empty, where)})")
+        frame, where, y_text = frame[~y_empty], (where[0], where[1][~y_empty]), y_text[~y_empty]
+        if len(frame) == 0:
+            raise DataError(f"{path}: no row has a target value")
+    x = np.empty((len(frame), len(features)), dtype=np.float32)
+    for j, col in enumerate(features):
+        x[:, j] = _numeric(frame[col], path, col, where, missing)
+    if missing == "drop":
+        holes = np.isnan(x).any(axis=1)
+        if holes.any():
+            warn(f"{path}: dropped {int(holes.sum())} row(s) with missing values ({_places(holes, where)})")
+            x, y_text = x[~holes], y_text[~holes]
+        if len(x) == 0:
+            raise DataError(f"{path}: every row has a missing value; data.missing: drop leaves nothing")
+    return x, _typed(y_text.to_numpy(dtype=object)), features
+
+
+def read(config) -> RawData:
+    data = config.data
+    x, y, features = read_table(data.path, config)
+    files = [data.path]
+    extra = {}
+    for key in ("validation_path", "test_path"):
+        other = getattr(data, key)
+        if not other:
+            continue
+        ox, oy, other_features = read_table(other, config)
+        if other_features != features:
+            raise DataError(f"{other}: feature columns {other_features} differ from {data.path}'s {features}")
+        files.append(other)
+        extra[key] = (ox, oy)
+    ys = [y] + [oy for _, oy in extra.values()]
+    if len({a.dtype.kind for a in ys}) > 1 and {a.dtype.kind for a in ys} <= {"i", "f"}:
+        y = y.astype(float)
+        extra = {k: (ox, oy.astype(float)) for k, (ox, oy) in extra.items()}
+    x_test, y_test = extra.get("test_path", (None, None))
+    x_val, y_val = extra.get("validation_path", (None, None))
+    return RawData(
+        x=x, y=y, x_test=x_test, y_test=y_test, x_val=x_val, y_val=y_val, feature_names=features, files=files,
+        target_label=f"{data.path}: column '{data.target}'",
+    )  # fmt: skip
+
+
+def read_features(path: str, features: list[str], target: str | None, fill: list[float] | None = None) -> np.ndarray:
+    """The feature columns of a file to predict on, checked against the training schema.
+
+    With ``fill`` (the training run's values for missing cells), missing cells
+    are filled as in training; without it they are an error.
+    """
+    head = header(path)
+    missing = [f for f in features if f not in head]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {', '.join(missing)} that the model was trained on")
+    extra = [c for c in head if c not in features and c != target]
+    if extra:
+        raise DataError(
+            f"{path}: column(s) {', '.join(extra)} were not in the training data; "
+            f"the model takes {', '.join(features)} (the target may be present)"
+        )
+    frame, where = _frame(path, usecols=features)
+    if len(frame) == 0:
+        raise DataError(f"{path}: has a header but no data rows")
+    x = np.empty((len(frame), len(features)), dtype=np.float32)
+    for j, col in enumerate(features):
+        x[:, j] = _numeric(frame[col], path, col, where, "error" if fill is None else "mean")
+    if fill is not None:
+        holes = np.isnan(x)
+        x[holes] = np.take(np.asarray(fill, dtype=np.float32), np.nonzero(holes)[1])
+    return x
