@@ -150,6 +150,14 @@ def loss_matches_task(config, task: str, n_classes: int | None = None) -> list[P
         return [
             Problem(("loss",), f"'{name}' is a regression loss but the target has classes ({task}); use loss: auto")
         ]
+    if task == "multiclass" and name in names.BINARY_LOSSES:
+        return [
+            Problem(
+                ("loss",),
+                f"'{name}' scores one sigmoid unit but the target has {n_classes or 'several'} classes; "
+                "use sparse_categorical_crossentropy or loss: auto",
+            )
+        ]
     return []
 
 

@@ -326,9 +326,9 @@ def load_config_text(text: str, source: str, overrides=(), base_dir: Path | None
 
 def config_from_located(located: Located, overrides, *, base_dir: Path, stem: str) -> Config:
     if not isinstance(located.data, dict):
-        kind = type(located.data).__name__
+        what = "a list" if isinstance(located.data, list) else f"the value {_show(located.data)}"
         raise ConfigError(
-            f"{located.where(())}: a config is a mapping of keys (data, model, training, ...), got a {kind}"
+            f"{located.where(())}: a config is a mapping of keys (data, model, training, ...), got {what}"
         )
     apply_overrides(located, list(overrides))
     try:

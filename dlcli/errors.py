@@ -7,7 +7,8 @@ import sys
 
 def warn(message: str) -> None:
     """A problem that does not stop the run: one line on stderr."""
-    print(message if message.split(": ", 1)[0].count(":") >= 2 else f"warning: {message}", file=sys.stderr)
+    located = message.startswith("--set ") or message.split(": ", 1)[0].count(":") >= 2
+    print(message if located else f"warning: {message}", file=sys.stderr)
 
 
 class DlcliError(Exception):

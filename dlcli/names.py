@@ -166,14 +166,29 @@ def closest(name: str, choices) -> str | None:
     lowered = {c.lower(): c for c in choices}
     if name.lower() in lowered:
         return lowered[name.lower()]
-    match = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
-    if match:
-        return lowered[match[0]]
+    matches = difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.6)
+    if matches:
+        # difflib's ratio prefers 'adamax' for 'adma'; a swap of two letters is one edit.
+        return lowered[min(matches, key=lambda c: (edit_distance(name.lower(), c), matches.index(c)))]
     # A shared start of three letters or more is a good sign too ("traner" -> "training").
     prefix = {c: len(os.path.commonprefix([name.lower(), c])) for c in lowered}
     best = max(prefix.values(), default=0)
     winners = [c for c, n in prefix.items() if n == best]
     return lowered[winners[0]] if best >= 3 and len(winners) == 1 else None
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance where swapping two neighbouring letters counts as one edit."""
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        row = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            row[j] = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                row[j] = min(row[j], prev2[j - 2] + 1)
+        prev2, prev = prev, row
+    return prev[-1]
 
 
 def did_you_mean(name: str, choices) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from dlcli.checks import check_against_data
+from dlcli.checks import _from_logits, check_against_data
 from dlcli.config import Config, LossSpec, OutputConfig
 from dlcli.errors import ConfigError, warn
 
@@ -54,6 +54,8 @@ def resolve(config: Config, task: str, n_classes: int | None) -> Config:
     out = config.model.output
     units = None if out == "auto" or out.units == "auto" else out.units
     activation = None if out == "auto" or out.activation == "auto" else out.activation
+    if activation is None and task != "regression" and _from_logits(config.loss):
+        activation = "linear"  # the loss applies softmax / sigmoid itself
     if task == "regression":
         units, activation = units or 1, activation or "linear"
     elif task == "binary":

@@ -57,49 +57,73 @@ def format_path(path: Path_) -> str:
     return out
 
 
+EMPTY = "the file is empty; a config needs at least a data section, e.g. data: {source: sklearn, name: digits}"
+
+
+def _at(source: str, mark) -> str:
+    return f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+
+
 def load_yaml(text: str, source: str) -> Located:
     """Parse one YAML document with positions; syntax errors become ConfigError."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.composer.ComposerError as exc:
+        if "another document" in str(exc.problem):
+            raise ConfigError(
+                f"{_at(source, exc.problem_mark)}: YAML syntax error: a second document starts here; a config is one document"
+            ) from None
+        raise ConfigError(f"{_at(source, exc.problem_mark)}: YAML error: {exc.problem}") from None
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
         problem = exc.problem or exc.context or "invalid YAML"
-        raise ConfigError(f"{where}: YAML syntax error: {problem}") from None
+        opened = ""
+        if (
+            exc.context_mark is not None
+            and exc.problem_mark is not None
+            and exc.context_mark.line != exc.problem_mark.line
+        ):
+            opened = f" ({exc.context} at line {exc.context_mark.line + 1})" if exc.context else ""
+        raise ConfigError(
+            f"{_at(source, exc.problem_mark or exc.context_mark)}: YAML syntax error: {problem}{opened}"
+        ) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: YAML syntax error: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: nested too deeply to be a config") from None
     located = Located(data=None, source=source)
-    if node is None:
-        raise ConfigError(
-            f"{source}: the file is empty; a config needs at least a data section, "
-            "e.g. data: {source: sklearn, name: digits}"
-        )
+    if node is None or (isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null")):
+        raise ConfigError(f"{source}: {EMPTY}")
     problems: list[str] = []
-    _walk(node, (), located, problems, [0])
+    _walk(node, (), located, problems, [0], set())
     if problems:
         raise ConfigError(problems)
     try:
         located.data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:  # compose accepted it, construction did not (e.g. a bad timestamp)
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
-        raise ConfigError(f"{where}: YAML error: {exc.problem or exc.context}") from None
+        raise ConfigError(
+            f"{_at(source, exc.problem_mark or exc.context_mark)}: YAML error: {exc.problem or exc.context}"
+        ) from None
     return located
 
 
 MAX_NODES = 10_000
+MAX_DEPTH = 50
 MAX_BYTES = 1 << 20
 PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp")}
 
 
-def _walk(node, path, located: Located, problems: list[str], count: list[int]) -> None:
+def _walk(node, path, located: Located, problems: list[str], count: list[int], open_nodes: set[int]) -> None:
     count[0] += 1
-    where = f"{located.source}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
+    where = _at(located.source, node.start_mark)
     if count[0] > MAX_NODES:
         raise ConfigError(
             f"{where}: more than {MAX_NODES:,} values once aliases are expanded; "
             "a config is small (is this an alias bomb?)"
         )
+    if len(path) > MAX_DEPTH:
+        raise ConfigError(f"{where}: nested more than {MAX_DEPTH} levels deep; a config is shallow")
+    if id(node) in open_nodes:
+        raise ConfigError(f"{where}: {format_path(path) or '(top level)'}: an alias refers to itself")
     if node.tag not in PLAIN_TAGS:
         tag = node.tag.replace("tag:yaml.org,2002:", "!!")
         problems.append(
@@ -107,26 +131,42 @@ def _walk(node, path, located: Located, problems: list[str], count: list[int]) -
         )
         return
     located.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if not isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+        return
+    open_nodes.add(id(node))
     if isinstance(node, yaml.MappingNode):
         seen: dict[Any, int] = {}
         for key_node, value_node in node.value:
-            if key_node.tag not in PLAIN_TAGS or not isinstance(key_node, yaml.ScalarNode):
-                problems.append(f"{where}: {format_path(path) or '(top level)'}: keys must be plain names")
+            key_where = _at(located.source, key_node.start_mark)
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                problems.append(
+                    f"{key_where}: {format_path(path) or '(top level)'}: merge keys (<<) are not supported; write the keys out"
+                )
                 continue
-            key = _construct(key_node) if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
+            if key_node.tag not in PLAIN_TAGS:
+                tag = key_node.tag.replace("tag:yaml.org,2002:", "!!")
+                problems.append(
+                    f"{key_where}: {format_path(path) or '(top level)'}: the tag {tag} is not allowed; "
+                    "a config holds plain values"
+                )
+                continue
+            if not isinstance(key_node, yaml.ScalarNode):
+                problems.append(f"{key_where}: {format_path(path) or '(top level)'}: keys must be plain names")
+                continue
+            key = _construct(key_node)
             line = key_node.start_mark.line + 1
             if key in seen:
                 problems.append(
-                    f"{located.source}:{line}:{key_node.start_mark.column + 1}: "
-                    f"{format_path(path + (key,))}: duplicate key '{key}' (first given on line {seen[key]}); keep one"
+                    f"{key_where}: {format_path(path + (key,))}: duplicate key '{key}' (first given on line {seen[key]}); keep one"
                 )
                 continue
             seen[key] = line
             located.keys[path + (key,)] = (line, key_node.start_mark.column + 1)
-            _walk(value_node, path + (key,), located, problems, count)
-    elif isinstance(node, yaml.SequenceNode):
+            _walk(value_node, path + (key,), located, problems, count, open_nodes)
+    else:
         for i, item in enumerate(node.value):
-            _walk(item, path + (i,), located, problems, count)
+            _walk(item, path + (i,), located, problems, count, open_nodes)
+    open_nodes.discard(id(node))
 
 
 def _construct(node) -> Any:

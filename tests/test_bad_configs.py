@@ -148,11 +148,6 @@ def test_warning_only_config_is_valid_and_warns_with_a_location(write, text, whe
     assert fragment in rows[0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="errors.warn only recognises FILE:LINE:COL locations, so a --set location gets a second 'warning: ' prefix",
-)
 def test_warning_from_an_override_is_located_once(write):
     path = write("iris.yaml", "data: {source: sklearn, name: iris}\n")
     result = validate(path, "--set", "metrics=[categorical_accuracy]")

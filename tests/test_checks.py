@@ -276,12 +276,6 @@ def test_output_activation_matches(output, loss, task, expected, fragment):
         assert fragment in problem.message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="output_activation_matches only sees binary losses over an explicit softmax; "
-    "with output: auto, binary_crossentropy over 10 softmax units passes and fit crashes on the label rank",
-)
 def test_output_activation_matches_binary_loss_over_an_auto_softmax():
     problems = checks.check_against_data(load(DIGITS + "loss: binary_crossentropy\n"), "multiclass", 10)
     problem = only(problems, "error")
@@ -320,11 +314,6 @@ def test_logits_match_loss(output, loss, task, severity, path, fragment):
         assert fragment in problem.message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="logits_match_loss skips output: auto, and resolve then picks softmax under a from_logits loss",
-)
 @pytest.mark.parametrize("output", ["auto", "{units: 10}"])
 def test_logits_loss_with_an_auto_output_is_not_squashed_twice(output, capsys):
     config = load(

@@ -307,7 +307,7 @@ BAD = [
     ("yaml-syntax-error", "data:\n  source: sklearn\n   name: digits\n", 3, "", ["YAML syntax error"]),
     ("yaml-tab", "data:\n  source: sklearn\n\tname: digits\n", 3, "", ["YAML syntax error"]),
     ("top-level-list", "- data\n- model\n", 1, "", ["a config is a mapping", "got a list"]),
-    ("top-level-scalar", "hello\n", 1, "", ["a config is a mapping", "got a str"]),
+    ("top-level-scalar", "hello\n", 1, "", ["a config is a mapping", "got the value 'hello'"]),
 ]
 
 
