@@ -48,8 +48,8 @@ SOURCE_USES = {
     "sklearn": {"name"},
     "keras": {"name"},
     "synthetic": {"name", "n_samples", "noise", "seed"},
-    "csv": {"path", "target", "features", "validation_path", "test_path"},
-    "parquet": {"path", "target", "features", "validation_path", "test_path"},
+    "csv": {"path", "target", "features", "categorical", "embedding", "validation_path", "test_path"},
+    "parquet": {"path", "target", "features", "categorical", "embedding", "validation_path", "test_path"},
     "npz": {"path", "test_path"},
     "npy": {"path", "y_path"},
 }
@@ -87,6 +87,17 @@ def source_fields(config) -> list[Problem]:
         )
     if data.source in ("csv", "parquet") and data.features and data.target in data.features:
         out.append(Problem(("data", "features"), f"lists the target '{data.target}'; a target is not a feature"))
+    for key in ("categorical", "embedding"):
+        for column in getattr(data, key) or ():
+            if column == data.target:
+                out.append(
+                    Problem(
+                        ("data", key, column) if key == "embedding" else ("data", key),
+                        f"names the target '{column}'; only features are encoded",
+                    )
+                )
+            elif data.features is not None and column not in data.features:
+                out.append(Problem(("data", key), f"'{column}' is not in data.features"))
     return out
 
 

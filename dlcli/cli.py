@@ -207,7 +207,7 @@ def validate(config_path, overrides):
         f"{config_path}: valid ({resolved.task}, input {probe.input_shape}"
         + (f", {probe.n_classes} classes)" if probe.n_classes else ")")
     )
-    click.echo(plan.table(plan.layers(resolved, probe.input_shape), probe.input_shape))
+    click.echo(plan.table(plan.layers(resolved, probe.input_shape, probe.vocab_sizes), probe.input_shape))
 
 
 @cli.group("config")

@@ -80,6 +80,15 @@ class DataConfig(Strict):
     scale: float | None = Field(
         None, gt=0, description="Multiply inputs by this first (e.g. 0.00392156862745098 = 1/255)."
     )
+    categorical: list[str] | None = Field(
+        None, description="Columns to encode as categories although they hold numbers; text columns always are."
+    )
+    embedding: dict[str, int] | None = Field(
+        None, description="Categorical column -> embedding size; other categorical columns are one-hot encoded."
+    )
+    unseen: Literal["oov", "error"] = Field(
+        "oov", description="A category not seen in training: oov (its own bucket) or error."
+    )
     missing: Literal["error", "drop", "mean", "median", "zero"] = Field(
         "error", description="Missing feature values: error, drop the rows, or fill from the training split."
     )
@@ -107,7 +116,15 @@ class DataConfig(Strict):
                 self.noise = DEFAULT_NOISE
         return self
 
-    @field_validator("features")
+    @field_validator("embedding")
+    @classmethod
+    def _embedding_sizes(cls, value):
+        for column, size in (value or {}).items():
+            if not isinstance(size, int) or size < 1:
+                raise ValueError(f"{column}: embedding size must be a whole number >= 1, got {size!r}")
+        return value
+
+    @field_validator("features", "categorical")
     @classmethod
     def _features_unique(cls, value):
         if value is not None:

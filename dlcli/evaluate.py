@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from dlcli.model import predicted_classes
+from dlcli.model import model_inputs, predicted_classes
 
 EVAL_BATCH = 1024
 
 
 def evaluate(model, x: np.ndarray, y: np.ndarray, config) -> dict[str, float]:
     """Metrics on (x, y); classification always has ``accuracy``, regression ``mae``, ``rmse``, ``r2``."""
+    x = model_inputs(x)
     results = model.evaluate(x, y, batch_size=EVAL_BATCH, verbose=0, return_dict=True)
     outputs = np.asarray(model.predict(x, batch_size=EVAL_BATCH, verbose=0))
     metrics = {"loss": float(results.pop("loss"))}

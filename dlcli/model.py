@@ -1,6 +1,9 @@
-"""Build the ``keras.Sequential`` that ``plan.layers`` describes."""
+"""Build the Keras model that ``plan.layers`` describes."""
 
 from __future__ import annotations
+
+import math
+import re
 
 import numpy as np
 
@@ -9,37 +12,108 @@ from dlcli.data import DataInfo
 from dlcli.data.prepare import normalization_stats
 
 
-def build(config, info: DataInfo, x_train: np.ndarray):
+def build(config, info: DataInfo, x_train):
     """Input -> [Flatten] -> [Rescaling] -> [Normalization] -> hidden Dense (+Dropout) -> output.
 
     ``config`` must be resolved (``plan.resolve``); the normalization
-    statistics come from ``x_train`` only and are saved inside the model.
+    statistics come from ``x_train`` only and are saved inside the model. A
+    table with categorical columns gets a functional model instead: one string
+    input per column through a ``StringLookup`` (one-hot or embedding),
+    concatenated with the numeric input.
     """
     import keras  # noqa: PLC0415
 
-    model = keras.Sequential(name=config.name.replace(".", "_"))
+    specs = plan.layers(config, info.input_shape, {c: len(v) for c, v in info.vocab.items()})
+    if info.vocab:
+        return _functional(keras, config, info, x_train, specs)
+    model = keras.Sequential(name=_name(config))
     model.add(keras.Input(shape=info.input_shape, name="features"))
-    for spec in plan.layers(config, info.input_shape):
-        if spec.kind == "flatten":
-            model.add(keras.layers.Flatten(name=spec.name))
-        elif spec.kind == "rescaling":
-            model.add(keras.layers.Rescaling(spec.scale, name=spec.name))
-        elif spec.kind == "normalization":
-            mean, var = normalization_stats(x_train, config.data.scale)
-            model.add(keras.layers.Normalization(mean=mean.tolist(), variance=var.tolist(), name=spec.name))
-        elif spec.kind == "dropout":
-            model.add(keras.layers.Dropout(spec.rate, seed=config.seed, name=spec.name))
-        else:
-            activation = keras.activations.get(spec.activation)
-            # The output layer computes in float32 even under a mixed-precision policy.
-            dtype = "float32" if spec.name == "output" else None
-            initializer = keras.initializers.get(spec.initializer)
-            model.add(
-                keras.layers.Dense(
-                    spec.units, activation=activation, kernel_initializer=initializer, name=spec.name, dtype=dtype
-                )
-            )
+    for spec in specs:
+        model.add(_layer(keras, spec, config, x_train))
     return model
+
+
+def _name(config) -> str:
+    return config.name.replace(".", "_")
+
+
+def _layer(keras, spec, config, x_train):
+    """The Keras layer for one numeric-path spec."""
+    if spec.kind == "flatten":
+        return keras.layers.Flatten(name=spec.name)
+    if spec.kind == "rescaling":
+        return keras.layers.Rescaling(spec.scale, name=spec.name)
+    if spec.kind == "normalization":
+        mean, var = normalization_stats(x_train, config.data.scale)
+        return keras.layers.Normalization(mean=mean.tolist(), variance=var.tolist(), name=spec.name)
+    if spec.kind == "dropout":
+        return keras.layers.Dropout(spec.rate, seed=config.seed, name=spec.name)
+    # The output layer computes in float32 even under a mixed-precision policy.
+    dtype = "float32" if spec.name == "output" else None
+    return keras.layers.Dense(
+        spec.units,
+        activation=keras.activations.get(spec.activation),
+        kernel_initializer=keras.initializers.get(spec.initializer),
+        name=spec.name,
+        dtype=dtype,
+    )
+
+
+def input_name(column: str) -> str:
+    """A Keras-safe input name for a categorical column."""
+    return "cat_" + re.sub(r"\W", "_", column)
+
+
+def _functional(keras, config, info: DataInfo, x_train, specs):
+    inputs: dict = {}  # keyed by input name, as Keras matches dict inputs by name
+    parts = []
+    numeric = None
+    if math.prod(info.input_shape):
+        numeric = inputs["numeric"] = keras.Input(shape=info.input_shape, name="numeric")
+    hidden = None
+    for spec in specs:
+        if spec.kind in ("flatten", "rescaling", "normalization"):
+            numeric = _layer(keras, spec, config, x_train)(numeric)
+        elif spec.kind == "lookup":
+            column = spec.column
+            tensor = inputs[input_name(column)] = keras.Input(shape=(1,), dtype="string", name=input_name(column))
+            mode = "int" if column in (config.data.embedding or {}) else "one_hot"
+            lookup = keras.layers.StringLookup(
+                vocabulary=info.vocab[column], num_oov_indices=1, output_mode=mode, name=spec.name
+            )
+            parts.append(lookup(tensor))
+        elif spec.kind == "embedding":
+            embedded = keras.layers.Embedding(spec_input_dim(specs, spec), spec.units, name=spec.name)(parts.pop())
+            parts.append(keras.layers.Flatten(name=f"{spec.name}_flat")(embedded))
+        elif spec.kind == "concatenate":
+            hidden = keras.layers.Concatenate(name=spec.name)(([numeric] if numeric is not None else []) + parts)
+        else:
+            hidden = _layer(keras, spec, config, x_train)(hidden)
+    return keras.Model(inputs=inputs, outputs=hidden, name=_name(config))
+
+
+def spec_input_dim(specs, embedding_spec) -> int:
+    """Buckets of the lookup that feeds ``embedding_spec``."""
+    return next(s.units for s in specs if s.kind == "lookup" and s.column == embedding_spec.column)
+
+
+def model_inputs(x):
+    """Arrays as the model takes them: categorical columns as (n, 1) string tensors.
+
+    Keras's array adapter refuses numpy string and object arrays; a
+    ``tf.string`` tensor is what its ``StringLookup`` inputs accept.
+    """
+    if not isinstance(x, dict):
+        return x
+    import tensorflow as tf  # noqa: PLC0415
+
+    out = {}
+    for key, values in x.items():
+        if key != "numeric":
+            out[input_name(key)] = tf.constant(np.asarray(values, dtype=object).reshape(-1, 1), dtype=tf.string)
+        elif math.prod(values.shape[1:]):
+            out[key] = values
+    return out
 
 
 def predicted_classes(outputs: np.ndarray, activation: str) -> np.ndarray:

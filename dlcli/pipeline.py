@@ -54,6 +54,7 @@ def environment(tf, config, info, device: str) -> dict:
             "task": info.task,
             "missing": config.data.missing,
             "fill": info.fill,
+            "vocab": info.vocab,
         },
         "argv": sys.argv,
     }
@@ -166,8 +167,16 @@ def _eval_config(run_path: Path, data_arg: str | None):
         raise DataError(
             f"{data_arg}: the run was trained on {config.data.source} data; give a .{config.data.source} file"
         )
+    env = runs.read_json(run_path / runs.ENVIRONMENT) if (run_path / runs.ENVIRONMENT).exists() else {}
+    trained_categorical = list((env.get("data") or {}).get("vocab") or {}) or None
     new_data = config.data.model_copy(
-        update={"source": kind, "path": str(source.resolve()), "test_path": None, "validation_path": None}
+        update={
+            "source": kind,
+            "path": str(source.resolve()),
+            "test_path": None,
+            "validation_path": None,
+            "categorical": trained_categorical,
+        }
     )
     return config.model_copy(update={"data": new_data}), True
 
@@ -183,11 +192,11 @@ def evaluate(run_dir: str | Path, *, data_arg: str | None = None, device: str = 
     if whole_file:
         x, y = _score_whole_file(raw, config, labels)
         env = runs.read_json(run_path / runs.ENVIRONMENT) if (run_path / runs.ENVIRONMENT).exists() else {}
-        fill = env.get("data", {}).get("fill")
-        if fill is not None:
-            from dlcli.data.prepare import _fill  # noqa: PLC0415
+        fills = env.get("data", {}).get("fill")
+        if fills is not None:
+            from dlcli.data.prepare import fill  # noqa: PLC0415
 
-            x = _fill(x, np.asarray(fill))
+            x = fill(x, np.asarray(fills))
     else:
         dataset = data.prepare(raw, config)
         _check_fingerprint(run_path, dataset.info)
@@ -212,12 +221,16 @@ def evaluate(run_dir: str | Path, *, data_arg: str | None = None, device: str = 
 
 def _score_whole_file(raw, config, labels):
     """All rows of a file as one evaluation set, labels encoded as in training."""
-    x = raw.x.astype(np.float32, copy=False)
+    from dlcli.data.prepare import numeric, with_numeric  # noqa: PLC0415
+
+    x = with_numeric(raw.x, numeric(raw.x).astype(np.float32, copy=False))
+    y = np.ravel(raw.y)
     if raw.x_test is not None:
-        x = np.concatenate([x, raw.x_test.astype(np.float32, copy=False)])
-        y = np.concatenate([np.ravel(raw.y), np.ravel(raw.y_test)])
-    else:
-        y = np.ravel(raw.y)
+        if isinstance(x, dict):
+            x = {k: np.concatenate([v, raw.x_test[k]]) for k, v in x.items()}
+        else:
+            x = np.concatenate([x, raw.x_test.astype(np.float32, copy=False)])
+        y = np.concatenate([y, np.ravel(raw.y_test)])
     if config.task == "regression":
         return x, y.astype(np.float32)
     index = {str(v): i for i, v in enumerate(labels or [])}

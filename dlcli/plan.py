@@ -18,7 +18,7 @@ from dlcli.errors import ConfigError, warn
 
 @dataclass(frozen=True)
 class LayerSpec:
-    kind: str  # flatten | rescaling | normalization | dense | dropout
+    kind: str  # flatten | rescaling | normalization | lookup | embedding | concatenate | dense | dropout
     name: str
     output_shape: tuple
     params: int = 0
@@ -27,6 +27,7 @@ class LayerSpec:
     rate: float | None = None
     scale: float | None = None
     initializer: str = "glorot_uniform"
+    column: str | None = None  # the categorical column a lookup / embedding encodes
 
     @property
     def keras_type(self) -> str:
@@ -34,6 +35,9 @@ class LayerSpec:
             "flatten": "Flatten",
             "rescaling": "Rescaling",
             "normalization": "Normalization",
+            "lookup": "StringLookup",
+            "embedding": "Embedding",
+            "concatenate": "Concatenate",
             "dense": "Dense",
             "dropout": "Dropout",
         }[self.kind]
@@ -80,16 +84,34 @@ def resolve(config: Config, task: str, n_classes: int | None) -> Config:
     return resolved
 
 
-def layers(config: Config, input_shape: tuple[int, ...]) -> list[LayerSpec]:
-    """Every layer after the input, in order, for a resolved config."""
+def layers(config: Config, input_shape: tuple[int, ...], vocab_sizes: dict[str, int] | None = None) -> list[LayerSpec]:
+    """Every layer after the inputs, in order, for a resolved config.
+
+    ``vocab_sizes`` (categorical column -> categories seen in training) adds a
+    lookup (one-hot, or an embedding when ``data.embedding`` names the column)
+    per column and a concatenation with the numeric features.
+    """
     specs: list[LayerSpec] = []
     width = math.prod(input_shape)
     if len(input_shape) > 1:
         specs.append(LayerSpec("flatten", "flatten", (None, width)))
-    if config.data.scale is not None:
+    if width and config.data.scale is not None:
         specs.append(LayerSpec("rescaling", "scale", (None, width), scale=config.data.scale))
-    if config.data.normalize:
+    if width and config.data.normalize:
         specs.append(LayerSpec("normalization", "normalize", (None, width)))
+    embedding = config.data.embedding or {}
+    for i, (column, size) in enumerate((vocab_sizes or {}).items(), start=1):
+        buckets = size + 1  # the categories seen in training plus one out-of-vocabulary bucket
+        if column in embedding:
+            dim = embedding[column]
+            specs.append(LayerSpec("lookup", f"lookup_{i}", (None, 1), column=column, units=buckets))
+            specs.append(LayerSpec("embedding", f"embed_{i}", (None, dim), buckets * dim, units=dim, column=column))
+            width += dim
+        else:
+            specs.append(LayerSpec("lookup", f"onehot_{i}", (None, buckets), column=column, units=buckets))
+            width += buckets
+    if vocab_sizes:
+        specs.append(LayerSpec("concatenate", "concat", (None, width)))
     for i, layer in enumerate(config.model.layers, start=1):
         specs.append(
             LayerSpec(
@@ -114,8 +136,10 @@ def layers(config: Config, input_shape: tuple[int, ...]) -> list[LayerSpec]:
 
 def table(specs: list[LayerSpec], input_shape: tuple[int, ...]) -> str:
     """The layer table ``validate`` prints (like Keras's summary)."""
-    rows = [("input", "Input", str((None, *input_shape)), "0")]
+    rows = [("input", "Input", str((None, *input_shape)), "0")] if math.prod(input_shape) else []
     for s in specs:
+        if s.kind == "lookup":
+            rows.append((f"input {s.column}", "Input (string)", "(None, 1)", "0"))
         detail = f"{s.keras_type}"
         if s.activation:
             detail += f" ({s.activation})"

@@ -29,8 +29,16 @@ def read_input(path: str, env_data: dict) -> np.ndarray:
             raise DataError(f"{path}: this model was not trained on a table; give an .npz with an array 'x'")
         from dlcli.data.table import read_features  # noqa: PLC0415
 
-        x = read_features(path, features, env_data.get("target"), env_data.get("fill"))
-        return x
+        vocab = env_data.get("vocab") or {}
+        return read_features(
+            path,
+            features,
+            env_data.get("target"),
+            env_data.get("fill"),
+            list(vocab),
+            vocab,
+            env_data.get("unseen", "oov"),
+        )
     if suffix == ".npz":
         try:
             archive = np.load(path, allow_pickle=False)
@@ -61,13 +69,14 @@ def read_input(path: str, env_data: dict) -> np.ndarray:
 def predict(run_dir: str | Path, input_path: str, output: str | None, *, device: str = "auto") -> int:
     """Write predictions for every row of ``input_path`` to ``output`` (or stdout); returns the row count."""
     from dlcli.config import load_config  # noqa: PLC0415
+    from dlcli.data.prepare import _take  # noqa: PLC0415
     from dlcli.device import import_tensorflow  # noqa: PLC0415
-    from dlcli.model import predicted_classes  # noqa: PLC0415
+    from dlcli.model import model_inputs, predicted_classes  # noqa: PLC0415
 
     run_path = runs.open_run(run_dir)
     config = load_config(run_path / runs.CONFIG)
     env = runs.read_json(run_path / runs.ENVIRONMENT) if (run_path / runs.ENVIRONMENT).exists() else {}
-    env_data = {**env.get("data", {}), "target": config.data.target}
+    env_data = {**env.get("data", {}), "target": config.data.target, "unseen": config.data.unseen}
     x = read_input(input_path, env_data)
     labels = runs.read_json(run_path / runs.LABELS) if (run_path / runs.LABELS).exists() else None
     import_tensorflow(device)
@@ -80,8 +89,9 @@ def predict(run_dir: str | Path, input_path: str, output: str | None, *, device:
     writer.writerow(["prediction"])
     with _sink(output) as sink:
         sink.write(buf.getvalue())
-        for start in range(0, len(x), BATCH):
-            out = np.asarray(model.predict_on_batch(x[start : start + BATCH]))
+        rows = len(x["numeric"]) if isinstance(x, dict) else len(x)
+        for start in range(0, rows, BATCH):
+            out = np.asarray(model.predict_on_batch(model_inputs(_take(x, slice(start, start + BATCH)))))
             buf.seek(0)
             buf.truncate()
             if labels is None:
@@ -91,7 +101,7 @@ def predict(run_dir: str | Path, input_path: str, output: str | None, *, device:
                 for idx in predicted_classes(out, activation):
                     writer.writerow([labels[int(idx)]])
             sink.write(buf.getvalue())
-    return len(x)
+    return rows
 
 
 @contextlib.contextmanager

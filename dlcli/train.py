@@ -111,11 +111,13 @@ def callbacks(config) -> list:
 
 def fit(model, dataset, config, *, extra_callbacks=(), verbose: int = 2):
     """``model.fit`` on the training split, validating on the validation split."""
+    from dlcli.model import model_inputs  # noqa: PLC0415
+
     validation = None
     if dataset.x_val is not None:
-        validation = (dataset.x_val, dataset.y_val)
+        validation = (model_inputs(dataset.x_val), dataset.y_val)
     return model.fit(
-        dataset.x_train,
+        model_inputs(dataset.x_train),
         dataset.y_train,
         validation_data=validation,
         epochs=config.training.epochs,

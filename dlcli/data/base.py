@@ -24,6 +24,7 @@ class RawData:
     class_names: dict[Any, str] | None = None  # label value -> display name (sklearn's target_names)
     files: list[str] = field(default_factory=list)
     target_label: str = "target"
+    categorical: list[str] = field(default_factory=list)  # x is a dict {"numeric": ..., column: ...} when set
 
 
 @dataclass
@@ -34,6 +35,7 @@ class Probe:
     task: str | None  # binary | multiclass | regression, or None when unknown
     n_classes: int | None
     rows: int | None = None
+    vocab_sizes: dict[str, int] = field(default_factory=dict)  # categorical column -> categories (tables)
 
 
 @dataclass
@@ -47,6 +49,7 @@ class DataInfo:
     splits: dict[str, int]
     fingerprint: dict[str, Any]
     fill: list[float] | None = None  # per-feature values for missing cells (data.missing: mean | median | zero)
+    vocab: dict[str, list[str]] = field(default_factory=dict)  # categorical column -> categories seen in training
 
     @property
     def n_classes(self) -> int | None:
@@ -76,9 +79,17 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
 
 
 def sha256_arrays(*arrays) -> str:
-    """Hex sha256 over arrays' dtypes, shapes and bytes (None skipped)."""
+    """Hex sha256 over arrays' dtypes, shapes and bytes (None skipped; dicts by sorted key)."""
     digest = hashlib.sha256()
+    flat = []
     for arr in arrays:
+        if isinstance(arr, dict):
+            for key in sorted(arr):
+                digest.update(key.encode())
+                flat.append(arr[key])
+        else:
+            flat.append(arr)
+    for arr in flat:
         if arr is None:
             continue
         arr = np.ascontiguousarray(arr)

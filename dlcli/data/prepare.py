@@ -91,74 +91,110 @@ def _plain(value):
     return value.item() if hasattr(value, "item") else value
 
 
+def numeric(x):
+    """The numeric feature array of ``x`` (a dict when the table has categorical columns)."""
+    return x["numeric"] if isinstance(x, dict) else x
+
+
+def with_numeric(x, values):
+    """``x`` with its numeric part replaced by ``values``."""
+    return {**x, "numeric": values} if isinstance(x, dict) else values
+
+
+def _take(x, index):
+    return {k: v[index] for k, v in x.items()} if isinstance(x, dict) else x[index]
+
+
 def _split(x, y, fraction: float, seed: int, stratify: bool, what: str):
+    """(x_keep, x_out, y_keep, y_out), seeded and, for classes, stratified when the counts allow."""
     from sklearn.model_selection import train_test_split  # noqa: PLC0415
 
-    n_out = int(np.ceil(fraction * len(x)))
-    if n_out < 1 or len(x) - n_out < 1:
+    rows = len(y)
+    n_out = int(np.ceil(fraction * rows))
+    if n_out < 1 or rows - n_out < 1:
         raise DataError(
-            f"{what}: {len(x)} rows cannot be split {1 - fraction:.0%}/{fraction:.0%}; more data or another split"
+            f"{what}: {rows} rows cannot be split {1 - fraction:.0%}/{fraction:.0%}; more data or another split"
         )
+    index = np.arange(rows)
+    keep = out = None
     if stratify:
         counts = np.bincount(y)
         n_classes = int(np.count_nonzero(counts))
-        if counts[counts > 0].min() >= 2 and n_out >= n_classes and len(x) - n_out >= n_classes:
-            return train_test_split(x, y, test_size=fraction, random_state=seed, stratify=y)
-        warn(f"{what}: too few rows per class to stratify; splitting at random")
-    return train_test_split(x, y, test_size=fraction, random_state=seed, shuffle=True)
+        if counts[counts > 0].min() >= 2 and n_out >= n_classes and rows - n_out >= n_classes:
+            keep, out = train_test_split(index, test_size=fraction, random_state=seed, stratify=y)
+        else:
+            warn(f"{what}: too few rows per class to stratify; splitting at random")
+    if keep is None:
+        keep, out = train_test_split(index, test_size=fraction, random_state=seed, shuffle=True)
+    return _take(x, keep), _take(x, out), y[keep], y[out]
 
 
-def _as_float(x: np.ndarray, label: str, missing: str) -> np.ndarray:
-    x = x.astype(np.float32, copy=False)
-    if x.dtype.kind == "f":
-        if np.isinf(x).any():
+def _as_float(x, label: str, missing: str):
+    values = numeric(x).astype(np.float32, copy=False)
+    if values.dtype.kind == "f":
+        if np.isinf(values).any():
             raise DataError(f"{label}: features contain infinite values; fix or drop those rows")
-        if missing == "error" and np.isnan(x).any():
-            rows = np.flatnonzero(np.isnan(x.reshape(len(x), -1)).any(axis=1))
+        if missing == "error" and np.isnan(values).any():
+            rows = np.flatnonzero(np.isnan(values.reshape(len(values), -1)).any(axis=1))
             raise DataError(
                 f"{label}: {len(rows)} row(s) have missing (NaN) features, first at index {rows[0]}; "
                 "set data.missing: drop | mean | median | zero"
             )
-    return x
+    return with_numeric(x, values)
 
 
 def _drop_missing(x, y, label):
-    holes = np.isnan(x.reshape(len(x), -1)).any(axis=1)
+    values = numeric(x)
+    holes = np.isnan(values.reshape(len(values), -1)).any(axis=1)
     if holes.any():
         warn(f"{label}: dropped {int(holes.sum())} row(s) with missing (NaN) features")
-    return x[~holes], y[~holes]
+    return _take(x, ~holes), y[~holes]
 
 
-def fill_values(x_train: np.ndarray, policy: str) -> np.ndarray | None:
+def fill_values(x_train, policy: str) -> np.ndarray | None:
     """Per-feature values for missing cells, from the training split only."""
     if policy not in ("mean", "median", "zero"):
         return None
-    flat = x_train.reshape(len(x_train), -1).astype(np.float64)
-    if policy == "zero":
+    values = numeric(x_train)
+    flat = values.reshape(len(values), -1).astype(np.float64)
+    if policy == "zero" or flat.shape[1] == 0:
         return np.zeros(flat.shape[1])
-    with np.errstate(all="ignore"):
-        import warnings  # noqa: PLC0415
+    import warnings  # noqa: PLC0415
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            values = np.nanmean(flat, axis=0) if policy == "mean" else np.nanmedian(flat, axis=0)
-    empty = np.isnan(values)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        fills = np.nanmean(flat, axis=0) if policy == "mean" else np.nanmedian(flat, axis=0)
+    empty = np.isnan(fills)
     if empty.any():
         warn(f"{int(empty.sum())} feature(s) have no value in the training split; their missing cells become 0")
-        values[empty] = 0.0
-    return values
+        fills[empty] = 0.0
+    return fills
 
 
-def _fill(x, fill):
-    if x is None or fill is None:
+def fill(x, fills):
+    """``x`` with NaN cells of its numeric part replaced by ``fills``."""
+    if x is None or fills is None:
         return x
-    shape = x.shape
-    flat = x.reshape(len(x), -1)
+    values = numeric(x)
+    shape = values.shape
+    flat = values.reshape(len(values), -1)
     holes = np.isnan(flat)
     if holes.any():
         flat = flat.copy()
-        flat[holes] = np.take(fill, np.nonzero(holes)[1]).astype(np.float32)
-    return flat.reshape(shape)
+        flat[holes] = np.take(np.asarray(fills), np.nonzero(holes)[1]).astype(np.float32)
+    return with_numeric(x, flat.reshape(shape))
+
+
+def _check_unseen(x, vocab: dict, unseen: str, what: str) -> None:
+    if unseen != "error" or x is None or not vocab:
+        return
+    for column, known in vocab.items():
+        new = np.setdiff1d(np.unique(x[column]), known)
+        if len(new):
+            raise DataError(
+                f"{what}: column '{column}' has categories {new[:5].tolist()} that the training split lacks "
+                "(data.unseen: error); use data.unseen: oov to give them their own bucket"
+            )
 
 
 def prepare(raw: RawData, config) -> Dataset:
@@ -187,8 +223,11 @@ def prepare(raw: RawData, config) -> Dataset:
         x_train, x_val, y_train, y_val = _split(
             x_train, y_train, data.validation_split, config.seed, stratify, "validation_split"
         )
-    fill = fill_values(x_train, data.missing)
-    x_train, x_val, x_test = _fill(x_train, fill), _fill(x_val, fill), _fill(x_test, fill)
+    fills = fill_values(x_train, data.missing)
+    x_train, x_val, x_test = fill(x_train, fills), fill(x_val, fills), fill(x_test, fills)
+    vocab = {c: np.unique(x_train[c]).tolist() for c in raw.categorical}
+    _check_unseen(x_val, vocab, data.unseen, "validation split")
+    _check_unseen(x_test, vocab, data.unseen, "test split")
     if stratify:
         absent = np.setdiff1d(np.arange(len(classes)), np.unique(y_train))
         if len(absent):
@@ -196,23 +235,24 @@ def prepare(raw: RawData, config) -> Dataset:
                 f"{raw.target_label}: class(es) {[classes[i] for i in absent[:5]]} have no training rows; "
                 "more data or a smaller test_split"
             )
-    splits = {"train": len(x_train), "validation": 0 if x_val is None else len(x_val), "test": len(x_test)}
+    splits = {"train": len(y_train), "validation": 0 if x_val is None else len(y_val), "test": len(y_test)}
     fingerprint = {
         "source": data.source,
         "name": data.name,
         "files": {f: {"sha256": sha256_file(f), "bytes": os.path.getsize(f)} for f in raw.files},
         "arrays_sha256": sha256_arrays(raw.x, raw.y, raw.x_val, raw.y_val, raw.x_test, raw.y_test),
-        "rows": int(sum(len(a) for a in (raw.x, raw.x_val, raw.x_test) if a is not None)),
+        "rows": int(sum(len(a) for a in (raw.y, raw.y_val, raw.y_test) if a is not None)),
         "columns": raw.feature_names,
     }
     info = DataInfo(
         task=task,
-        input_shape=tuple(int(d) for d in x.shape[1:]),
+        input_shape=tuple(int(d) for d in numeric(x).shape[1:]),
         classes=classes,
         feature_names=raw.feature_names,
         splits=splits,
         fingerprint=fingerprint,
-        fill=None if fill is None else [float(v) for v in fill],
+        fill=None if fills is None else [float(v) for v in fills],
+        vocab=vocab,
     )
     return Dataset(x_train, y_train, x_val, y_val, x_test, y_test, info)
 
@@ -223,6 +263,7 @@ def normalization_stats(x_train: np.ndarray, scale: float | None) -> tuple[np.nd
     A feature that never varies in training gets variance 1, so it is only
     centred: dividing by ~0 would blow up any other value it takes later.
     """
+    x_train = numeric(x_train)
     flat = x_train.reshape(len(x_train), -1).astype(np.float64)
     if scale is not None:
         flat *= scale

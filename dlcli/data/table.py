@@ -76,9 +76,10 @@ def columns(config, head: list[str], path: str) -> tuple[str, list[str]]:
 def probe(config) -> Probe:
     path = config.data.path
     target, features = columns(config, header(path), path)
-    values, rows = _target_values(path, target)
+    scan, rows = _scan(path, [target, *features])
     if not rows:
         raise DataError(f"{path}: has a header but no data rows")
+    values = scan[target]["values"]
     y = _typed(np.array(sorted(values - set(MISSING_TEXT)), dtype=object))
     if not len(y):
         raise DataError(f"{path}: target column '{target}' is empty in every row")
@@ -86,18 +87,33 @@ def probe(config) -> Probe:
 
     task = infer_task(config.task, y, f"{path}: column '{target}'")
     n_classes = len(y) if task in ("binary", "multiclass") else None
-    return Probe(input_shape=(len(features),), task=task, n_classes=n_classes, rows=rows)
+    declared = set(config.data.categorical or ())
+    categorical = {
+        c: len(scan[c]["values"] - set(MISSING_TEXT))
+        for c in features
+        if c in declared or (scan[c]["text"] and not scan[c]["number"])
+    }
+    numeric = [c for c in features if c not in categorical]
+    return Probe(input_shape=(len(numeric),), task=task, n_classes=n_classes, rows=rows, vocab_sizes=categorical)
 
 
-def _target_values(path: str, target: str) -> tuple[set[str], int]:
-    """The distinct target values as text (streamed for CSV) and the number of rows."""
+def _scan(path: str, wanted: list[str], cap: int = 100_000) -> tuple[dict, int]:
+    """Per column: distinct values (up to ``cap``), whether any cell reads as a number or as text; row count."""
+    out = {c: {"values": set(), "number": False, "text": False} for c in wanted}
     if is_parquet(path):
         import pyarrow.parquet as pq  # noqa: PLC0415
 
-        column = pq.read_table(path, columns=[target]).column(0)
-        return {str(v).strip() for v in column.unique().to_pylist() if v is not None}, len(column)
-    index = header(path).index(target)
-    values: set[str] = set()
+        table = pq.read_table(path, columns=wanted)
+        for name in wanted:
+            column = table.column(name)
+            textual = str(column.type) in ("string", "large_string")
+            out[name] = {
+                "values": {str(v).strip() for v in column.unique().to_pylist() if v is not None},
+                "number": not textual,
+                "text": textual,
+            }
+        return out, table.num_rows
+    index = {c: i for i, c in enumerate(header(path))}
     rows = 0
     with open(path, newline="", encoding="utf-8-sig") as fh:
         reader = stdcsv.reader(fh, delimiter=_sep(path))
@@ -106,9 +122,19 @@ def _target_values(path: str, target: str) -> tuple[set[str], int]:
             if not any(cell.strip() for cell in row):
                 continue
             rows += 1
-            if index < len(row) and len(values) <= 100_000:
-                values.add(row[index].strip())
-    return values, rows
+            for name, facts in out.items():
+                i = index[name]
+                cell = row[i].strip() if i < len(row) else ""
+                if cell in MISSING_TEXT:
+                    continue
+                if len(facts["values"]) < cap:
+                    facts["values"].add(cell)
+                try:
+                    float(cell)
+                    facts["number"] = True
+                except ValueError:
+                    facts["text"] = facts["text"] or cell.lower() not in ("true", "false")
+    return out, rows
 
 
 def _typed(values: np.ndarray) -> np.ndarray:
@@ -182,8 +208,53 @@ def _numeric(column, path: str, name: str, where, missing: str) -> np.ndarray:
     return numbers.astype(np.float32)
 
 
-def read_table(path: str, config) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """(features as float32, target, feature names) of one file, with every problem named."""
+MISSING_CATEGORY = "(missing)"
+
+
+def _is_text(column) -> bool:
+    """True when no filled cell of ``column`` reads as a number: a categorical column."""
+    import pandas as pd  # noqa: PLC0415
+
+    text = column.str.strip()
+    filled = text[~text.isin(MISSING_TEXT)]
+    if filled.empty:
+        return False
+    lowered = filled.str.lower()
+    numbers = pd.to_numeric(filled.where(~lowered.isin(["true", "false"]), "0"), errors="coerce")
+    return bool(numbers.isna().all())
+
+
+def _categories(column, path: str, name: str, where, missing: str) -> np.ndarray:
+    text = column.str.strip()
+    empty = text.isin(MISSING_TEXT).to_numpy()
+    if empty.any() and missing == "error":
+        raise DataError(
+            f"{path}: categorical column '{name}' has missing values at {_places(empty, where)}; fill them, "
+            f"or set data.missing (then they become the category '{MISSING_CATEGORY}')"
+        )
+    return np.where(empty, MISSING_CATEGORY, text.to_numpy(dtype=object)).astype(str)
+
+
+def categorical_columns(config, frame, features: list[str]) -> list[str]:
+    """Declared categorical columns plus every feature whose cells are all text, in feature order."""
+    declared = set(config.data.categorical or ())
+    found = [c for c in features if c in declared or _is_text(frame[c])]
+    for column in config.data.embedding or {}:
+        if column not in found:
+            raise DataError(
+                f"{config.where(('data', 'embedding', column))}: data.embedding.{column}: '{column}' is not a "
+                "categorical column; list it in data.categorical or remove it"
+            )
+    return found
+
+
+def read_table(path: str, config, categorical: list[str] | None = None):
+    """(features, target, feature names, categorical columns) of one file, with every problem named.
+
+    Features are a float32 array, or, when some columns are categorical, a dict
+    ``{"numeric": float32 (n, k), column: str (n,) ...}``. ``categorical`` fixes
+    the columns for a validation or test file to those of the training file.
+    """
     target, features = columns(config, header(path), path)
     missing = config.data.missing
     frame, where = _frame(path)
@@ -201,29 +272,37 @@ def read_table(path: str, config) -> tuple[np.ndarray, np.ndarray, list[str]]:
         frame, where, y_text = frame[~y_empty], (where[0], where[1][~y_empty]), y_text[~y_empty]
         if len(frame) == 0:
             raise DataError(f"{path}: no row has a target value")
-    x = np.empty((len(frame), len(features)), dtype=np.float32)
-    for j, col in enumerate(features):
+    if categorical is None:
+        categorical = categorical_columns(config, frame, features)
+    numeric = [c for c in features if c not in categorical]
+    x = np.empty((len(frame), len(numeric)), dtype=np.float32)
+    for j, col in enumerate(numeric):
         x[:, j] = _numeric(frame[col], path, col, where, missing)
+    cats = {col: _categories(frame[col], path, col, where, missing) for col in categorical}
     if missing == "drop":
         holes = np.isnan(x).any(axis=1)
+        for values in cats.values():
+            holes |= values == MISSING_CATEGORY
         if holes.any():
             warn(f"{path}: dropped {int(holes.sum())} row(s) with missing values ({_places(holes, where)})")
             x, y_text = x[~holes], y_text[~holes]
+            cats = {col: values[~holes] for col, values in cats.items()}
         if len(x) == 0:
             raise DataError(f"{path}: every row has a missing value; data.missing: drop leaves nothing")
-    return x, _typed(y_text.to_numpy(dtype=object)), features
+    features_out = {"numeric": x, **cats} if categorical else x
+    return features_out, _typed(y_text.to_numpy(dtype=object)), features, categorical
 
 
 def read(config) -> RawData:
     data = config.data
-    x, y, features = read_table(data.path, config)
+    x, y, features, categorical = read_table(data.path, config)
     files = [data.path]
     extra = {}
     for key in ("validation_path", "test_path"):
         other = getattr(data, key)
         if not other:
             continue
-        ox, oy, other_features = read_table(other, config)
+        ox, oy, other_features, _ = read_table(other, config, categorical)
         if other_features != features:
             raise DataError(f"{other}: feature columns {other_features} differ from {data.path}'s {features}")
         files.append(other)
@@ -236,15 +315,24 @@ def read(config) -> RawData:
     x_val, y_val = extra.get("validation_path", (None, None))
     return RawData(
         x=x, y=y, x_test=x_test, y_test=y_test, x_val=x_val, y_val=y_val, feature_names=features, files=files,
-        target_label=f"{data.path}: column '{data.target}'",
+        target_label=f"{data.path}: column '{data.target}'", categorical=categorical,
     )  # fmt: skip
 
 
-def read_features(path: str, features: list[str], target: str | None, fill: list[float] | None = None) -> np.ndarray:
+def read_features(
+    path: str,
+    features: list[str],
+    target: str | None,
+    fill: list[float] | None = None,
+    categorical: list[str] | None = None,
+    vocab: dict[str, list[str]] | None = None,
+    unseen: str = "oov",
+):
     """The feature columns of a file to predict on, checked against the training schema.
 
-    With ``fill`` (the training run's values for missing cells), missing cells
-    are filled as in training; without it they are an error.
+    With ``fill`` (the training run's values for missing cells), numeric holes
+    are filled as in training; without it they are an error. With ``unseen:
+    error``, a category missing from the training vocabulary is an error.
     """
     head = header(path)
     missing = [f for f in features if f not in head]
@@ -259,10 +347,26 @@ def read_features(path: str, features: list[str], target: str | None, fill: list
     frame, where = _frame(path, usecols=features)
     if len(frame) == 0:
         raise DataError(f"{path}: has a header but no data rows")
-    x = np.empty((len(frame), len(features)), dtype=np.float32)
-    for j, col in enumerate(features):
+    categorical = categorical or []
+    numeric = [c for c in features if c not in categorical]
+    x = np.empty((len(frame), len(numeric)), dtype=np.float32)
+    for j, col in enumerate(numeric):
         x[:, j] = _numeric(frame[col], path, col, where, "error" if fill is None else "mean")
     if fill is not None:
         holes = np.isnan(x)
         x[holes] = np.take(np.asarray(fill, dtype=np.float32), np.nonzero(holes)[1])
-    return x
+    if not categorical:
+        return x
+    out = {"numeric": x}
+    for col in categorical:
+        values = _categories(frame[col], path, col, where, "error" if fill is None else "keep")
+        if unseen == "error" and vocab is not None:
+            new = ~np.isin(values, vocab[col])
+            if new.any():
+                first = int(np.flatnonzero(new)[0])
+                raise DataError(
+                    f"{path}: column '{col}', {where[0]} {where[1][first]}: category {values[first]!r} was not seen "
+                    "in training (data.unseen: error)"
+                )
+        out[col] = values
+    return out
