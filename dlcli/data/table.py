@@ -365,7 +365,7 @@ def read_features(
             if new.any():
                 first = int(np.flatnonzero(new)[0])
                 raise DataError(
-                    f"{path}: column '{col}', {where[0]} {where[1][first]}: category {values[first]!r} was not seen "
+                    f"{path}: column '{col}', {where[0]} {where[1][first]}: category {str(values[first])!r} was not seen "
                     "in training (data.unseen: error)"
                 )
         out[col] = values
