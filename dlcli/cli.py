@@ -71,6 +71,11 @@ class DlcliGroup(click.Group):
         except KeyboardInterrupt:
             _err("interrupted")
             ctx.exit(130)
+        except BrokenPipeError:  # e.g. `dlcli predict ... | head`: stop quietly, as Unix tools do
+            import os  # noqa: PLC0415
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            ctx.exit(1)
         except (click.exceptions.Exit, click.exceptions.ClickException, click.exceptions.Abort):
             raise
         except Exception as exc:  # a bug or an environment failure: one line unless --debug

@@ -89,6 +89,9 @@ class DataConfig(Strict):
     unseen: Literal["oov", "error"] = Field(
         "oov", description="A category not seen in training: oov (its own bucket) or error."
     )
+    streaming: bool | Literal["auto"] = Field(
+        "auto", description="Stream a CSV from disk with tf.data (auto: files above 1 GiB)."
+    )
     missing: Literal["error", "drop", "mean", "median", "zero"] = Field(
         "error", description="Missing feature values: error, drop the rows, or fill from the training split."
     )
@@ -531,6 +534,8 @@ def schema() -> dict:
     _enum(defs["LayerConfig"]["properties"]["kernel_initializer"], list(names.INITIALIZERS))
     _enum(defs["OutputConfig"]["properties"]["activation"], ["auto", *activations])
     _enum(defs["DataConfig"]["properties"]["name"], list(SKLEARN_DATASETS))
+    # source may be left out when path's extension says it (inferred before validation)
+    defs["DataConfig"]["required"] = [r for r in defs["DataConfig"].get("required", []) if r != "source"]
     defs["TrainingConfig"]["properties"]["early_stopping"]["anyOf"].append(
         {"type": "boolean", "description": "true: the defaults; false: off"}
     )

@@ -9,11 +9,19 @@ from dlcli.model import model_inputs, predicted_classes
 EVAL_BATCH = 1024
 
 
-def evaluate(model, x: np.ndarray, y: np.ndarray, config) -> dict[str, float]:
-    """Metrics on (x, y); classification always has ``accuracy``, regression ``mae``, ``rmse``, ``r2``."""
-    x = model_inputs(x)
-    results = model.evaluate(x, y, batch_size=EVAL_BATCH, verbose=0, return_dict=True)
-    outputs = np.asarray(model.predict(x, batch_size=EVAL_BATCH, verbose=0))
+def evaluate(model, x, y: np.ndarray, config) -> dict[str, float]:
+    """Metrics on (x, y); classification always has ``accuracy``, regression ``mae``, ``rmse``, ``r2``.
+
+    ``x`` may also be a ``tf.data.Dataset`` of (features, label) batches, with
+    ``y`` its labels in the same order (a streamed test split).
+    """
+    if hasattr(x, "element_spec"):
+        results = model.evaluate(x, verbose=0, return_dict=True)
+        outputs = np.asarray(model.predict(x, verbose=0))
+    else:
+        x = model_inputs(x)
+        results = model.evaluate(x, y, batch_size=EVAL_BATCH, verbose=0, return_dict=True)
+        outputs = np.asarray(model.predict(x, batch_size=EVAL_BATCH, verbose=0))
     metrics = {"loss": float(results.pop("loss"))}
     if config.task == "regression":
         pred = outputs.reshape(-1).astype(np.float64)

@@ -12,11 +12,13 @@ from dlcli.data import DataInfo
 from dlcli.data.prepare import normalization_stats
 
 
-def build(config, info: DataInfo, x_train):
+def build(config, info: DataInfo, x_train, stats=None):
     """Input -> [Flatten] -> [Rescaling] -> [Normalization] -> hidden Dense (+Dropout) -> output.
 
     ``config`` must be resolved (``plan.resolve``); the normalization
-    statistics come from ``x_train`` only and are saved inside the model. A
+    statistics come from ``x_train`` only (or are given as ``stats`` = (mean,
+    variance) of the raw training features, for streamed data) and are saved
+    inside the model. A
     table with categorical columns gets a functional model instead: one string
     input per column through a ``StringLookup`` (one-hot or embedding),
     concatenated with the numeric input.
@@ -24,12 +26,16 @@ def build(config, info: DataInfo, x_train):
     import keras  # noqa: PLC0415
 
     specs = plan.layers(config, info.input_shape, {c: len(v) for c, v in info.vocab.items()})
+    if stats is None:
+        stats = normalization_stats(x_train, config.data.scale) if config.data.normalize else (None, None)
+    elif config.data.scale is not None:  # streamed stats are of the raw values; Rescaling runs first
+        stats = (stats[0] * config.data.scale, stats[1] * config.data.scale**2)
     if info.vocab:
-        return _functional(keras, config, info, x_train, specs)
+        return _functional(keras, config, info, stats, specs)
     model = keras.Sequential(name=_name(config))
     model.add(keras.Input(shape=info.input_shape, name="features"))
     for spec in specs:
-        model.add(_layer(keras, spec, config, x_train))
+        model.add(_layer(keras, spec, config, stats))
     return model
 
 
@@ -37,15 +43,15 @@ def _name(config) -> str:
     return config.name.replace(".", "_")
 
 
-def _layer(keras, spec, config, x_train):
+def _layer(keras, spec, config, stats):
     """The Keras layer for one numeric-path spec."""
     if spec.kind == "flatten":
         return keras.layers.Flatten(name=spec.name)
     if spec.kind == "rescaling":
         return keras.layers.Rescaling(spec.scale, name=spec.name)
     if spec.kind == "normalization":
-        mean, var = normalization_stats(x_train, config.data.scale)
-        return keras.layers.Normalization(mean=mean.tolist(), variance=var.tolist(), name=spec.name)
+        mean, var = stats
+        return keras.layers.Normalization(mean=np.ravel(mean).tolist(), variance=np.ravel(var).tolist(), name=spec.name)
     if spec.kind == "dropout":
         return keras.layers.Dropout(spec.rate, seed=config.seed, name=spec.name)
     # The output layer computes in float32 even under a mixed-precision policy.
@@ -64,7 +70,7 @@ def input_name(column: str) -> str:
     return "cat_" + re.sub(r"\W", "_", column)
 
 
-def _functional(keras, config, info: DataInfo, x_train, specs):
+def _functional(keras, config, info: DataInfo, stats, specs):
     inputs: dict = {}  # keyed by input name, as Keras matches dict inputs by name
     parts = []
     numeric = None
@@ -73,7 +79,7 @@ def _functional(keras, config, info: DataInfo, x_train, specs):
     hidden = None
     for spec in specs:
         if spec.kind in ("flatten", "rescaling", "normalization"):
-            numeric = _layer(keras, spec, config, x_train)(numeric)
+            numeric = _layer(keras, spec, config, stats)(numeric)
         elif spec.kind == "lookup":
             column = spec.column
             tensor = inputs[input_name(column)] = keras.Input(shape=(1,), dtype="string", name=input_name(column))
@@ -88,7 +94,7 @@ def _functional(keras, config, info: DataInfo, x_train, specs):
         elif spec.kind == "concatenate":
             hidden = keras.layers.Concatenate(name=spec.name)(([numeric] if numeric is not None else []) + parts)
         else:
-            hidden = _layer(keras, spec, config, x_train)(hidden)
+            hidden = _layer(keras, spec, config, stats)(hidden)
     return keras.Model(inputs=inputs, outputs=hidden, name=_name(config))
 
 

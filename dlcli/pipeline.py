@@ -98,7 +98,10 @@ def train(config, *, output_dir: str | Path = "runs", device: str | None = None,
 
     keras.utils.set_random_seed(config.seed)
     with timer("build"):
-        net = model.build(resolved, info, dataset.x_train)
+        if hasattr(dataset, "dataset"):  # streamed: statistics came from the pass over the file
+            net = model.build(resolved, info, None, stats=(dataset.mean, dataset.var))
+        else:
+            net = model.build(resolved, info, dataset.x_train)
         train.compile_model(net, resolved)
     run = runs.Run.create(output_dir, resolved.name)
     run.write_config(resolved)
@@ -117,7 +120,7 @@ def train(config, *, output_dir: str | Path = "runs", device: str | None = None,
                 f"training diverged: loss is {losses[bad - 1]} at epoch {bad}; lower optimizer.learning_rate or check the data"
             )
         with timer("evaluate"):
-            metrics = evaluate.evaluate(net, dataset.x_test, dataset.y_test, resolved)
+            metrics = evaluate.evaluate(net, *test_split(dataset, resolved), resolved)
         with timer("save"):
             run.write_history(progress.history)
             run.save_model(net)
@@ -145,6 +148,13 @@ def train(config, *, output_dir: str | Path = "runs", device: str | None = None,
         timings_s={**timer.times, "total": timer.total()},
     )
     return run.path, metrics
+
+
+def test_split(dataset, config):
+    """(x, y) of the test split: arrays, or a streamed dataset and its labels."""
+    if hasattr(dataset, "dataset"):
+        return dataset.dataset("test", 4096), dataset.labels("test")
+    return dataset.x_test, dataset.y_test
 
 
 def _eval_config(run_path: Path, data_arg: str | None):
@@ -188,7 +198,8 @@ def evaluate(run_dir: str | Path, *, data_arg: str | None = None, device: str = 
     run_path = runs.open_run(run_dir)
     config, whole_file = _eval_config(run_path, data_arg)
     labels = runs.read_json(run_path / runs.LABELS) if (run_path / runs.LABELS).exists() else None
-    raw = data.read(config)
+    streamed = config.data.source == "csv" and not whole_file and _streams(config)
+    raw = None if streamed else data.read(config)
     if whole_file:
         x, y = _score_whole_file(raw, config, labels)
         env = runs.read_json(run_path / runs.ENVIRONMENT) if (run_path / runs.ENVIRONMENT).exists() else {}
@@ -198,14 +209,15 @@ def evaluate(run_dir: str | Path, *, data_arg: str | None = None, device: str = 
 
             x = fill(x, np.asarray(fills))
     else:
-        dataset = data.prepare(raw, config)
+        dataset = data.load(config) if raw is None else data.prepare(raw, config)
         _check_fingerprint(run_path, dataset.info)
         if labels is not None and dataset.info.classes != labels:
             raise DataError(
                 f"the data's classes {dataset.info.classes[:10]} differ from the run's labels.json {labels[:10]}"
             )
-        x, y = dataset.x_test, dataset.y_test
     import_tensorflow(device)
+    if not whole_file:
+        x, y = test_split(dataset, config)
     import keras  # noqa: PLC0415
 
     from dlcli.evaluate import evaluate as score  # noqa: PLC0415
@@ -242,13 +254,26 @@ def _score_whole_file(raw, config, labels):
     return x, np.array([index[str(v)] for v in y], dtype=np.int32)
 
 
+def _streams(config) -> bool:
+    from dlcli.data import stream  # noqa: PLC0415
+
+    return stream.wanted(config)
+
+
 def _check_fingerprint(run_path: Path, info) -> None:
     env_path = run_path / runs.ENVIRONMENT
     if not env_path.exists():
         warn(f"{env_path}: missing; cannot tell whether the data changed since training")
         return
     saved = runs.read_json(env_path).get("data", {})
-    if saved.get("arrays_sha256") and saved["arrays_sha256"] != info.fingerprint["arrays_sha256"]:
+    changed_files = [
+        f
+        for f, meta in info.fingerprint["files"].items()
+        if saved.get("files", {}).get(f, {}).get("sha256") not in (None, meta["sha256"])
+    ]
+    if saved.get("arrays_sha256") is None and changed_files:
+        warn(f"{', '.join(changed_files)} changed since training; the test split is not the one the run was scored on")
+    elif saved.get("arrays_sha256") and saved["arrays_sha256"] != info.fingerprint["arrays_sha256"]:
         changed = [
             f
             for f, meta in info.fingerprint["files"].items()

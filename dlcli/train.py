@@ -113,6 +113,17 @@ def fit(model, dataset, config, *, extra_callbacks=(), verbose: int = 2):
     """``model.fit`` on the training split, validating on the validation split."""
     from dlcli.model import model_inputs  # noqa: PLC0415
 
+    batch = config.training.batch_size
+    if hasattr(dataset, "dataset"):  # streamed from disk
+        validation = dataset.dataset("validation", batch) if dataset.splits["validation"] else None
+        return model.fit(
+            dataset.dataset("train", batch, shuffle=True),
+            validation_data=validation,
+            epochs=config.training.epochs,
+            shuffle=False,  # the stream shuffles itself, in a buffer
+            callbacks=callbacks(config) + list(extra_callbacks),
+            verbose=verbose,
+        )
     validation = None
     if dataset.x_val is not None:
         validation = (model_inputs(dataset.x_val), dataset.y_val)

@@ -33,8 +33,17 @@ def read(config) -> RawData:
     return _source(config.data.source).read(config)
 
 
-def load(config) -> Dataset:
-    """Read, check, encode and split the data of ``config``."""
+def load(config):
+    """Read, check, encode and split the data of ``config``.
+
+    Returns a ``Dataset`` of in-memory arrays, or, for a CSV streamed from
+    disk (``data.streaming``), a ``stream.StreamData`` with the same ``info``.
+    """
+    if config.data.source == "csv":
+        from dlcli.data import stream  # noqa: PLC0415
+
+        if stream.wanted(config):
+            return stream.scan(config)
     return prepare(read(config), config)
 
 

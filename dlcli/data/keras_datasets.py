@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import socket
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +49,7 @@ def _read_npz(path: Path, name: str) -> RawData:
                 x=archive["x_train"], y=archive["y_train"], x_test=archive["x_test"], y_test=archive["y_test"],
                 files=[str(path)], target_label=f"keras {name}",
             )  # fmt: skip
-    except (KeyError, ValueError, OSError, EOFError) as exc:
+    except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise DataError(
             f"{path}: cannot read the cached {name} file ({exc}); move it away and let dlcli download it again, "
             f"or point source: npz at a good copy"

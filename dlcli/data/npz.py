@@ -4,6 +4,7 @@ y_test) or x, y; and ``.npy`` pairs (``path`` for the features, ``y_path`` for t
 from __future__ import annotations
 
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -32,6 +33,15 @@ def _open(path):
 
 def _header(archive, key):
     """(shape, dtype) of one member without reading its data."""
+    try:
+        return _read_header(archive, key)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
+        raise DataError(
+            f"{archive.fid.name if hasattr(archive.fid, 'name') else 'npz'}: array '{key}' is damaged ({exc})"
+        ) from None
+
+
+def _read_header(archive, key):
     with archive.zip.open(f"{key}.npy") as fh:
         version = np.lib.format.read_magic(fh)
         reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
@@ -72,6 +82,8 @@ def probe(config) -> Probe:
 def _array(archive, key, path) -> np.ndarray:
     try:
         return archive[key]
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+        raise DataError(f"{path}: array '{key}' is damaged ({exc}); save the archive again") from None
     except ValueError as exc:
         raise DataError(
             f"{path}: array '{key}' cannot be read without pickle ({exc}); store plain numeric arrays"

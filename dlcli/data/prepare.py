@@ -19,7 +19,7 @@ def infer_task(requested: str, y: np.ndarray, label: str) -> str:
     if requested == "regression":
         if kind not in "iuf":
             raise DataError(
-                f"{label}: task is regression but the target is not numeric (e.g. {y.ravel()[0]!r}); set task: classification"
+                f"{label}: task is regression but the target is not numeric (e.g. {_plain(y.ravel()[0])!r}); set task: classification"
             )
         return "regression"
     if kind == "f" and requested == "auto":

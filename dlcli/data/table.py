@@ -152,7 +152,7 @@ def _frame(path: str, usecols: list[str] | None = None):
     import pandas as pd  # noqa: PLC0415
 
     if is_parquet(path):
-        frame = pd.read_parquet(path, columns=usecols)
+        frame = pd.read_parquet(path, columns=usecols, dtype_backend="numpy_nullable")
         frame = frame.astype(object).where(frame.notna(), "")
         frame = frame.map(lambda v: v if isinstance(v, str) else str(v))
         return frame, ("row", frame.index.to_numpy() + 1)
@@ -168,9 +168,25 @@ def _frame(path: str, usecols: list[str] | None = None):
     except UnicodeDecodeError:
         raise DataError(f"{path}: not a UTF-8 text file; save the table as UTF-8 CSV") from None
     frame.columns = [str(c).strip() for c in frame.columns]
-    blank = (frame.apply(lambda col: col.str.strip()) == "").all(axis=1)
-    frame = frame[~blank.to_numpy()]
+    empty = (frame.fillna("").apply(lambda col: col.str.strip()) == "").to_numpy()
+    blank = empty.all(axis=1)
+    if empty.any() and usecols is None:
+        _check_short_rows(path, frame.shape[1])  # pandas reads an absent trailing field as an empty one
+    frame = frame[~blank]
     return frame, ("line", frame.index.to_numpy() + 2)  # file line: 1-based, after the header
+
+
+def _check_short_rows(path: str, width: int) -> None:
+    """A row with fewer fields than the header is an error, not a row of missing values."""
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        reader = stdcsv.reader(fh, delimiter=_sep(path))
+        next(reader, None)
+        for row in reader:
+            if row and any(cell.strip() for cell in row) and len(row) < width:
+                raise DataError(
+                    f"{path}: line {reader.line_num} has {len(row)} field(s) but the header has {width}; "
+                    "every row needs the same number of fields as the header"
+                )
 
 
 def _places(mask, where) -> str:

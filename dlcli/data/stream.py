@@ -1,0 +1,234 @@
+"""CSV files larger than memory: one pandas pass for checks and statistics, then tf.data.
+
+The pass reads the file in chunks, checks every cell (with line numbers, as
+the in-memory reader does), assigns each row to train / validation / test
+by a seeded hash of its row number, and accumulates the normalization
+statistics and classes of the training rows only. Training then streams the
+file with ``TextLineDataset`` -> batch -> ``decode_csv`` (batch-then-decode),
+applying the same hash so every row lands in the same split every time.
+Numeric feature columns only; categorical columns need the in-memory path.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from dlcli.data.base import DataInfo, sha256_file
+from dlcli.data.table import _sep, _typed, columns, header
+from dlcli.errors import DataError, warn
+
+THRESHOLD_BYTES = 1 << 30  # streaming: auto streams files above 1 GiB
+CHUNK_ROWS = 200_000
+HASH_MULT = 2654435761
+HASH_MOD = 1 << 32
+SHUFFLE_BUFFER = 50_000
+
+
+def wanted(config) -> bool:
+    """Stream this config's data? (``streaming: true``, or ``auto`` and a CSV above the threshold)."""
+    data = config.data
+    if data.source != "csv" or data.streaming is False:
+        return False
+    if data.streaming is True:
+        return True
+    return os.path.getsize(data.path) > THRESHOLD_BYTES
+
+
+def split_codes(index: np.ndarray, seed: int, test: float, val: float) -> np.ndarray:
+    """0 train, 1 validation, 2 test for each row number: a seeded hash, the same in numpy and TF."""
+    u = ((index.astype(np.int64) * HASH_MULT + seed * 40503 + 12345) % HASH_MOD) / HASH_MOD
+    return np.where(u < test, 2, np.where(u < test + (1 - test) * val, 1, 0)).astype(np.int8)
+
+
+def _split_codes_tf(tf, index, seed: int, test: float, val: float):
+    u = tf.cast(tf.math.floormod(index * HASH_MULT + (seed * 40503 + 12345), HASH_MOD), tf.float64) / HASH_MOD
+    return tf.where(u < test, 2, tf.where(u < test + (1 - test) * val, 1, 0))
+
+
+@dataclass
+class StreamData:
+    """What the pass learned; ``dataset(split)`` streams a split as batches."""
+
+    path: str
+    sep: str
+    features: list[str]
+    target: str
+    column_index: dict[str, int]
+    task: str
+    classes: list | None
+    mean: np.ndarray
+    var: np.ndarray
+    fill: np.ndarray | None
+    seed: int
+    test_split: float
+    validation_split: float
+    splits: dict[str, int]
+    info: DataInfo = field(repr=False, default=None)
+
+    def dataset(self, which: str, batch_size: int, *, shuffle: bool = False, with_labels: bool = True):
+        """A ``tf.data.Dataset`` of (features, label) batches for ``which`` (train | validation | test)."""
+        import tensorflow as tf  # noqa: PLC0415
+
+        code = {"train": 0, "validation": 1, "test": 2}[which]
+        seed, test, val = self.seed, self.test_split, self.validation_split
+        lines = tf.data.TextLineDataset(self.path).skip(1)
+        lines = lines.filter(lambda line: tf.strings.length(tf.strings.strip(line)) > 0).enumerate()
+        lines = lines.filter(lambda i, line: tf.equal(_split_codes_tf(tf, i, seed, test, val), code))
+        lines = lines.map(lambda i, line: line)
+        if shuffle:
+            lines = lines.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
+        used = sorted(self.column_index[c] for c in [*self.features, self.target])
+        position = {index: k for k, index in enumerate(used)}
+        target_at = position[self.column_index[self.target]]
+        feature_at = [position[self.column_index[c]] for c in self.features]
+        fill = self.fill if self.fill is not None else np.full(len(self.features), np.nan)
+        defaults = []
+        for index in used:
+            if index == self.column_index[self.target]:
+                defaults.append(
+                    tf.constant("", tf.string) if self.task != "regression" else tf.constant(np.nan, tf.float32)
+                )
+            else:
+                j = self.features.index(next(c for c, i in self.column_index.items() if i == index))
+                defaults.append(tf.constant(float(fill[j]), tf.float32))
+        table = None
+        if self.task != "regression":
+            keys = tf.constant([str(c) for c in self.classes])
+            table = tf.lookup.StaticHashTable(
+                tf.lookup.KeyValueTensorInitializer(keys, tf.range(len(self.classes), dtype=tf.int32)), -1
+            )
+
+        def decode(batch):
+            cols = tf.io.decode_csv(batch, record_defaults=defaults, field_delim=self.sep, select_cols=used)
+            x = tf.stack([cols[k] for k in feature_at], axis=1)
+            y = cols[target_at]
+            if table is not None:
+                y = table.lookup(tf.strings.strip(y))
+            return (x, y) if with_labels else x
+
+        steps = -(-self.splits[which] // batch_size)
+        batches = lines.batch(batch_size).apply(tf.data.experimental.assert_cardinality(steps))
+        return batches.map(decode, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+    def labels(self, which: str) -> np.ndarray:
+        """The labels of one split, in stream order (small: one value per row)."""
+        out = [y.numpy() for _, y in self.dataset(which, 65_536)]
+        return np.concatenate(out) if out else np.array([])
+
+
+def scan(config) -> StreamData:
+    """The one pass over the file: checks, split sizes, training-split statistics and classes."""
+    import pandas as pd  # noqa: PLC0415
+
+    data = config.data
+    path = data.path
+    head = header(path)
+    target, features = columns(config, head, path)
+    if data.categorical or data.embedding:
+        raise DataError(
+            f"{path}: streaming reads numeric feature columns only; set data.streaming: false for categories"
+        )
+    n = len(features)
+    total = np.zeros(n)
+    total_sq = np.zeros(n)
+    count = np.zeros(n)
+    missing_seen = False
+    targets: set = set()
+    target_numeric = True
+    splits = {"train": 0, "validation": 0, "test": 0}
+    row0 = 0
+    reader = pd.read_csv(path, sep=_sep(path), usecols=[*features, target], chunksize=CHUNK_ROWS, skipinitialspace=True,
+                         na_values=["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None", "?"], keep_default_na=False,
+                         encoding="utf-8-sig", low_memory=False)  # fmt: skip
+    try:
+        for chunk in reader:
+            lines = chunk.index.to_numpy() + 2
+            codes = split_codes(np.arange(row0, row0 + len(chunk)), config.seed, data.test_split, data.validation_split)
+            row0 += len(chunk)
+            x = np.empty((len(chunk), n))
+            for j, col in enumerate(features):
+                values = pd.to_numeric(chunk[col], errors="coerce").to_numpy(dtype=float)
+                bad = np.isnan(values) & chunk[col].notna().to_numpy()
+                if bad.any():
+                    first = int(np.flatnonzero(bad)[0])
+                    raise DataError(
+                        f"{path}: column '{col}', line {lines[first]}: {chunk[col].iloc[first]!r} is not a number"
+                    )
+                holes = np.isnan(values)
+                if holes.any():
+                    if data.missing == "error":
+                        raise DataError(
+                            f"{path}: column '{col}' has missing values at line {lines[np.flatnonzero(holes)[0]]}; "
+                            "fill them, or set data.missing: mean | median | zero"
+                        )
+                    missing_seen = True
+                if np.isinf(values).any():
+                    raise DataError(
+                        f"{path}: column '{col}' has an infinite value at line {lines[np.flatnonzero(np.isinf(values))[0]]}"
+                    )
+                x[:, j] = values
+            y = chunk[target]
+            if y.isna().any():
+                raise DataError(
+                    f"{path}: target column '{target}' is empty at line {lines[np.flatnonzero(y.isna().to_numpy())[0]]}"
+                )
+            if len(targets) <= 10_000:
+                targets.update(str(v).strip() for v in y.unique())
+            target_numeric = target_numeric and pd.api.types.is_numeric_dtype(y)
+            train = x[codes == 0]
+            with np.errstate(invalid="ignore"):
+                total += np.nansum(train, axis=0)
+                total_sq += np.nansum(train**2, axis=0)
+            count += np.sum(~np.isnan(train), axis=0)
+            for code, name in ((0, "train"), (1, "validation"), (2, "test")):
+                splits[name] += int(np.sum(codes == code))
+    except pd.errors.ParserError as exc:
+        raise DataError(
+            f"{path}: {str(exc).strip()}; every row needs the same number of fields as the header"
+        ) from None
+    if row0 == 0:
+        raise DataError(f"{path}: has a header but no data rows")
+    if data.missing == "median" and missing_seen:
+        warn(f"{path}: streaming fills missing values with the training mean (a median needs the data in memory)")
+    from dlcli.data.prepare import infer_task  # noqa: PLC0415
+
+    y_values = _typed(np.array(sorted(targets), dtype=object))
+    task = infer_task(config.task, y_values, f"{path}: column '{target}'")
+    classes = None if task == "regression" else [v.item() if hasattr(v, "item") else v for v in y_values]
+    safe = np.maximum(count, 1)
+    mean = total / safe
+    var = np.maximum(total_sq / safe - mean**2, 0.0)
+    var[var <= 1e-12] = 1.0
+    fill = None
+    if data.missing in ("mean", "median"):
+        fill = mean.copy()
+    elif data.missing == "zero":
+        fill = np.zeros(n)
+    if splits["train"] == 0 or splits["test"] == 0:
+        raise DataError(f"{path}: {row0} rows leave an empty train or test split; more data or another split")
+    stream = StreamData(
+        path=path, sep=_sep(path), features=features, target=target, column_index={c: head.index(c) for c in head},
+        task=task, classes=classes, mean=mean, var=var, fill=fill, seed=config.seed, test_split=data.test_split,
+        validation_split=data.validation_split, splits=splits,
+    )  # fmt: skip
+    stream.info = DataInfo(
+        task=task,
+        input_shape=(n,),
+        classes=classes,
+        feature_names=features,
+        splits=splits,
+        fingerprint={
+            "source": "csv",
+            "streaming": True,
+            "files": {path: {"sha256": sha256_file(path), "bytes": Path(path).stat().st_size}},
+            "arrays_sha256": None,
+            "rows": row0,
+            "columns": features,
+        },
+        fill=None if fill is None else [float(v) for v in fill],
+    )
+    return stream
