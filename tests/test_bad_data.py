@@ -23,7 +23,7 @@ task: regression on a string target         CSV      column 'label': task is reg
 missing values (default policy)             CSV      column 'a' has missing values at lines 3, 5
 missing values (default policy)             parquet  column 'a' has missing values at row 8
 missing target values                       CSV      target column 'label' is empty at line 4
-infinite value                              CSV      column 'b', line 3: 'inf' is not a number
+infinite value                              CSV      column 'b', line 3: inf is not a finite number
 non-UTF-8 bytes                             CSV      not a UTF-8 text file; save the table as UTF-8 CSV
 not a Parquet file                          parquet  not a readable Parquet file (Parquet magic bytes not found ...)
 npz with wrong keys                         npz      expected arrays x_train, y_train (...) or x, y; found features, labels
@@ -243,7 +243,7 @@ MATRIX = [
         "infinite value",
         text_file("t.csv", csv_text("a,b,label", with_row(1, [3, "inf", "y"]))),
         TABLE,
-        ("column 'b', line 3", "'inf'"),
+        ("column 'b', line 3", "inf is not a finite number"),
         "t.csv",
     ),
     Bad(

@@ -159,7 +159,7 @@ def test_csv_non_numeric_value_names_column_line_and_value(tmp_path):
 
 def test_csv_infinite_value_is_rejected(tmp_path):
     message = data_error(data.load, csv_config(tmp_path, "a,label\n1,x\ninf,y\n2,x\n"))
-    assert "column 'a', line 3: 'inf' is not a number" in message
+    assert "column 'a', line 3: inf is not a finite number" in message
 
 
 def test_csv_missing_values_name_the_lines(tmp_path):

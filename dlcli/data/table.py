@@ -148,27 +148,26 @@ def _typed(values: np.ndarray) -> np.ndarray:
 
 
 def _frame(path: str, usecols: list[str] | None = None):
-    """(frame of text cells, row labels for messages) with blank lines dropped."""
+    """(frame, row labels for messages) with pandas's own typing; missing cells are NaN, blank lines dropped."""
     import pandas as pd  # noqa: PLC0415
 
     if is_parquet(path):
         frame = pd.read_parquet(path, columns=usecols, dtype_backend="numpy_nullable")
-        frame = frame.astype(object).where(frame.notna(), "")
-        frame = frame.map(lambda v: v if isinstance(v, str) else str(v))
+        for col in frame.columns:
+            if isinstance(frame[col].dtype, pd.StringDtype):
+                frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
         return frame, ("row", frame.index.to_numpy() + 1)
     try:
         frame = pd.read_csv(
-            path, sep=_sep(path), skipinitialspace=True, dtype=str, keep_default_na=False,
-            skip_blank_lines=False, encoding="utf-8-sig", usecols=usecols,
+            path, sep=_sep(path), skipinitialspace=True, na_values=list(MISSING_TEXT), keep_default_na=False,
+            skip_blank_lines=False, encoding="utf-8-sig", usecols=usecols, low_memory=False,
         )  # fmt: skip
     except pd.errors.ParserError as exc:
-        raise DataError(
-            f"{path}: {str(exc).strip()}; every row needs the same number of fields as the header"
-        ) from None
+        raise DataError(f"{path}: {str(exc).strip()}; every row needs the same number of fields as the header") from None
     except UnicodeDecodeError:
         raise DataError(f"{path}: not a UTF-8 text file; save the table as UTF-8 CSV") from None
     frame.columns = [str(c).strip() for c in frame.columns]
-    empty = (frame.fillna("").apply(lambda col: col.str.strip()) == "").to_numpy()
+    empty = frame.isna().to_numpy()
     blank = empty.all(axis=1)
     if empty.any() and usecols is None:
         _check_short_rows(path, frame.shape[1])  # pandas reads an absent trailing field as an empty one
@@ -197,30 +196,42 @@ def _places(mask, where) -> str:
     return f"{word}{'s' if len(rows) > 1 else ''} {shown}{more}"
 
 
+def _parse_text(column):
+    """(numbers as float64 with NaN, text cells) of an object column: true/false read as 1/0."""
+    import pandas as pd  # noqa: PLC0415
+
+    text = column.astype(str).str.strip()
+    lowered = text.str.lower()
+    text = text.where(~lowered.isin(["true", "false"]), (lowered == "true").astype(int).astype(str))
+    return pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan), text
+
+
 def _numeric(column, path: str, name: str, where, missing: str) -> np.ndarray:
     """A feature column as float32; missing cells are an error or NaN, per the policy."""
     import pandas as pd  # noqa: PLC0415
 
-    text = column.str.strip()
-    empty = text.isin(MISSING_TEXT).to_numpy()
+    empty = column.isna().to_numpy()
     if empty.any() and missing == "error":
         raise DataError(
             f"{path}: column '{name}' has missing values at {_places(empty, where)}; fill them, or set "
             "data.missing: drop | mean | median | zero"
         )
-    lowered = text.str.lower()
-    values = pd.to_numeric(
-        text.where(~lowered.isin(["true", "false"]), (lowered == "true").astype(int).astype(str)), errors="coerce"
-    )
-    numbers = np.array(values.to_numpy(dtype=float, na_value=np.nan), dtype=np.float64)
-    bad = (~np.isfinite(numbers)) & ~empty
+    if pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column):
+        numbers = column.to_numpy(dtype=np.float64, na_value=np.nan)
+        text = None
+    else:
+        numbers, text = _parse_text(column)
+    bad = np.isnan(numbers) & ~empty
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
         raise DataError(
             f"{path}: column '{name}', {where[0]} {where[1][first]}: {text.iloc[first]!r} is not a number "
             f"({int(bad.sum())} such value(s)); fix it, or leave the column out with data.features"
         )
-    numbers[empty] = np.nan
+    infinite = np.isinf(numbers)
+    if infinite.any():
+        first = int(np.flatnonzero(infinite)[0])
+        raise DataError(f"{path}: column '{name}', {where[0]} {where[1][first]}: {numbers[first]} is not a finite number")
     return numbers.astype(np.float32)
 
 
@@ -231,24 +242,46 @@ def _is_text(column) -> bool:
     """True when no filled cell of ``column`` reads as a number: a categorical column."""
     import pandas as pd  # noqa: PLC0415
 
-    text = column.str.strip()
-    filled = text[~text.isin(MISSING_TEXT)]
+    if pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column):
+        return False
+    filled = column[column.notna()]
     if filled.empty:
         return False
-    lowered = filled.str.lower()
-    numbers = pd.to_numeric(filled.where(~lowered.isin(["true", "false"]), "0"), errors="coerce")
-    return bool(numbers.isna().all())
+    numbers, _ = _parse_text(filled)
+    return bool(np.isnan(numbers).all())
 
 
 def _categories(column, path: str, name: str, where, missing: str) -> np.ndarray:
-    text = column.str.strip()
-    empty = text.isin(MISSING_TEXT).to_numpy()
+    empty = column.isna().to_numpy()
     if empty.any() and missing == "error":
         raise DataError(
             f"{path}: categorical column '{name}' has missing values at {_places(empty, where)}; fill them, "
             f"or set data.missing (then they become the category '{MISSING_CATEGORY}')"
         )
-    return np.where(empty, MISSING_CATEGORY, text.to_numpy(dtype=object)).astype(str)
+    if column.dtype.kind == "f" and not empty.all() and np.all(np.mod(column[~empty], 1) == 0):
+        column = column.astype("Int64")  # a declared integer category read as float because of a hole
+    text = column.astype(str).str.strip().to_numpy(dtype=object)
+    return np.where(empty, MISSING_CATEGORY, text).astype(str)
+
+
+def _target_values(column, had_holes: bool = False) -> np.ndarray:
+    """The target as ints, floats or stripped strings.
+
+    A whole-number column that pandas read as float only because some cells
+    were empty (``had_holes``) stays whole numbers, i.e. classes.
+    """
+    import pandas as pd  # noqa: PLC0415
+
+    if pd.api.types.is_bool_dtype(column):
+        return column.to_numpy(dtype=str)
+    if pd.api.types.is_integer_dtype(column):
+        return column.to_numpy(dtype=np.int64)
+    if pd.api.types.is_float_dtype(column):
+        values = column.to_numpy(dtype=np.float64)
+        if had_holes and len(values) and np.all(values == np.round(values)):
+            return values.astype(np.int64)
+        return values
+    return _typed(column.astype(str).str.strip().to_numpy(dtype=object))
 
 
 def categorical_columns(config, frame, features: list[str]) -> list[str]:
@@ -276,8 +309,7 @@ def read_table(path: str, config, categorical: list[str] | None = None):
     frame, where = _frame(path)
     if len(frame) == 0:
         raise DataError(f"{path}: has a header but no data rows")
-    y_text = frame[target].str.strip()
-    y_empty = y_text.isin(MISSING_TEXT).to_numpy()
+    y_empty = frame[target].isna().to_numpy()
     if y_empty.any():
         if missing == "error":
             raise DataError(
@@ -285,7 +317,7 @@ def read_table(path: str, config, categorical: list[str] | None = None):
                 "fill or drop those rows (data.missing: drop drops them)"
             )
         warn(f"{path}: dropped {int(y_empty.sum())} row(s) without a target ({_places(y_empty, where)})")
-        frame, where, y_text = frame[~y_empty], (where[0], where[1][~y_empty]), y_text[~y_empty]
+        frame, where = frame[~y_empty], (where[0], where[1][~y_empty])
         if len(frame) == 0:
             raise DataError(f"{path}: no row has a target value")
     if categorical is None:
@@ -301,12 +333,12 @@ def read_table(path: str, config, categorical: list[str] | None = None):
             holes |= values == MISSING_CATEGORY
         if holes.any():
             warn(f"{path}: dropped {int(holes.sum())} row(s) with missing values ({_places(holes, where)})")
-            x, y_text = x[~holes], y_text[~holes]
+            x, frame = x[~holes], frame[~holes]
             cats = {col: values[~holes] for col, values in cats.items()}
         if len(x) == 0:
             raise DataError(f"{path}: every row has a missing value; data.missing: drop leaves nothing")
     features_out = {"numeric": x, **cats} if categorical else x
-    return features_out, _typed(y_text.to_numpy(dtype=object)), features, categorical
+    return features_out, _target_values(frame[target], bool(y_empty.any())), features, categorical
 
 
 def read(config) -> RawData:
