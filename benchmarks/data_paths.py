@@ -93,8 +93,10 @@ def main() -> None:
     csv = work / "big.csv"
     make_csv(csv, args.rows)
     size_mb = csv.stat().st_size / 1e6
-    base_cfg = f"data: {{path: {csv}, target: label, validation_split: 0.0, test_split: 0.01, streaming: %s}}\n" \
-               "model: {layers: [{units: 64}, {units: 64}]}\ntraining: {epochs: 1, batch_size: 1024}\n"
+    base_cfg = (
+        f"data: {{path: {csv}, target: label, validation_split: 0.0, test_split: 0.01, streaming: %s}}\n"
+        "model: {layers: [{units: 64}, {units: 64}]}\ntraining: {epochs: 1, batch_size: 1024}\n"
+    )
     variants = {
         "pandas + fit": lambda: child(BASELINE, str(csv)),
         "dlcli in-memory": lambda: child(DLCLI, str(csv), base_cfg % "false", str(work / "runs")),
@@ -107,15 +109,21 @@ def main() -> None:
             results[name].append(run())
     med = lambda name, key: statistics.median(r[key] for r in results[name])  # noqa: E731
     base_total = med("pandas + fit", "total")
-    print(f"{args.rows:,} rows x 20 features, {size_mb:.0f} MB CSV; medians of {args.repeats}; "
-          f"import tensorflow alone: {tf_rss:.0f} MB peak RSS")
-    print(f"{'variant':<17} {'parse rows/s':>13} {'train rows/s':>13} {'wall s':>8} {'vs pandas':>10} {'peak RSS MB':>12} {'above TF':>9}")
+    print(
+        f"{args.rows:,} rows x 20 features, {size_mb:.0f} MB CSV; medians of {args.repeats}; "
+        f"import tensorflow alone: {tf_rss:.0f} MB peak RSS"
+    )
+    print(
+        f"{'variant':<17} {'parse rows/s':>13} {'train rows/s':>13} {'wall s':>8} {'vs pandas':>10} {'peak RSS MB':>12} {'above TF':>9}"
+    )
     for name in variants:
         parse, fit, total, rss = med(name, "parse"), med(name, "fit"), med(name, "total"), med(name, "rss_mb")
         train_rows = args.rows * (0.99 if name != "pandas + fit" else 1.0)
         parse_rate = f"{args.rows / parse:,.0f}" if name != "dlcli streaming" else f"{args.rows / parse:,.0f}*"
-        print(f"{name:<17} {parse_rate:>13} {train_rows / fit:>13,.0f} {total:>8.2f} {total / base_total:>9.2f}x "
-              f"{rss:>12.0f} {rss - tf_rss:>9.0f}")
+        print(
+            f"{name:<17} {parse_rate:>13} {train_rows / fit:>13,.0f} {total:>8.2f} {total / base_total:>9.2f}x "
+            f"{rss:>12.0f} {rss - tf_rss:>9.0f}"
+        )
     print("* streaming 'parse' is the checking/statistics pass; its training time includes decoding the CSV")
 
 

@@ -25,7 +25,8 @@ THRESHOLD_BYTES = 1 << 30  # streaming: auto streams files above 1 GiB
 CHUNK_ROWS = 200_000
 HASH_MULT = 2654435761
 HASH_MOD = 1 << 32
-SHUFFLE_BUFFER = 50_000
+CHUNK_LINES = 8192  # lines decoded per decode_csv call
+SHUFFLE_CHUNKS = 8  # chunks mixed at a time when shuffling (rows are also shuffled within a chunk)
 
 
 def wanted(config) -> bool:
@@ -38,14 +39,19 @@ def wanted(config) -> bool:
     return os.path.getsize(data.path) > THRESHOLD_BYTES
 
 
+def _offset(seed: int) -> int:
+    """A seed-dependent rotation of the hash, computed with Python's unbounded ints."""
+    return (seed * 0x9E3779B1 + 0x5BD1E995) % HASH_MOD
+
+
 def split_codes(index: np.ndarray, seed: int, test: float, val: float) -> np.ndarray:
     """0 train, 1 validation, 2 test for each row number: a seeded hash, the same in numpy and TF."""
-    u = ((index.astype(np.int64) * HASH_MULT + seed * 40503 + 12345) % HASH_MOD) / HASH_MOD
+    u = ((index.astype(np.int64) * HASH_MULT + _offset(seed)) % HASH_MOD) / HASH_MOD
     return np.where(u < test, 2, np.where(u < test + (1 - test) * val, 1, 0)).astype(np.int8)
 
 
 def _split_codes_tf(tf, index, seed: int, test: float, val: float):
-    u = tf.cast(tf.math.floormod(index * HASH_MULT + (seed * 40503 + 12345), HASH_MOD), tf.float64) / HASH_MOD
+    u = tf.cast(tf.math.floormod(index * HASH_MULT + _offset(seed), HASH_MOD), tf.float64) / HASH_MOD
     return tf.where(u < test, 2, tf.where(u < test + (1 - test) * val, 1, 0))
 
 
@@ -75,26 +81,19 @@ class StreamData:
 
         code = {"train": 0, "validation": 1, "test": 2}[which]
         seed, test, val = self.seed, self.test_split, self.validation_split
-        lines = tf.data.TextLineDataset(self.path).skip(1)
-        lines = lines.filter(lambda line: tf.strings.length(tf.strings.strip(line)) > 0).enumerate()
-        lines = lines.filter(lambda i, line: tf.equal(_split_codes_tf(tf, i, seed, test, val), code))
-        lines = lines.map(lambda i, line: line)
-        if shuffle:
-            lines = lines.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
         used = sorted(self.column_index[c] for c in [*self.features, self.target])
         position = {index: k for k, index in enumerate(used)}
         target_at = position[self.column_index[self.target]]
         feature_at = [position[self.column_index[c]] for c in self.features]
         fill = self.fill if self.fill is not None else np.full(len(self.features), np.nan)
+        by_index = {i: c for c, i in self.column_index.items()}
         defaults = []
         for index in used:
             if index == self.column_index[self.target]:
-                defaults.append(
-                    tf.constant("", tf.string) if self.task != "regression" else tf.constant(np.nan, tf.float32)
-                )
+                regression = self.task == "regression"
+                defaults.append(tf.constant(np.nan, tf.float32) if regression else tf.constant("", tf.string))
             else:
-                j = self.features.index(next(c for c, i in self.column_index.items() if i == index))
-                defaults.append(tf.constant(float(fill[j]), tf.float32))
+                defaults.append(tf.constant(float(fill[self.features.index(by_index[index])]), tf.float32))
         table = None
         if self.task != "regression":
             keys = tf.constant([str(c) for c in self.classes])
@@ -102,17 +101,38 @@ class StreamData:
                 tf.lookup.KeyValueTensorInitializer(keys, tf.range(len(self.classes), dtype=tf.int32)), -1
             )
 
-        def decode(batch):
-            cols = tf.io.decode_csv(batch, record_defaults=defaults, field_delim=self.sep, select_cols=used)
-            x = tf.stack([cols[k] for k in feature_at], axis=1)
-            y = cols[target_at]
+        def decode(index, lines):
+            # Batch-then-decode: a whole chunk of lines at once, then keep this split's rows.
+            cols = tf.io.decode_csv(lines, record_defaults=defaults, field_delim=self.sep, select_cols=used)
+            keep = tf.equal(_split_codes_tf(tf, index, seed, test, val), code)
+            x = tf.boolean_mask(tf.stack([cols[k] for k in feature_at], axis=1), keep)
+            y = tf.boolean_mask(cols[target_at], keep)
             if table is not None:
                 y = table.lookup(tf.strings.strip(y))
-            return (x, y) if with_labels else x
+            if shuffle:
+                order = tf.random.shuffle(tf.range(tf.shape(y)[0]), seed=seed)
+                x, y = tf.gather(x, order), tf.gather(y, order)
+            return x, y
 
+        def number_rows(count, lines):
+            # Row numbers as pandas counts them (blank lines skipped), carried from chunk to chunk.
+            filled = tf.strings.length(tf.strings.strip(lines)) > 0
+            index = count + tf.cumsum(tf.cast(filled, tf.int64)) - 1
+            return count + tf.reduce_sum(tf.cast(filled, tf.int64)), (
+                tf.boolean_mask(index, filled),
+                tf.boolean_mask(lines, filled),
+            )
+
+        lines = tf.data.TextLineDataset(self.path).skip(1).batch(CHUNK_LINES)
+        chunks = lines.scan(tf.constant(0, tf.int64), number_rows).map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+        if shuffle:
+            chunks = chunks.shuffle(SHUFFLE_CHUNKS, seed=seed, reshuffle_each_iteration=True)
+        batches = chunks.rebatch(batch_size)
         steps = -(-self.splits[which] // batch_size)
-        batches = lines.batch(batch_size).apply(tf.data.experimental.assert_cardinality(steps))
-        return batches.map(decode, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+        batches = batches.apply(tf.data.experimental.assert_cardinality(steps))
+        if not with_labels:
+            batches = batches.map(lambda x, y: x)
+        return batches.prefetch(tf.data.AUTOTUNE)
 
     def labels(self, which: str) -> np.ndarray:
         """The labels of one split, in stream order (small: one value per row)."""

@@ -163,7 +163,9 @@ def _frame(path: str, usecols: list[str] | None = None):
             skip_blank_lines=False, encoding="utf-8-sig", usecols=usecols, low_memory=False,
         )  # fmt: skip
     except pd.errors.ParserError as exc:
-        raise DataError(f"{path}: {str(exc).strip()}; every row needs the same number of fields as the header") from None
+        raise DataError(
+            f"{path}: {str(exc).strip()}; every row needs the same number of fields as the header"
+        ) from None
     except UnicodeDecodeError:
         raise DataError(f"{path}: not a UTF-8 text file; save the table as UTF-8 CSV") from None
     frame.columns = [str(c).strip() for c in frame.columns]
@@ -231,7 +233,9 @@ def _numeric(column, path: str, name: str, where, missing: str) -> np.ndarray:
     infinite = np.isinf(numbers)
     if infinite.any():
         first = int(np.flatnonzero(infinite)[0])
-        raise DataError(f"{path}: column '{name}', {where[0]} {where[1][first]}: {numbers[first]} is not a finite number")
+        raise DataError(
+            f"{path}: column '{name}', {where[0]} {where[1][first]}: {numbers[first]} is not a finite number"
+        )
     return numbers.astype(np.float32)
 
 

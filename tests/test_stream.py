@@ -1,0 +1,132 @@
+"""Streaming CSV path: same checks and messages, deterministic splits, training-split statistics."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from dlcli import data
+from dlcli.cli import cli
+from dlcli.config import load_config_text
+from dlcli.data import stream
+from dlcli.errors import DataError
+
+
+def write_csv(path: Path, rows: int = 3000, seed: int = 0, classes: bool = True) -> Path:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(rows, 4)) * [1, 10, 100, 0.1] + [0, 5, -50, 1]
+    score = x @ [1.0, 0.1, 0.01, 10.0]
+    label = np.where(score > np.median(score), "hi", "lo") if classes else score
+    lines = ["a,b,c,d,target"] + [",".join(f"{v:.5f}" for v in row) + f",{t}" for row, t in zip(x, label, strict=True)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def config(tmp_path, extra=""):
+    return load_config_text(
+        f"data: {{path: t.csv, target: target, streaming: true{extra}}}\ntraining: {{epochs: 2, batch_size: 128}}\n",
+        "c.yaml",
+        base_dir=tmp_path,
+    )
+
+
+def test_split_codes_are_seeded_and_have_the_asked_sizes():
+    index = np.arange(100_000)
+    codes = split_a = stream.split_codes(index, 0, 0.2, 0.1)
+    assert np.array_equal(split_a, stream.split_codes(index, 0, 0.2, 0.1))
+    assert not np.array_equal(split_a, stream.split_codes(index, 1, 0.2, 0.1))
+    fractions = np.bincount(codes, minlength=3) / len(index)
+    assert fractions == pytest.approx([0.72, 0.08, 0.2], abs=0.01)
+
+
+def test_tf_and_numpy_assign_every_row_to_the_same_split():
+    import tensorflow as tf
+
+    index = np.arange(0, 5_000_000, 997, dtype=np.int64)
+    ours = stream.split_codes(index, 7, 0.25, 0.2)
+    theirs = stream._split_codes_tf(tf, tf.constant(index), 7, 0.25, 0.2).numpy()
+    assert np.array_equal(ours, theirs)
+
+
+def test_the_pass_computes_statistics_from_training_rows_only(tmp_path):
+    write_csv(tmp_path / "t.csv")
+    streamed = data.load(config(tmp_path))
+    assert isinstance(streamed, stream.StreamData)
+    x = np.loadtxt(tmp_path / "t.csv", delimiter=",", skiprows=1, usecols=range(4))
+    codes = stream.split_codes(np.arange(len(x)), 0, 0.2, 0.1)
+    np.testing.assert_allclose(streamed.mean, x[codes == 0].mean(axis=0), rtol=1e-9)
+    np.testing.assert_allclose(streamed.var, x[codes == 0].var(axis=0), rtol=1e-6)
+    assert streamed.splits == {
+        "train": int((codes == 0).sum()),
+        "validation": int((codes == 1).sum()),
+        "test": int((codes == 2).sum()),
+    }
+    assert streamed.classes == ["hi", "lo"] and streamed.task == "binary"
+
+
+def test_the_stream_yields_each_split_exactly_once(tmp_path):
+    write_csv(tmp_path / "t.csv", rows=1000)
+    streamed = data.load(config(tmp_path))
+    seen = {which: sum(len(y) for _, y in streamed.dataset(which, 64)) for which in ("train", "validation", "test")}
+    assert seen == streamed.splits
+    x_test = np.concatenate([x.numpy() for x, _ in streamed.dataset("test", 64)])
+    rows = np.loadtxt(tmp_path / "t.csv", delimiter=",", skiprows=1, usecols=range(4), dtype=np.float32)
+    codes = stream.split_codes(np.arange(len(rows)), 0, 0.2, 0.1)
+    np.testing.assert_allclose(x_test, rows[codes == 2], rtol=1e-6)
+
+
+def test_bad_cells_are_named_with_their_line(tmp_path):
+    path = write_csv(tmp_path / "t.csv", rows=50)
+    lines = path.read_text().splitlines()
+    lines[30] = "1,2,abc,4,hi"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"column 'c', line 31: 'abc' is not a number"):
+        data.load(config(tmp_path))
+
+
+def test_missing_values_follow_the_policy(tmp_path):
+    path = write_csv(tmp_path / "t.csv", rows=200)
+    lines = path.read_text().splitlines()
+    lines[10] = "1,,3,4,hi"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"column 'b' has missing values at line 11"):
+        data.load(config(tmp_path))
+    streamed = data.load(config(tmp_path, ", missing: mean"))
+    assert streamed.fill is not None and streamed.fill[1] == pytest.approx(streamed.mean[1])
+
+
+def test_categorical_columns_need_the_in_memory_path(tmp_path):
+    write_csv(tmp_path / "t.csv", rows=50)
+    with pytest.raises(DataError, match="streaming reads numeric feature columns only"):
+        data.load(config(tmp_path, ", categorical: [a]"))
+
+
+def test_auto_streams_only_above_the_threshold(tmp_path, monkeypatch):
+    write_csv(tmp_path / "t.csv", rows=50)
+    auto = load_config_text("data: {path: t.csv, target: target}\n", "c.yaml", base_dir=tmp_path)
+    assert not stream.wanted(auto)
+    monkeypatch.setattr(stream, "THRESHOLD_BYTES", 10)
+    assert stream.wanted(auto)
+
+
+@pytest.mark.parametrize("classes", [True, False])
+def test_train_and_evaluate_a_streamed_run(tmp_path, classes):
+    write_csv(tmp_path / "t.csv", rows=2000, classes=classes)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("data: {path: t.csv, target: target, streaming: true}\ntraining: {epochs: 2, batch_size: 64}\n")
+    runner = CliRunner()
+    result = runner.invoke(cli, ["train", str(cfg), "--output-dir", str(tmp_path / "runs"), "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    key = "accuracy" if classes else "r2"
+    assert key in payload["metrics"]
+    again = runner.invoke(cli, ["evaluate", payload["run_dir"], "--json"])
+    assert again.exit_code == 0, again.output
+    for name, value in payload["metrics"].items():
+        assert json.loads(again.stdout)["metrics"][name] == pytest.approx(value, abs=1e-6)
+    env = json.loads((Path(payload["run_dir"]) / "environment.json").read_text())
+    assert env["data"]["streaming"] is True and env["data"]["rows"] == 2000
