@@ -533,7 +533,10 @@ def schema() -> dict:
     _enum(defs["LayerConfig"]["properties"]["activation"], activations)
     _enum(defs["LayerConfig"]["properties"]["kernel_initializer"], list(names.INITIALIZERS))
     _enum(defs["OutputConfig"]["properties"]["activation"], ["auto", *activations])
-    _enum(defs["DataConfig"]["properties"]["name"], list(SKLEARN_DATASETS))
+    from dlcli.data.keras_datasets import DATASETS  # noqa: PLC0415
+    from dlcli.data.synthetic import SHAPES  # noqa: PLC0415
+
+    _enum(defs["DataConfig"]["properties"]["name"], [*SKLEARN_DATASETS, *DATASETS, *SHAPES])
     # source may be left out when path's extension says it (inferred before validation)
     defs["DataConfig"]["required"] = [r for r in defs["DataConfig"].get("required", []) if r != "source"]
     defs["TrainingConfig"]["properties"]["early_stopping"]["anyOf"].append(
