@@ -266,19 +266,13 @@ def _check_fingerprint(run_path: Path, info) -> None:
         warn(f"{env_path}: missing; cannot tell whether the data changed since training")
         return
     saved = runs.read_json(env_path).get("data", {})
-    changed_files = [
+    changed = [
         f
         for f, meta in info.fingerprint["files"].items()
         if saved.get("files", {}).get(f, {}).get("sha256") not in (None, meta["sha256"])
     ]
-    if saved.get("arrays_sha256") is None and changed_files:
-        warn(f"{', '.join(changed_files)} changed since training; the test split is not the one the run was scored on")
-    elif saved.get("arrays_sha256") and saved["arrays_sha256"] != info.fingerprint["arrays_sha256"]:
-        changed = [
-            f
-            for f, meta in info.fingerprint["files"].items()
-            if saved.get("files", {}).get(f, {}).get("sha256") != meta["sha256"]
-        ]
+    arrays_changed = saved.get("arrays_sha256") not in (None, info.fingerprint.get("arrays_sha256"))
+    if changed or arrays_changed:
         what = f"{', '.join(changed)} changed" if changed else "the data changed"
         warn(f"{what} since training; the test split is not the one the run was scored on")
 

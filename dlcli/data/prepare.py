@@ -240,7 +240,10 @@ def prepare(raw: RawData, config) -> Dataset:
         "source": data.source,
         "name": data.name,
         "files": {f: {"sha256": sha256_file(f), "bytes": os.path.getsize(f)} for f in raw.files},
-        "arrays_sha256": sha256_arrays(raw.x, raw.y, raw.x_val, raw.y_val, raw.x_test, raw.y_test),
+        # Files are fingerprinted by their bytes; in-memory data (sklearn, keras, synthetic) by its arrays.
+        "arrays_sha256": None
+        if raw.files
+        else sha256_arrays(raw.x, raw.y, raw.x_val, raw.y_val, raw.x_test, raw.y_test),
         "rows": int(sum(len(a) for a in (raw.y, raw.y_val, raw.y_test) if a is not None)),
         "columns": raw.feature_names,
     }
