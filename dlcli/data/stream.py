@@ -163,7 +163,7 @@ def scan(config) -> StreamData:
     row0 = 0
     reader = pd.read_csv(path, sep=_sep(path), usecols=[*features, target], chunksize=CHUNK_ROWS, skipinitialspace=True,
                          na_values=["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None", "?"], keep_default_na=False,
-                         encoding="utf-8-sig", low_memory=False)  # fmt: skip
+                         encoding="utf-8-sig")  # fmt: skip
     try:
         for chunk in reader:
             lines = chunk.index.to_numpy() + 2

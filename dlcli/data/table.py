@@ -157,11 +157,15 @@ def _frame(path: str, usecols: list[str] | None = None):
             if isinstance(frame[col].dtype, pd.StringDtype):
                 frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
         return frame, ("row", frame.index.to_numpy() + 1)
+    import warnings  # noqa: PLC0415
+
     try:
-        frame = pd.read_csv(
-            path, sep=_sep(path), skipinitialspace=True, na_values=list(MISSING_TEXT), keep_default_na=False,
-            skip_blank_lines=False, encoding="utf-8-sig", usecols=usecols, low_memory=False,
-        )  # fmt: skip
+        with warnings.catch_warnings():  # mixed-type chunks become object columns, which _numeric checks
+            warnings.simplefilter("ignore", pd.errors.DtypeWarning)
+            frame = pd.read_csv(
+                path, sep=_sep(path), skipinitialspace=True, na_values=list(MISSING_TEXT), keep_default_na=False,
+                skip_blank_lines=False, encoding="utf-8-sig", usecols=usecols,
+            )  # fmt: skip
     except pd.errors.ParserError as exc:
         raise DataError(
             f"{path}: {str(exc).strip()}; every row needs the same number of fields as the header"
