@@ -79,12 +79,6 @@ def source_fields(config) -> list[Problem]:
     for key in SOURCE_KEYS:
         if key not in SOURCE_USES[data.source] and getattr(data, key) is not None:
             out.append(Problem(("data", key), f"not used by source '{data.source}'; remove it"))
-    known = _dataset_names(data.source)
-    if known and data.name is not None and data.name not in known:
-        hint = names.did_you_mean(data.name, known)
-        out.append(
-            Problem(("data", "name"), f"unknown {data.source} dataset '{data.name}'{hint}; one of {', '.join(known)}")
-        )
     if data.source in ("csv", "parquet") and data.features and data.target in data.features:
         out.append(Problem(("data", "features"), f"lists the target '{data.target}'; a target is not a feature"))
     for key in ("categorical", "embedding"):

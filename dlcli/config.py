@@ -119,6 +119,18 @@ class DataConfig(Strict):
                 self.noise = DEFAULT_NOISE
         return self
 
+    @field_validator("name")
+    @classmethod
+    def _known_dataset(cls, value, info):
+        from dlcli.checks import _dataset_names  # noqa: PLC0415
+
+        source = info.data.get("source")
+        known = _dataset_names(source) if source else ()
+        if value is not None and known and value not in known:
+            hint = names.did_you_mean(value, known)
+            raise ValueError(f"unknown {source} dataset '{value}'{hint}; one of {', '.join(known)}")
+        return value
+
     @field_validator("embedding")
     @classmethod
     def _embedding_sizes(cls, value):

@@ -75,7 +75,6 @@ def test_source_fields_accepts_complete_sources(text):
         ("data: {source: sklearn, name: iris, path: t.csv, target: y}\n", [("data", "path"), ("data", "target")]),
         ("data: {source: csv, path: t.csv, target: y, name: iris}\n", [("data", "name")]),
         ("data: {source: npz, path: m.npz, target: y, features: [a]}\n", [("data", "target"), ("data", "features")]),
-        ("data: {source: sklearn, name: mnist}\n", [("data", "name")]),
         ("data: {source: csv, path: t.csv, target: y, features: [a, y]}\n", [("data", "features")]),
     ],
 )
@@ -90,9 +89,6 @@ def test_source_fields_messages():
     assert "source 'csv' needs 'target'" in missing.message
     (ignored,) = checks.source_fields(unchecked("data: {source: csv, path: t.csv, target: y, name: x}\n"))
     assert "not used by source 'csv'" in ignored.message
-    (unknown,) = checks.source_fields(unchecked("data: {source: sklearn, name: irsi}\n"))
-    assert "did you mean 'iris'?" in unknown.message
-    assert "iris, digits, wine, breast_cancer, diabetes" in unknown.message
 
 
 @pytest.mark.parametrize(

@@ -544,3 +544,18 @@ def test_load_config_text_resolves_against_base_dir(tmp_path):
     (tmp_path / "t.csv").write_text(CSV_TEXT)
     config = load_config_text("data: {source: csv, path: t.csv, target: label}\n", "x.yaml", base_dir=tmp_path)
     assert config.data.path == str((tmp_path / "t.csv").resolve())
+
+
+@pytest.mark.parametrize(
+    ("source", "name", "hint"),
+    [
+        ("sklearn", "irsi", "did you mean 'iris'?"),
+        ("keras", "mnst", "did you mean 'mnist'?"),
+        ("synthetic", "spiarl", "did you mean 'spiral'?"),
+    ],
+)
+def test_unknown_dataset_is_reported_with_the_other_problems(tmp_path, source, name, hint):
+    path = write(tmp_path, f"data: {{source: {source}, name: {name}}}\ntraner: {{}}\n")
+    err = config_error(path)
+    find_problem(err, f"{path}:1:", " data.name: ", f"unknown {source} dataset '{name}'", hint)
+    find_problem(err, f"{path}:2:1: ", " traner: ", "did you mean 'training'?")
