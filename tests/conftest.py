@@ -48,3 +48,23 @@ def make_mnist_like(path: Path, n_train: int = 600, n_test: int = 200, seed: int
 @pytest.fixture
 def mnist_npz(tmp_path) -> Path:
     return make_mnist_like(tmp_path / "mnist.npz")
+
+
+def invoke(*args):
+    """Run a dlcli command in-process through click's CliRunner (stdout and stderr kept apart)."""
+    from click.testing import CliRunner
+
+    from dlcli.cli import cli
+
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def train_json(out_dir, config, *overrides) -> tuple[Path, dict]:
+    """``dlcli train CONFIG --json`` into ``out_dir``; (run directory, test metrics)."""
+    import json
+
+    sets = [arg for o in overrides for arg in ("--set", o)]
+    result = invoke("train", config, *sets, "--output-dir", out_dir, "--json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    return Path(payload["run_dir"]), payload["metrics"]

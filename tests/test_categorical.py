@@ -3,29 +3,19 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from dlcli import data, plan
-from dlcli.cli import cli
 from dlcli.config import load_config_text
 from dlcli.errors import DataError
-from tests.conftest import CONFIGS
-
-
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+from tests.conftest import CONFIGS, invoke, train_json
 
 
 @pytest.fixture(scope="module")
 def churn_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs")
-    result = invoke("train", CONFIGS / "churn_csv.yaml", "--set", "training.epochs=3", "--output-dir", out, "--json")
-    assert result.exit_code == 0, result.output
-    return Path(json.loads(result.stdout)["run_dir"])
+    return train_json(tmp_path_factory.mktemp("runs"), CONFIGS / "churn_csv.yaml", "training.epochs=3")[0]
 
 
 def config_for(tmp_path, csv_text, extra=""):

@@ -9,26 +9,16 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from dlcli.cli import cli
-from tests.conftest import CONFIGS, ROOT
+from tests.conftest import CONFIGS, ROOT, invoke, train_json
 
 RUN_FILES = {"config.yaml", "model.keras", "labels.json", "history.csv", "metrics.json", "environment.json", "run.json"}
-
-
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
 
 
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory):
     """One short digits training shared by the tests that only read its run directory."""
-    out = tmp_path_factory.mktemp("runs")
-    result = invoke("train", CONFIGS / "digits.yaml", "--set", "training.epochs=3", "--output-dir", out, "--json")
-    assert result.exit_code == 0, result.output
-    payload = json.loads(result.stdout)
-    return Path(payload["run_dir"]), payload["metrics"]
+    return train_json(tmp_path_factory.mktemp("runs"), CONFIGS / "digits.yaml", "training.epochs=3")
 
 
 def test_train_writes_the_run_directory(digits_run):

@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from dlcli.cli import cli
-from tests.conftest import CONFIGS
-
-
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+from tests.conftest import CONFIGS, invoke, train_json
 
 
 @pytest.fixture(scope="module")
 def csv_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs")
-    result = invoke("train", CONFIGS / "iris_csv.yaml", "--set", "training.epochs=30", "--output-dir", out, "--json")
-    assert result.exit_code == 0, result.output
-    return Path(json.loads(result.stdout)["run_dir"])
+    return train_json(tmp_path_factory.mktemp("runs"), CONFIGS / "iris_csv.yaml", "training.epochs=30")[0]
 
 
 def test_predict_csv_gives_class_names(csv_run, tmp_path):
