@@ -50,17 +50,25 @@ def filtered_stderr():
                     print(line, file=sys.stderr)
 
 
+def prepare_environment(device: str = "auto") -> None:
+    """Set what TensorFlow reads at start-up: quiet logs, GPU memory growth, and no GPUs for ``cpu``.
+
+    Called before anything may import TensorFlow (a Keras dataset download imports it too).
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+    if device == "cpu" and "tensorflow" not in sys.modules:
+        os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
+
+
 def import_tensorflow(device: str = "auto"):
     """Import TensorFlow for ``device`` (auto | cpu | gpu) and return the module.
 
     ``cpu`` hides GPUs before TensorFlow initializes; ``gpu`` raises DeviceError
     when none is visible, saying why that may be.
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
     already = "tensorflow" in sys.modules
-    if device == "cpu" and not already:
-        os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
+    prepare_environment(device)
     with contextlib.nullcontext() if already else filtered_stderr():
         import tensorflow as tf  # noqa: PLC0415
 

@@ -82,8 +82,11 @@ def train(config, *, output_dir: str | Path = "runs", device: str | None = None,
     """Train ``config`` into a new run directory; returns (run path, test metrics)."""
     from dlcli.device import import_tensorflow  # noqa: PLC0415
 
+    from dlcli.device import prepare_environment  # noqa: PLC0415
+
     timer = runs.Timer()
     device = device or config.training.device
+    prepare_environment(device)
     if device != config.training.device:
         config = config.model_copy(update={"training": config.training.model_copy(update={"device": device})})
     with timer("load_data"):
@@ -195,6 +198,9 @@ def evaluate(run_dir: str | Path, *, data_arg: str | None = None, device: str = 
     """Reload a run's model and score it on its own test split (or on ``data_arg``)."""
     from dlcli.device import import_tensorflow  # noqa: PLC0415
 
+    from dlcli.device import prepare_environment  # noqa: PLC0415
+
+    prepare_environment(device)
     run_path = runs.open_run(run_dir)
     config, whole_file = _eval_config(run_path, data_arg)
     labels = runs.read_json(run_path / runs.LABELS) if (run_path / runs.LABELS).exists() else None

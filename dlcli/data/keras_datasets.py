@@ -58,7 +58,10 @@ def _read_npz(path: Path, name: str) -> RawData:
 
 def _download(name: str):
     """``keras.datasets.<name>.load_data()`` with a socket timeout; returns ((x, y), (x_test, y_test))."""
-    import keras  # noqa: PLC0415
+    from dlcli.device import filtered_stderr  # noqa: PLC0415
+
+    with filtered_stderr():  # importing Keras imports TensorFlow, with its CUDA start-up noise
+        import keras  # noqa: PLC0415
 
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(TIMEOUT_S)
