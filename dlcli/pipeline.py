@@ -80,9 +80,7 @@ def _progress_callback(run: runs.Run):
 
 def train(config, *, output_dir: str | Path = "runs", device: str | None = None, verbose: int = 2):
     """Train ``config`` into a new run directory; returns (run path, test metrics)."""
-    from dlcli.device import import_tensorflow  # noqa: PLC0415
-
-    from dlcli.device import prepare_environment  # noqa: PLC0415
+    from dlcli.device import import_tensorflow, prepare_environment  # noqa: PLC0415
 
     timer = runs.Timer()
     device = device or config.training.device
@@ -196,9 +194,7 @@ def _eval_config(run_path: Path, data_arg: str | None):
 
 def evaluate(run_dir: str | Path, *, data_arg: str | None = None, device: str = "auto") -> dict[str, float]:
     """Reload a run's model and score it on its own test split (or on ``data_arg``)."""
-    from dlcli.device import import_tensorflow  # noqa: PLC0415
-
-    from dlcli.device import prepare_environment  # noqa: PLC0415
+    from dlcli.device import import_tensorflow, prepare_environment  # noqa: PLC0415
 
     prepare_environment(device)
     run_path = runs.open_run(run_dir)
