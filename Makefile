@@ -34,6 +34,7 @@ demo: $(VENV)/.installed
 	$(BIN)/dlcli evaluate "$$(tail -n 1 .demo-train.log)"
 
 test: $(VENV)/.installed-dev
+	$(BIN)/ruff check dlcli tests benchmarks
 	$(BIN)/python -m pytest -q
 
 lint: $(VENV)/.installed-dev
