@@ -126,6 +126,8 @@ def _split(x, y, fraction: float, seed: int, stratify: bool, what: str):
             warn(f"{what}: too few rows per class to stratify; splitting at random")
     if keep is None:
         keep, out = train_test_split(index, test_size=fraction, random_state=seed, shuffle=True)
+    # Rows keep their file order within a split (fit shuffles anyway): gathers run sequentially.
+    keep, out = np.sort(keep), np.sort(out)
     return _take(x, keep), _take(x, out), y[keep], y[out]
 
 
@@ -267,10 +269,15 @@ def normalization_stats(x_train: np.ndarray, scale: float | None) -> tuple[np.nd
     centred: dividing by ~0 would blow up any other value it takes later.
     """
     x_train = numeric(x_train)
-    flat = x_train.reshape(len(x_train), -1).astype(np.float64)
+    flat = x_train.reshape(len(x_train), -1)
+    # Accumulate in float64 without a float64 copy of the whole split.
+    mean = flat.mean(axis=0, dtype=np.float64)
+    var = np.zeros_like(mean)
+    for start in range(0, len(flat), 65_536):
+        block = flat[start : start + 65_536].astype(np.float64) - mean
+        var += np.einsum("ij,ij->j", block, block)
+    var /= max(len(flat), 1)
     if scale is not None:
-        flat *= scale
-    mean = flat.mean(axis=0)
-    var = flat.var(axis=0)
+        mean, var = mean * scale, var * scale**2
     var[var <= 1e-12] = 1.0
     return mean, var
