@@ -7,6 +7,8 @@ import numpy as np
 from dlcli.model import model_inputs, predicted_classes
 
 EVAL_BATCH = 1024
+# Keras's long metric names for the ones dlcli always computes itself on the test split.
+SAME_AS = {"mean_absolute_error": "mae", "root_mean_squared_error": "rmse", "r2_score": "r2"}
 
 
 def evaluate(model, x, y: np.ndarray, config) -> dict[str, float]:
@@ -35,7 +37,7 @@ def evaluate(model, x, y: np.ndarray, config) -> dict[str, float]:
         pred = predicted_classes(outputs, config.model.output.activation)
         metrics["accuracy"] = float(np.mean(pred == np.asarray(y).reshape(-1)))
     for key, value in results.items():
-        if key not in metrics and np.ndim(value) == 0:
+        if key not in metrics and SAME_AS.get(key) not in metrics and np.ndim(value) == 0:
             metrics[key] = float(value)
     return metrics
 

@@ -446,3 +446,12 @@ def test_validation_path_never_imports_tensorflow(tmp_path):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
+
+
+def test_csv_with_quoted_spaced_header_and_crlf_lines(tmp_path):
+    rows = "".join(f'{i},"{i % 5}",{i * 0.5}\r\n' for i in range(40))
+    (tmp_path / "t.csv").write_bytes(('"x 1", "x 2" ,price\r\n' + rows).encode())
+    config = load_config_text("data: {path: t.csv, target: price}\n", "c.yaml", base_dir=tmp_path)
+    assert data.probe(config).input_shape == (2,)
+    ds = data.load(config)
+    assert ds.info.feature_names == ["x 1", "x 2"] and ds.info.task == "regression"

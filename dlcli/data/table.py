@@ -43,7 +43,7 @@ def header(path: str) -> list[str]:
             raise DataError(f"{path}: not a readable Parquet file ({str(exc)[:120]})") from None
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
-            row = next(stdcsv.reader(fh, delimiter=_sep(path)), None)
+            row = next(stdcsv.reader(fh, delimiter=_sep(path), skipinitialspace=True), None)
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except UnicodeDecodeError:
@@ -116,7 +116,7 @@ def _scan(path: str, wanted: list[str], cap: int = 100_000) -> tuple[dict, int]:
     index = {c: i for i, c in enumerate(header(path))}
     rows = 0
     with open(path, newline="", encoding="utf-8-sig") as fh:
-        reader = stdcsv.reader(fh, delimiter=_sep(path))
+        reader = stdcsv.reader(fh, delimiter=_sep(path), skipinitialspace=True)
         next(reader, None)
         for row in reader:
             if not any(cell.strip() for cell in row):
@@ -184,7 +184,7 @@ def _frame(path: str, usecols: list[str] | None = None):
 def _check_short_rows(path: str, width: int) -> None:
     """A row with fewer fields than the header is an error, not a row of missing values."""
     with open(path, newline="", encoding="utf-8-sig") as fh:
-        reader = stdcsv.reader(fh, delimiter=_sep(path))
+        reader = stdcsv.reader(fh, delimiter=_sep(path), skipinitialspace=True)
         next(reader, None)
         for row in reader:
             if row and any(cell.strip() for cell in row) and len(row) < width:
