@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from dlcli import __version__, data, plan, runs
-from dlcli.config import load_config
+from dlcli.config import EXTENSIONS, load_config
 from dlcli.errors import DataError, DlcliError, Interrupted, RunDirError, TrainingError, warn
 
 
@@ -167,10 +167,8 @@ def _eval_config(run_path: Path, data_arg: str | None):
     if source.suffix.lower() in (".yaml", ".yml"):
         other = load_config(source)
         return config.model_copy(update={"data": other.data}), False
-    kind = {".csv": "csv", ".tsv": "csv", ".tab": "csv", ".parquet": "parquet", ".pq": "parquet", ".npz": "npz"}.get(
-        source.suffix.lower()
-    )
-    if kind is None:
+    kind = EXTENSIONS.get(source.suffix.lower())
+    if kind not in ("csv", "parquet", "npz"):
         raise DataError(f"{data_arg}: --data takes a config (.yaml) or a data file (.csv, .tsv, .parquet, .npz)")
     if not source.exists():
         raise DataError(f"{data_arg}: file not found")
@@ -178,7 +176,7 @@ def _eval_config(run_path: Path, data_arg: str | None):
         raise DataError(
             f"{data_arg}: the run was trained on {config.data.source} data; give a .{config.data.source} file"
         )
-    env = runs.read_json(run_path / runs.ENVIRONMENT) if (run_path / runs.ENVIRONMENT).exists() else {}
+    env = runs.read_json_if_present(run_path / runs.ENVIRONMENT, {})
     trained_categorical = list((env.get("data") or {}).get("vocab") or {}) or None
     new_data = config.data.model_copy(
         update={
@@ -199,19 +197,14 @@ def evaluate(run_dir: str | Path, *, data_arg: str | None = None, device: str = 
     prepare_environment(device)
     run_path = runs.open_run(run_dir)
     config, whole_file = _eval_config(run_path, data_arg)
-    labels = runs.read_json(run_path / runs.LABELS) if (run_path / runs.LABELS).exists() else None
-    streamed = config.data.source == "csv" and not whole_file and _streams(config)
-    raw = None if streamed else data.read(config)
+    labels = runs.read_json_if_present(run_path / runs.LABELS)
     if whole_file:
-        x, y = _score_whole_file(raw, config, labels)
-        env = runs.read_json(run_path / runs.ENVIRONMENT) if (run_path / runs.ENVIRONMENT).exists() else {}
-        fills = env.get("data", {}).get("fill")
-        if fills is not None:
-            from dlcli.data.prepare import fill  # noqa: PLC0415
+        from dlcli.data.prepare import fill  # noqa: PLC0415
 
-            x = fill(x, np.asarray(fills))
+        x, y = _score_whole_file(data.read(config), config, labels)
+        x = fill(x, runs.read_json_if_present(run_path / runs.ENVIRONMENT, {}).get("data", {}).get("fill"))
     else:
-        dataset = data.load(config) if raw is None else data.prepare(raw, config)
+        dataset = data.load(config)
         _check_fingerprint(run_path, dataset.info)
         if labels is not None and dataset.info.classes != labels:
             raise DataError(
@@ -254,12 +247,6 @@ def _score_whole_file(raw, config, labels):
             f"{config.data.path}: labels {unknown[:5]} were not seen in training (classes: {list(index)[:10]})"
         )
     return x, np.array([index[str(v)] for v in y], dtype=np.int32)
-
-
-def _streams(config) -> bool:
-    from dlcli.data import stream  # noqa: PLC0415
-
-    return stream.wanted(config)
 
 
 def _check_fingerprint(run_path: Path, info) -> None:

@@ -69,16 +69,16 @@ def read_input(path: str, env_data: dict) -> np.ndarray:
 def predict(run_dir: str | Path, input_path: str, output: str | None, *, device: str = "auto") -> int:
     """Write predictions for every row of ``input_path`` to ``output`` (or stdout); returns the row count."""
     from dlcli.config import load_config  # noqa: PLC0415
-    from dlcli.data.prepare import _take  # noqa: PLC0415
+    from dlcli.data.prepare import take  # noqa: PLC0415
     from dlcli.device import import_tensorflow  # noqa: PLC0415
     from dlcli.model import model_inputs, predicted_classes  # noqa: PLC0415
 
     run_path = runs.open_run(run_dir)
     config = load_config(run_path / runs.CONFIG)
-    env = runs.read_json(run_path / runs.ENVIRONMENT) if (run_path / runs.ENVIRONMENT).exists() else {}
+    env = runs.read_json_if_present(run_path / runs.ENVIRONMENT, {})
     env_data = {**env.get("data", {}), "target": config.data.target, "unseen": config.data.unseen}
     x = read_input(input_path, env_data)
-    labels = runs.read_json(run_path / runs.LABELS) if (run_path / runs.LABELS).exists() else None
+    labels = runs.read_json_if_present(run_path / runs.LABELS)
     import_tensorflow(device)
     import keras  # noqa: PLC0415
 
@@ -91,7 +91,7 @@ def predict(run_dir: str | Path, input_path: str, output: str | None, *, device:
         sink.write(buf.getvalue())
         rows = len(x["numeric"]) if isinstance(x, dict) else len(x)
         for start in range(0, rows, BATCH):
-            out = np.asarray(model.predict_on_batch(model_inputs(_take(x, slice(start, start + BATCH)))))
+            out = np.asarray(model.predict_on_batch(model_inputs(take(x, slice(start, start + BATCH)))))
             buf.seek(0)
             buf.truncate()
             if labels is None:

@@ -177,6 +177,11 @@ def read_json(path: Path) -> Any:
         raise RunDirError(f"{path}: not valid JSON ({exc}); the run directory is damaged") from None
 
 
+def read_json_if_present(path: Path, default=None) -> Any:
+    """``read_json(path)``, or ``default`` when the file is absent (labels.json of a regression run)."""
+    return read_json(path) if Path(path).exists() else default
+
+
 def open_run(path: str | Path) -> Path:
     """The path of a complete run directory, or a RunDirError that says what is wrong."""
     run = Path(path)

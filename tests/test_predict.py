@@ -60,3 +60,10 @@ def test_predict_npz_regression(tmp_path):
     np.savez(tmp_path / "bad.npz", x=np.zeros((7, 9), dtype=np.float32))
     result = invoke("predict", run, tmp_path / "bad.npz")
     assert result.exit_code == 2 and "the model takes (10,)" in result.stderr
+
+
+def test_predict_refuses_a_short_row_instead_of_filling_it(csv_run, tmp_path):
+    (tmp_path / "x.csv").write_text("sepal_length,sepal_width,petal_length,petal_width\n1,2,3,4\n5,6,7\n")
+    result = invoke("predict", csv_run, tmp_path / "x.csv")
+    assert result.exit_code == 2
+    assert "line 3 has 3 field(s) but the header has 4" in result.stderr

@@ -79,20 +79,21 @@ def test_the_stream_yields_each_split_exactly_once(tmp_path):
     np.testing.assert_allclose(x_test, rows[codes == 2], rtol=1e-6)
 
 
-def test_bad_cells_are_named_with_their_line(tmp_path):
-    path = write_csv(tmp_path / "t.csv", rows=50)
-    lines = path.read_text().splitlines()
-    lines[30] = "1,2,abc,4,hi"
+def write_csv_with_line(path: Path, rows: int, index: int, line: str) -> None:
+    """A generated CSV whose line ``index + 1`` is replaced by ``line``."""
+    lines = write_csv(path, rows=rows).read_text().splitlines()
+    lines[index] = line
     path.write_text("\n".join(lines) + "\n")
+
+
+def test_bad_cells_are_named_with_their_line(tmp_path):
+    write_csv_with_line(tmp_path / "t.csv", 50, 30, "1,2,abc,4,hi")
     with pytest.raises(DataError, match=r"column 'c', line 31: 'abc' is not a number"):
         data.load(config(tmp_path))
 
 
 def test_missing_values_follow_the_policy(tmp_path):
-    path = write_csv(tmp_path / "t.csv", rows=200)
-    lines = path.read_text().splitlines()
-    lines[10] = "1,,3,4,hi"
-    path.write_text("\n".join(lines) + "\n")
+    write_csv_with_line(tmp_path / "t.csv", 200, 10, "1,,3,4,hi")
     with pytest.raises(DataError, match=r"column 'b' has missing values at line 11"):
         data.load(config(tmp_path))
     streamed = data.load(config(tmp_path, ", missing: mean"))
@@ -130,3 +131,9 @@ def test_train_and_evaluate_a_streamed_run(tmp_path, classes):
         assert json.loads(again.stdout)["metrics"][name] == pytest.approx(value, abs=1e-6)
     env = json.loads((Path(payload["run_dir"]) / "environment.json").read_text())
     assert env["data"]["streaming"] is True and env["data"]["rows"] == 2000
+
+
+def test_drop_policy_is_refused_when_streaming(tmp_path):
+    write_csv(tmp_path / "t.csv", rows=50)
+    with pytest.raises(DataError, match="data.missing: drop cannot be streamed"):
+        data.load(config(tmp_path, ", missing: drop"))

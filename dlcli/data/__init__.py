@@ -39,11 +39,10 @@ def load(config):
     Returns a ``Dataset`` of in-memory arrays, or, for a CSV streamed from
     disk (``data.streaming``), a ``stream.StreamData`` with the same ``info``.
     """
-    if config.data.source == "csv":
-        from dlcli.data import stream  # noqa: PLC0415
+    from dlcli.data import stream  # noqa: PLC0415
 
-        if stream.wanted(config):
-            return stream.scan(config)
+    if stream.wanted(config):
+        return stream.scan(config)
     return prepare(read(config), config)
 
 

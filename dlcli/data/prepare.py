@@ -101,7 +101,8 @@ def with_numeric(x, values):
     return {**x, "numeric": values} if isinstance(x, dict) else values
 
 
-def _take(x, index):
+def take(x, index):
+    """Rows ``index`` of ``x`` (an array, or a dict of arrays for tables with categorical columns)."""
     return {k: v[index] for k, v in x.items()} if isinstance(x, dict) else x[index]
 
 
@@ -128,7 +129,7 @@ def _split(x, y, fraction: float, seed: int, stratify: bool, what: str):
         keep, out = train_test_split(index, test_size=fraction, random_state=seed, shuffle=True)
     # Rows keep their file order within a split (fit shuffles anyway): gathers run sequentially.
     keep, out = np.sort(keep), np.sort(out)
-    return _take(x, keep), _take(x, out), y[keep], y[out]
+    return take(x, keep), take(x, out), y[keep], y[out]
 
 
 def _as_float(x, label: str, missing: str):
@@ -150,7 +151,7 @@ def _drop_missing(x, y, label):
     holes = np.isnan(values.reshape(len(values), -1)).any(axis=1)
     if holes.any():
         warn(f"{label}: dropped {int(holes.sum())} row(s) with missing (NaN) features")
-    return _take(x, ~holes), y[~holes]
+    return take(x, ~holes), y[~holes]
 
 
 def fill_values(x_train, policy: str) -> np.ndarray | None:

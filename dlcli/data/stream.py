@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from dlcli.data.base import DataInfo, sha256_file
-from dlcli.data.table import _sep, _typed, columns, header
+from dlcli.data.table import MISSING_TEXT, _sep, _typed, columns, header, numbers
 from dlcli.errors import DataError, warn
 
 THRESHOLD_BYTES = 1 << 30  # streaming: auto streams files above 1 GiB
@@ -148,6 +148,11 @@ def scan(config) -> StreamData:
     path = data.path
     head = header(path)
     target, features = columns(config, head, path)
+    if data.missing == "drop":
+        raise DataError(
+            f"{path}: data.missing: drop cannot be streamed (the splits are fixed before reading); "
+            "use mean | median | zero, or set data.streaming: false"
+        )
     if data.categorical or data.embedding:
         raise DataError(
             f"{path}: streaming reads numeric feature columns only; set data.streaming: false for categories"
@@ -158,12 +163,10 @@ def scan(config) -> StreamData:
     count = np.zeros(n)
     missing_seen = False
     targets: set = set()
-    target_numeric = True
     splits = {"train": 0, "validation": 0, "test": 0}
     row0 = 0
     reader = pd.read_csv(path, sep=_sep(path), usecols=[*features, target], chunksize=CHUNK_ROWS, skipinitialspace=True,
-                         na_values=["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None", "?"], keep_default_na=False,
-                         encoding="utf-8-sig")  # fmt: skip
+                         na_values=list(MISSING_TEXT), keep_default_na=False, encoding="utf-8-sig")  # fmt: skip
     try:
         for chunk in reader:
             lines = chunk.index.to_numpy() + 2
@@ -171,26 +174,8 @@ def scan(config) -> StreamData:
             row0 += len(chunk)
             x = np.empty((len(chunk), n))
             for j, col in enumerate(features):
-                values = pd.to_numeric(chunk[col], errors="coerce").to_numpy(dtype=float)
-                bad = np.isnan(values) & chunk[col].notna().to_numpy()
-                if bad.any():
-                    first = int(np.flatnonzero(bad)[0])
-                    raise DataError(
-                        f"{path}: column '{col}', line {lines[first]}: {chunk[col].iloc[first]!r} is not a number"
-                    )
-                holes = np.isnan(values)
-                if holes.any():
-                    if data.missing == "error":
-                        raise DataError(
-                            f"{path}: column '{col}' has missing values at line {lines[np.flatnonzero(holes)[0]]}; "
-                            "fill them, or set data.missing: mean | median | zero"
-                        )
-                    missing_seen = True
-                if np.isinf(values).any():
-                    raise DataError(
-                        f"{path}: column '{col}' has an infinite value at line {lines[np.flatnonzero(np.isinf(values))[0]]}"
-                    )
-                x[:, j] = values
+                x[:, j] = numbers(chunk[col], path, col, ("line", lines), data.missing)
+            missing_seen = missing_seen or bool(np.isnan(x).any())
             y = chunk[target]
             if y.isna().any():
                 raise DataError(
@@ -198,7 +183,6 @@ def scan(config) -> StreamData:
                 )
             if len(targets) <= 10_000:
                 targets.update(str(v).strip() for v in y.unique())
-            target_numeric = target_numeric and pd.api.types.is_numeric_dtype(y)
             train = x[codes == 0]
             with np.errstate(invalid="ignore"):
                 total += np.nansum(train, axis=0)

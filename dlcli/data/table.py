@@ -175,8 +175,8 @@ def _frame(path: str, usecols: list[str] | None = None):
     frame.columns = [str(c).strip() for c in frame.columns]
     empty = frame.isna().to_numpy()
     blank = empty.all(axis=1)
-    if empty.any() and usecols is None:
-        _check_short_rows(path, frame.shape[1])  # pandas reads an absent trailing field as an empty one
+    if empty.any():
+        _check_short_rows(path, len(header(path)))  # pandas reads an absent trailing field as an empty one
     frame = frame[~blank]
     return frame, ("line", frame.index.to_numpy() + 2)  # file line: 1-based, after the header
 
@@ -214,6 +214,11 @@ def _parse_text(column):
 
 def _numeric(column, path: str, name: str, where, missing: str) -> np.ndarray:
     """A feature column as float32; missing cells are an error or NaN, per the policy."""
+    return numbers(column, path, name, where, missing).astype(np.float32)
+
+
+def numbers(column, path: str, name: str, where, missing: str) -> np.ndarray:
+    """A feature column as float64, every cell checked: a word, a hole (unless allowed) or inf is an error."""
     import pandas as pd  # noqa: PLC0415
 
     empty = column.isna().to_numpy()
@@ -223,24 +228,24 @@ def _numeric(column, path: str, name: str, where, missing: str) -> np.ndarray:
             "data.missing: drop | mean | median | zero"
         )
     if pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column):
-        numbers = column.to_numpy(dtype=np.float64, na_value=np.nan)
+        values = column.to_numpy(dtype=np.float64, na_value=np.nan)
         text = None
     else:
-        numbers, text = _parse_text(column)
-    bad = np.isnan(numbers) & ~empty
+        values, text = _parse_text(column)
+    bad = np.isnan(values) & ~empty
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
         raise DataError(
             f"{path}: column '{name}', {where[0]} {where[1][first]}: {text.iloc[first]!r} is not a number "
             f"({int(bad.sum())} such value(s)); fix it, or leave the column out with data.features"
         )
-    infinite = np.isinf(numbers)
+    infinite = np.isinf(values)
     if infinite.any():
         first = int(np.flatnonzero(infinite)[0])
         raise DataError(
-            f"{path}: column '{name}', {where[0]} {where[1][first]}: {numbers[first]} is not a finite number"
+            f"{path}: column '{name}', {where[0]} {where[1][first]}: {values[first]} is not a finite number"
         )
-    return numbers.astype(np.float32)
+    return values
 
 
 MISSING_CATEGORY = "(missing)"
@@ -305,6 +310,15 @@ def categorical_columns(config, frame, features: list[str]) -> list[str]:
     return found
 
 
+def _encode(frame, path: str, where, features: list[str], categorical: list[str], missing: str):
+    """(numeric features as float32 (n, k), {categorical column: str (n,)}) of a frame, every cell checked."""
+    numeric = [c for c in features if c not in categorical]
+    x = np.empty((len(frame), len(numeric)), dtype=np.float32)
+    for j, col in enumerate(numeric):
+        x[:, j] = _numeric(frame[col], path, col, where, missing)
+    return x, {col: _categories(frame[col], path, col, where, missing) for col in categorical}
+
+
 def read_table(path: str, config, categorical: list[str] | None = None):
     """(features, target, feature names, categorical columns) of one file, with every problem named.
 
@@ -330,11 +344,7 @@ def read_table(path: str, config, categorical: list[str] | None = None):
             raise DataError(f"{path}: no row has a target value")
     if categorical is None:
         categorical = categorical_columns(config, frame, features)
-    numeric = [c for c in features if c not in categorical]
-    x = np.empty((len(frame), len(numeric)), dtype=np.float32)
-    for j, col in enumerate(numeric):
-        x[:, j] = _numeric(frame[col], path, col, where, missing)
-    cats = {col: _categories(frame[col], path, col, where, missing) for col in categorical}
+    x, cats = _encode(frame, path, where, features, categorical, missing)
     if missing == "drop":
         holes = np.isnan(x).any(axis=1)
         for values in cats.values():
@@ -403,19 +413,15 @@ def read_features(
     frame, where = _frame(path, usecols=features)
     if len(frame) == 0:
         raise DataError(f"{path}: has a header but no data rows")
+    from dlcli.data.prepare import fill as fill_holes  # noqa: PLC0415
+
     categorical = categorical or []
-    numeric = [c for c in features if c not in categorical]
-    x = np.empty((len(frame), len(numeric)), dtype=np.float32)
-    for j, col in enumerate(numeric):
-        x[:, j] = _numeric(frame[col], path, col, where, "error" if fill is None else "mean")
-    if fill is not None:
-        holes = np.isnan(x)
-        x[holes] = np.take(np.asarray(fill, dtype=np.float32), np.nonzero(holes)[1])
+    x, cats = _encode(frame, path, where, features, categorical, "error" if fill is None else "keep")
+    x = fill_holes(x, fill)
     if not categorical:
         return x
     out = {"numeric": x}
-    for col in categorical:
-        values = _categories(frame[col], path, col, where, "error" if fill is None else "keep")
+    for col, values in cats.items():
         if unseen == "error" and vocab is not None:
             new = ~np.isin(values, vocab[col])
             if new.any():
