@@ -100,10 +100,83 @@ def test_missing_values_follow_the_policy(tmp_path):
     assert streamed.fill is not None and streamed.fill[1] == pytest.approx(streamed.mean[1])
 
 
-def test_categorical_columns_need_the_in_memory_path(tmp_path):
-    write_csv(tmp_path / "t.csv", rows=50)
-    with pytest.raises(DataError, match="streaming reads numeric feature columns only"):
-        data.load(config(tmp_path, ", categorical: [a]"))
+def write_mixed_csv(path: Path, rows: int = 600) -> Path:
+    """Numbers with holes, a missing-value word and true/false cells, and a text column with a hole."""
+    rng = np.random.default_rng(3)
+    lines = ["num, flag ,color,size,target"]
+    for i in range(rows):
+        num = "NA" if i % 97 == 5 else ("" if i % 89 == 7 else f"{rng.normal():.4f}")
+        flag = "true" if i % 3 else " False"
+        color = "" if i % 50 == 11 else rng.choice(["red", " green", "blue"])
+        lines.append(f"{num},{flag},{color},{rng.integers(1, 4)},{'yes' if i % 2 else 'no'}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_streamed_cells_decode_exactly_as_the_in_memory_reader_reads_them(tmp_path):
+    from dlcli.data import table
+    from dlcli.data.prepare import fill as fill_holes
+
+    write_mixed_csv(tmp_path / "t.csv")
+    cfg = config(tmp_path, ", missing: mean, categorical: [color, size]")
+    streamed = data.load(cfg)
+    assert streamed.categorical == ["color", "size"] and streamed.features == ["num", "flag"]
+    assert {"num", "flag"} <= streamed.text_columns
+    assert streamed.vocab["color"] == ["(missing)", "blue", "green", "red"]
+    assert streamed.vocab["size"] == ["1", "2", "3"]
+    memory, _, _, _ = table.read_table(str(tmp_path / "t.csv"), cfg, ["color", "size"])
+    numeric = fill_holes(memory["numeric"], streamed.fill)
+    codes = stream.split_codes(np.arange(len(numeric)), 0, 0.2, 0.1)
+    for code, which in enumerate(("train", "validation", "test")):
+        batches = list(streamed.dataset(which, 50))
+        x_numeric = np.concatenate([x["numeric"].numpy() for x, _ in batches])
+        np.testing.assert_allclose(x_numeric, numeric[codes == code], rtol=1e-6)
+        for col in ("color", "size"):
+            got = np.concatenate([x[f"cat_{col}"].numpy().ravel() for x, _ in batches]).astype(str)
+            assert got.tolist() == memory[col][codes == code].tolist()
+
+
+def test_a_streamed_categorical_run_trains_evaluates_and_predicts_raw_rows(tmp_path):
+    write_mixed_csv(tmp_path / "t.csv", rows=400)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        "data: {path: t.csv, target: target, streaming: true, missing: zero, categorical: [size],\n"
+        "       embedding: {color: 2}}\ntraining: {epochs: 1, batch_size: 32}\n"
+    )
+    runner = CliRunner()
+    result = runner.invoke(cli, ["train", str(cfg), "--output-dir", str(tmp_path / "runs"), "--json"])
+    assert result.exit_code == 0, result.output
+    run_dir = json.loads(result.stdout)["run_dir"]
+    env = json.loads((Path(run_dir) / "environment.json").read_text())
+    assert sorted(env["data"]["vocab"]) == ["color", "size"]
+    again = runner.invoke(cli, ["evaluate", run_dir, "--json"])
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)["metrics"] == pytest.approx(json.loads(result.stdout)["metrics"], abs=1e-6)
+    (tmp_path / "new.csv").write_text("num,flag,color,size\n0.5,true,purple,2\n,false,red,1\n")
+    out = runner.invoke(cli, ["predict", run_dir, str(tmp_path / "new.csv")])
+    assert out.exit_code == 0, out.output
+    assert out.stdout.splitlines()[0] == "prediction" and set(out.stdout.splitlines()[1:]) <= {"yes", "no"}
+
+
+def test_streamed_categories_unseen_in_training_follow_the_policy(tmp_path):
+    rows = ["k,v,target"] + [f"{'a' if i % 2 else 'b'},{i},{i % 2}" for i in range(300)]
+    codes = stream.split_codes(np.arange(300), 0, 0.2, 0.1)
+    rare = int(np.flatnonzero(codes == 2)[0])
+    rows[rare + 1] = f"zebra,{rare},1"
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    assert "zebra" not in data.load(config(tmp_path)).vocab["k"]
+    with pytest.raises(DataError, match=rf"column 'k', line {rare + 2}: category 'zebra' is not in the training"):
+        data.load(config(tmp_path, ", unseen: error"))
+
+
+def test_a_hole_in_a_streamed_text_column_is_named(tmp_path):
+    rows = ["k,v,target"] + [f"cat{i % 3},{i},{i % 2}" for i in range(300)]
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    assert data.load(config(tmp_path)).categorical == ["k"]
+    with pytest.raises(DataError, match=r"column 'k' has missing values at line 3"):
+        rows[2] = ",1,1"
+        (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+        data.load(config(tmp_path))
 
 
 def test_auto_streams_only_above_the_threshold(tmp_path, monkeypatch):

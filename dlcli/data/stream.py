@@ -6,7 +6,12 @@ by a seeded hash of its row number, and accumulates the normalization
 statistics and classes of the training rows only. Training then streams the
 file with ``TextLineDataset`` -> batch -> ``decode_csv`` (batch-then-decode),
 applying the same hash so every row lands in the same split every time.
-Numeric feature columns only; categorical columns need the in-memory path.
+Categorical columns (declared, or all text in the first chunk) get their
+vocabulary from the training rows of the same pass; in the stream they are
+read as text, stripped, with missing cells as the missing category. Numeric
+columns that held a hole, a missing-value word or true/false are read as text
+and converted the way the pass converted them; clean ones are decoded as
+floats directly.
 """
 
 from __future__ import annotations
@@ -18,7 +23,18 @@ from pathlib import Path
 import numpy as np
 
 from dlcli.data.base import DataInfo, sha256_file
-from dlcli.data.table import MISSING_TEXT, _sep, _typed, columns, header, numbers
+from dlcli.data.table import (
+    MISSING_CATEGORY,
+    MISSING_TEXT,
+    _categories,
+    _places,
+    _sep,
+    _typed,
+    categorical_columns,
+    columns,
+    header,
+    numbers,
+)
 from dlcli.errors import DataError, warn
 
 THRESHOLD_BYTES = 1 << 30  # streaming: auto streams files above 1 GiB
@@ -27,6 +43,7 @@ HASH_MULT = 2654435761
 HASH_MOD = 1 << 32
 CHUNK_LINES = 8192  # lines decoded per decode_csv call
 SHUFFLE_CHUNKS = 8  # chunks mixed at a time when shuffling (rows are also shuffled within a chunk)
+MAX_CATEGORIES = 100_000  # per categorical column; more is an identifier, not a category
 
 
 def wanted(config) -> bool:
@@ -61,7 +78,7 @@ class StreamData:
 
     path: str
     sep: str
-    features: list[str]
+    features: list[str]  # numeric feature columns, in the order of the model's numeric input
     target: str
     column_index: dict[str, int]
     task: str
@@ -73,45 +90,76 @@ class StreamData:
     test_split: float
     validation_split: float
     splits: dict[str, int]
+    categorical: list[str] = field(default_factory=list)
+    vocab: dict[str, list[str]] = field(default_factory=dict)
+    text_columns: set[str] = field(default_factory=set)  # numeric columns decoded as text, then converted
     info: DataInfo = field(repr=False, default=None)
 
     def dataset(self, which: str, batch_size: int, *, shuffle: bool = False, with_labels: bool = True):
         """A ``tf.data.Dataset`` of (features, label) batches for ``which`` (train | validation | test)."""
         import tensorflow as tf  # noqa: PLC0415
 
+        from dlcli.model import input_name  # noqa: PLC0415
+
         code = {"train": 0, "validation": 1, "test": 2}[which]
         seed, test, val = self.seed, self.test_split, self.validation_split
-        used = sorted(self.column_index[c] for c in [*self.features, self.target])
+        used = sorted(self.column_index[c] for c in [*self.features, *self.categorical, self.target])
         position = {index: k for k, index in enumerate(used)}
-        target_at = position[self.column_index[self.target]]
-        feature_at = [position[self.column_index[c]] for c in self.features]
+        at = {c: position[self.column_index[c]] for c in [*self.features, *self.categorical, self.target]}
         fill = self.fill if self.fill is not None else np.full(len(self.features), np.nan)
+        fill_of = dict(zip(self.features, fill, strict=True))
         by_index = {i: c for c, i in self.column_index.items()}
         defaults = []
         for index in used:
-            if index == self.column_index[self.target]:
-                regression = self.task == "regression"
-                defaults.append(tf.constant(np.nan, tf.float32) if regression else tf.constant("", tf.string))
+            name = by_index[index]
+            if name in fill_of and name not in self.text_columns:
+                defaults.append(tf.constant(float(fill_of[name]), tf.float32))
+            elif name == self.target and self.task == "regression":
+                defaults.append(tf.constant(np.nan, tf.float32))
             else:
-                defaults.append(tf.constant(float(fill[self.features.index(by_index[index])]), tf.float32))
+                defaults.append(tf.constant("", tf.string))
         table = None
         if self.task != "regression":
             keys = tf.constant([str(c) for c in self.classes])
             table = tf.lookup.StaticHashTable(
                 tf.lookup.KeyValueTensorInitializer(keys, tf.range(len(self.classes), dtype=tf.int32)), -1
             )
+        missing_words = tf.constant(list(MISSING_TEXT))
+
+        def is_missing(text):
+            return tf.reduce_any(tf.equal(tf.expand_dims(text, 1), missing_words), axis=1)
+
+        def as_number(cells, name):
+            # As the pass read it: stripped, true/false as 1/0, missing words as holes filled from training.
+            text = tf.strings.strip(cells)
+            lowered = tf.strings.lower(text)
+            text = tf.where(tf.equal(lowered, "true"), "1", tf.where(tf.equal(lowered, "false"), "0", text))
+            hole = is_missing(text)
+            number = tf.strings.to_number(tf.where(hole, "0", text), tf.float32)
+            return tf.where(hole, tf.constant(float(fill_of[name]), tf.float32), number)
 
         def decode(index, lines):
             # Batch-then-decode: a whole chunk of lines at once, then keep this split's rows.
             cols = tf.io.decode_csv(lines, record_defaults=defaults, field_delim=self.sep, select_cols=used)
             keep = tf.equal(_split_codes_tf(tf, index, seed, test, val), code)
-            x = tf.boolean_mask(tf.stack([cols[k] for k in feature_at], axis=1), keep)
-            y = tf.boolean_mask(cols[target_at], keep)
+            numeric = [
+                as_number(cols[at[c]], c) if c in self.text_columns else cols[at[c]] for c in self.features
+            ]
+            x = tf.stack(numeric, axis=1) if numeric else tf.zeros([tf.shape(lines)[0], 0])
+            y = cols[at[self.target]]
             if table is not None:
                 y = table.lookup(tf.strings.strip(y))
+            if self.categorical:
+                x = {"numeric": x} if self.features else {}
+                for c in self.categorical:
+                    text = tf.strings.strip(cols[at[c]])
+                    x[input_name(c)] = tf.expand_dims(tf.where(is_missing(text), MISSING_CATEGORY, text), 1)
+            x = tf.nest.map_structure(lambda t: tf.boolean_mask(t, keep), x)
+            y = tf.boolean_mask(y, keep)
             if shuffle:
                 order = tf.random.shuffle(tf.range(tf.shape(y)[0]), seed=seed)
-                x, y = tf.gather(x, order), tf.gather(y, order)
+                x = tf.nest.map_structure(lambda t: tf.gather(t, order), x)
+                y = tf.gather(y, order)
             return x, y
 
         def number_rows(count, lines):
@@ -140,8 +188,56 @@ class StreamData:
         return np.concatenate(out) if out else np.array([])
 
 
+def _reader(path: str, usecols: list[str], text: list[str] = (), **kwargs):
+    """pandas.read_csv of ``usecols`` (header names compared stripped, as ``header`` gives them), ``text`` as str."""
+    import pandas as pd  # noqa: PLC0415
+
+    options = {"sep": _sep(path), "skipinitialspace": True, "na_values": list(MISSING_TEXT), "keep_default_na": False,
+               "encoding": "utf-8-sig"}  # fmt: skip
+    raw = {str(c).strip(): c for c in pd.read_csv(path, nrows=0, **options).columns}
+    rename = {raw[c]: c for c in usecols}
+    frames = pd.read_csv(path, usecols=list(rename), dtype={raw[c]: str for c in text}, **options, **kwargs)
+    if "chunksize" not in kwargs:
+        return frames.rename(columns=rename)
+    return (chunk.rename(columns=rename) for chunk in frames)
+
+
+class _Categories:
+    """Each categorical column's categories: the training rows' vocabulary, and where other splits first differ."""
+
+    def __init__(self, path: str, columns: list[str]):
+        self.path = path
+        self.train: dict[str, set] = {c: set() for c in columns}
+        self.other: dict[str, dict] = {c: {} for c in columns}  # category -> first line, validation/test rows
+
+    def add(self, column: str, values: np.ndarray, codes: np.ndarray, lines: np.ndarray) -> None:
+        seen = self.train[column]
+        seen.update(np.unique(values[codes == 0]).tolist())
+        rest = self.other[column]
+        if len(rest) <= MAX_CATEGORIES:
+            unique, first = np.unique(values[codes != 0], return_index=True)
+            for value, k in zip(unique.tolist(), first, strict=True):
+                rest.setdefault(value, int(lines[codes != 0][k]))
+        if len(seen) > MAX_CATEGORIES:
+            raise DataError(
+                f"{self.path}: categorical column '{column}' has more than {MAX_CATEGORIES:,} categories; "
+                "an identifier is not a feature: leave it out with data.features"
+            )
+
+    def vocab(self, unseen: str) -> dict[str, list[str]]:
+        for column, rest in self.other.items():
+            new = sorted((line, value) for value, line in rest.items() if value not in self.train[column])
+            if new and unseen == "error":
+                line, value = new[0]
+                raise DataError(
+                    f"{self.path}: column '{column}', line {line}: category {value!r} is not in the training split "
+                    "(data.unseen: error); use data.unseen: oov to give it its own bucket"
+                )
+        return {column: sorted(seen) for column, seen in self.train.items()}
+
+
 def scan(config) -> StreamData:
-    """The one pass over the file: checks, split sizes, training-split statistics and classes."""
+    """The one pass over the file: checks, split sizes, training-split statistics, classes and vocabularies."""
     import pandas as pd  # noqa: PLC0415
 
     data = config.data
@@ -153,33 +249,36 @@ def scan(config) -> StreamData:
             f"{path}: data.missing: drop cannot be streamed (the splits are fixed before reading); "
             "use mean | median | zero, or set data.streaming: false"
         )
-    if data.categorical or data.embedding:
-        raise DataError(
-            f"{path}: streaming reads numeric feature columns only; set data.streaming: false for categories"
-        )
-    n = len(features)
-    total = np.zeros(n)
-    total_sq = np.zeros(n)
-    count = np.zeros(n)
-    missing_seen = False
-    targets: set = set()
-    splits = {"train": 0, "validation": 0, "test": 0}
-    row0 = 0
-    reader = pd.read_csv(path, sep=_sep(path), usecols=[*features, target], chunksize=CHUNK_ROWS, skipinitialspace=True,
-                         na_values=list(MISSING_TEXT), keep_default_na=False, encoding="utf-8-sig")  # fmt: skip
     try:
+        categorical = categorical_columns(config, _reader(path, features, nrows=CHUNK_ROWS), features)
+        numeric = [c for c in features if c not in categorical]
+        n = len(numeric)
+        total, total_sq, count = np.zeros(n), np.zeros(n), np.zeros(n)
+        text_columns: set[str] = set()
+        categories = _Categories(path, categorical)
+        targets: set = set()
+        splits = {"train": 0, "validation": 0, "test": 0}
+        row0 = 0
+        reader = _reader(path, [*features, target], categorical, chunksize=CHUNK_ROWS)
         for chunk in reader:
             lines = chunk.index.to_numpy() + 2
+            where = ("line", lines)
             codes = split_codes(np.arange(row0, row0 + len(chunk)), config.seed, data.test_split, data.validation_split)
             row0 += len(chunk)
             x = np.empty((len(chunk), n))
-            for j, col in enumerate(features):
-                x[:, j] = numbers(chunk[col], path, col, ("line", lines), data.missing)
-            missing_seen = missing_seen or bool(np.isnan(x).any())
+            for j, col in enumerate(numeric):
+                cells = chunk[col]
+                x[:, j] = numbers(cells, path, col, where, data.missing)
+                if not pd.api.types.is_numeric_dtype(cells) or pd.api.types.is_bool_dtype(cells) or cells.isna().any():
+                    text_columns.add(col)
+            for col in categorical:
+                categories.add(col, _categories(chunk[col], path, col, where, data.missing), codes, lines)
             y = chunk[target]
             if y.isna().any():
+                empty = y.isna().to_numpy()
                 raise DataError(
-                    f"{path}: target column '{target}' is empty at line {lines[np.flatnonzero(y.isna().to_numpy())[0]]}"
+                    f"{path}: target column '{target}' is empty at {_places(empty, where)}; fill or drop those rows "
+                    "(streaming cannot drop rows: set data.streaming: false and data.missing: drop)"
                 )
             if len(targets) <= 10_000:
                 targets.update(str(v).strip() for v in y.unique())
@@ -194,9 +293,13 @@ def scan(config) -> StreamData:
         raise DataError(
             f"{path}: {str(exc).strip()}; every row needs the same number of fields as the header"
         ) from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: has a header but no data rows") from None
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not a UTF-8 text file; save the table as UTF-8 CSV") from None
     if row0 == 0:
         raise DataError(f"{path}: has a header but no data rows")
-    if data.missing == "median" and missing_seen:
+    if data.missing == "median" and count.sum() < splits["train"] * n:
         warn(f"{path}: streaming fills missing values with the training mean (a median needs the data in memory)")
     from dlcli.data.prepare import infer_task  # noqa: PLC0415
 
@@ -214,10 +317,12 @@ def scan(config) -> StreamData:
         fill = np.zeros(n)
     if splits["train"] == 0 or splits["test"] == 0:
         raise DataError(f"{path}: {row0} rows leave an empty train or test split; more data or another split")
+    vocab = categories.vocab(data.unseen)
     stream = StreamData(
-        path=path, sep=_sep(path), features=features, target=target, column_index={c: head.index(c) for c in head},
+        path=path, sep=_sep(path), features=numeric, target=target, column_index={c: head.index(c) for c in head},
         task=task, classes=classes, mean=mean, var=var, fill=fill, seed=config.seed, test_split=data.test_split,
-        validation_split=data.validation_split, splits=splits,
+        validation_split=data.validation_split, splits=splits, categorical=categorical, vocab=vocab,
+        text_columns=text_columns,
     )  # fmt: skip
     stream.info = DataInfo(
         task=task,
@@ -234,5 +339,6 @@ def scan(config) -> StreamData:
             "columns": features,
         },
         fill=None if fill is None else [float(v) for v in fill],
+        vocab=vocab,
     )
     return stream
