@@ -28,8 +28,9 @@ def summary(exc: BaseException) -> str:
 
 def environment(tf, config, info, device: str) -> dict:
     """What environment.json records: versions, devices, seed, data fingerprint."""
+    from importlib.metadata import version  # noqa: PLC0415
+
     import keras  # noqa: PLC0415
-    import sklearn  # noqa: PLC0415
 
     from dlcli.device import describe  # noqa: PLC0415
 
@@ -42,7 +43,7 @@ def environment(tf, config, info, device: str) -> dict:
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
         "numpy": np.__version__,
-        "scikit_learn": sklearn.__version__,
+        "scikit_learn": version("scikit-learn"),
         "device_requested": device,
         "devices": describe(tf),
         "seed": config.seed,

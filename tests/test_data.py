@@ -455,3 +455,30 @@ def test_csv_with_quoted_spaced_header_and_crlf_lines(tmp_path):
     assert data.probe(config).input_shape == (2,)
     ds = data.load(config)
     assert ds.info.feature_names == ["x 1", "x 2"] and ds.info.task == "regression"
+
+
+@pytest.mark.parametrize(("counts", "fraction"), [([40, 15, 5], 0.2), ([500, 3, 2], 0.1), ([7, 7], 0.5), ([1, 99], 0.33)])
+def test_split_index_partitions_rows_and_gives_each_class_its_share(counts, fraction):
+    from dlcli.data.prepare import split_index
+
+    y = np.random.default_rng(1).permutation(np.repeat(np.arange(len(counts)), counts))
+    keep, out = split_index(y, fraction, seed=4, stratify=True)
+    assert len(out) == int(np.ceil(fraction * len(y)))
+    assert np.array_equal(np.sort(np.concatenate([keep, out])), np.arange(len(y)))
+    assert np.all(np.diff(keep) > 0) and np.all(np.diff(out) > 0)  # file order within each split
+    share = np.bincount(y[out], minlength=len(counts))
+    ideal = np.array(counts) * len(out) / len(y)
+    assert np.all(np.abs(share - ideal) < 1)  # floors plus the largest remainders
+    again = split_index(y, fraction, seed=4, stratify=True)
+    assert np.array_equal(again[1], out)
+    assert not np.array_equal(split_index(y, fraction, seed=5, stratify=True)[1], out)
+
+
+def test_split_index_without_stratification_is_a_seeded_sample():
+    from dlcli.data.prepare import split_index
+
+    y = np.zeros(1000, dtype=np.int32)
+    keep, out = split_index(y, 0.25, seed=0, stratify=False)
+    assert len(out) == 250 and len(keep) == 750
+    assert 300 < out.mean() < 700  # spread over the file, not its head
+    assert not np.array_equal(split_index(y, 0.25, seed=1, stratify=False)[1], out)

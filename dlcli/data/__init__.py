@@ -40,9 +40,12 @@ def load(config):
     disk (``data.streaming``), a ``stream.StreamData`` with the same ``info``.
     """
     from dlcli.data import stream  # noqa: PLC0415
+    from dlcli.data.base import hash_in_background  # noqa: PLC0415
 
     if stream.wanted(config):
         return stream.scan(config)
+    data = config.data
+    hash_in_background([data.path, data.y_path, data.validation_path, data.test_path])
     return prepare(read(config), config)
 
 

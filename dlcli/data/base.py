@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,8 +71,41 @@ class Dataset:
     info: DataInfo
 
 
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in chunks."""
+_HASHING: dict = {}  # (path, size, mtime) -> Future of its sha256, started by hash_in_background
+
+
+def _key(path) -> tuple:
+    stat = os.stat(path)
+    return (os.path.abspath(path), stat.st_size, stat.st_mtime_ns)
+
+
+def hash_in_background(paths) -> None:
+    """Start hashing ``paths`` on a thread, to overlap with parsing; ``sha256_file`` collects the result.
+
+    hashlib and file reads release the GIL, so the hash of a large file costs
+    little extra wall time next to pandas's parser.
+    """
+    global _POOL
+    for path in paths:
+        if not path or not os.path.isfile(path):
+            continue
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dlcli-sha256")
+        key = _key(path)
+        if key not in _HASHING:
+            _HASHING[key] = _POOL.submit(_sha256, path)
+
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file: from the background hash when one was started for this very file, else now."""
+    future = _HASHING.pop(_key(path), None)
+    return future.result() if future is not None else _sha256(path)
+
+
+def _sha256(path: str | Path, chunk: int = 1 << 20) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         while block := fh.read(chunk):

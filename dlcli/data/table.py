@@ -177,7 +177,8 @@ def _frame(path: str, usecols: list[str] | None = None):
     blank = empty.all(axis=1)
     if empty.any():
         _check_short_rows(path, len(header(path)))  # pandas reads an absent trailing field as an empty one
-    frame = frame[~blank]
+    if blank.any():
+        frame = frame[~blank]
     return frame, ("line", frame.index.to_numpy() + 2)  # file line: 1-based, after the header
 
 
@@ -312,10 +313,18 @@ def categorical_columns(config, frame, features: list[str]) -> list[str]:
 
 def _encode(frame, path: str, where, features: list[str], categorical: list[str], missing: str):
     """(numeric features as float32 (n, k), {categorical column: str (n,)}) of a frame, every cell checked."""
+    import pandas as pd  # noqa: PLC0415
+
     numeric = [c for c in features if c not in categorical]
-    x = np.empty((len(frame), len(numeric)), dtype=np.float32)
-    for j, col in enumerate(numeric):
-        x[:, j] = _numeric(frame[col], path, col, where, missing)
+    plain = [pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c]) for c in numeric]
+    if numeric and all(plain) and frame.columns.is_unique:
+        for col in numeric:  # checked column by column, then copied in one block (row-major writes are slow)
+            numbers(frame[col], path, col, where, missing)
+        x = frame[numeric].to_numpy(dtype=np.float32, na_value=np.nan)
+    else:
+        x = np.empty((len(frame), len(numeric)), dtype=np.float32)
+        for j, col in enumerate(numeric):
+            x[:, j] = _numeric(frame[col], path, col, where, missing)
     return x, {col: _categories(frame[col], path, col, where, missing) for col in categorical}
 
 
