@@ -95,15 +95,40 @@ def source_fields(config) -> list[Problem]:
     return out
 
 
+MONITORED = ("early_stopping", "reduce_lr_on_plateau", "checkpoint")
+
+
+def _monitors(config):
+    """(path, monitor) of every training section that watches a metric."""
+    for key in MONITORED:
+        section = getattr(config.training, key)
+        if section is not None:
+            yield ("training", key, "monitor"), section.monitor
+
+
 def early_stopping_monitor(config) -> list[Problem]:
-    """A ``val_*`` monitor needs a validation split."""
-    es = config.training.early_stopping
-    if es is not None and es.monitor.startswith("val_") and config.data.validation_split == 0:
+    """A ``val_*`` monitor (early stopping, reduce-LR, checkpoint) needs validation data."""
+    if config.data.validation_split > 0 or config.data.validation_path:
+        return []
+    return [
+        Problem(
+            path,
+            f"'{monitor}' needs validation data but data.validation_split is 0; "
+            "set validation_split (e.g. 0.1) or monitor 'loss'",
+        )
+        for path, monitor in _monitors(config)
+        if monitor.startswith("val_")
+    ]
+
+
+def schedule_with_plateau(config) -> list[Problem]:
+    """ReduceLROnPlateau sets the learning rate, which a schedule owns: Keras refuses the pair mid-training."""
+    spec = config.optimizer
+    if config.training.reduce_lr_on_plateau is not None and getattr(spec, "schedule", None) is not None:
         return [
             Problem(
-                ("training", "early_stopping", "monitor"),
-                f"'{es.monitor}' needs validation data but data.validation_split is 0; "
-                "set validation_split (e.g. 0.1) or monitor 'loss'",
+                ("training", "reduce_lr_on_plateau"),
+                "cannot lower a learning rate that optimizer.schedule sets; use one of the two",
             )
         ]
     return []
@@ -122,7 +147,7 @@ def regression_output(config) -> list[Problem]:
     return []
 
 
-FILE_CHECKS = (source_fields, early_stopping_monitor, regression_output)
+FILE_CHECKS = (source_fields, early_stopping_monitor, schedule_with_plateau, regression_output)
 
 
 def check_config(config) -> list[Problem]:
@@ -302,6 +327,44 @@ def metrics_match_task(config, task: str, n_classes: int | None) -> list[Problem
     return out
 
 
+def logged_names(config, task: str) -> list[str]:
+    """What Keras logs per epoch for this config: loss and each compiled metric (plus val_* with validation)."""
+    if config.metrics == "auto":
+        metrics = ["mae"] if task == "regression" else ["accuracy"]
+    else:
+        metrics = [m if isinstance(m, str) else m.name for m in config.metrics]
+    keras_logged = ["loss", *(names.logged_as(m) for m in metrics if m not in names.DLCLI_METRICS)]
+    validation = config.data.validation_split > 0 or config.data.validation_path
+    return keras_logged + ([f"val_{m}" for m in keras_logged] if validation else [])
+
+
+def monitors_are_logged(config, task: str, n_classes: int | None) -> list[Problem]:
+    """A monitor Keras never logs would make early stopping or a checkpoint silently do nothing.
+
+    Aliases count (``val_mae`` is logged as ``val_mean_absolute_error``; the callbacks get the logged name).
+    """
+    logged = logged_names(config, task)
+    out = []
+    for path, monitor in _monitors(config):
+        known = names.monitor_logged_as(monitor)
+        if known not in logged and not (known.startswith("val_") and known[4:] in logged):
+            out.append(
+                Problem(
+                    path,
+                    f"'{monitor}' is not logged by this training{names.did_you_mean(monitor, logged)}; "
+                    f"logged: {', '.join(logged)}",
+                )
+            )
+    return out
+
+
+def class_weight_fits_task(config, task: str, n_classes: int | None) -> list[Problem]:
+    """Class weights need classes."""
+    if config.training.class_weight is not None and task == "regression":
+        return [Problem(("training", "class_weight"), "weights classes, but the target is continuous; remove it")]
+    return []
+
+
 def _kind_text(kind: str, units) -> str:
     return "one sigmoid unit" if kind == "binary" else f"{units} classes"
 
@@ -313,6 +376,8 @@ DATA_CHECKS = (
     output_activation_matches,
     logits_match_loss,
     metrics_match_task,
+    monitors_are_logged,
+    class_weight_fits_task,
 )
 
 

@@ -16,7 +16,7 @@ from importlib import resources
 import click
 
 from dlcli import __version__
-from dlcli.errors import DlcliError
+from dlcli.errors import DlcliError, UsageError
 
 EXAMPLE = "digits.yaml"
 
@@ -124,23 +124,39 @@ def _load(config_path, overrides):
     type=click.Path(file_okay=False),
     help="Where run directories go.",
 )
+@click.option(
+    "--resume",
+    "resume_dir",
+    metavar="RUN_DIR",
+    type=click.Path(),
+    help="Continue an interrupted run from its last checkpoint, with the config saved in it.",
+)
 @json_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress; print only the run directory (or the JSON).")
 @debug_option
-def train(config_path, overrides, device, output_dir, as_json, quiet):
+def train(config_path, overrides, device, output_dir, resume_dir, as_json, quiet):
     """Validate CONFIG, train, evaluate on the test split and save a run directory.
 
     Prints the run directory's path as the last line. Without CONFIG, trains
-    the built-in digits example.
+    the built-in digits example. Ctrl-C or SIGTERM stops after the current
+    step and keeps a checkpoint; --resume RUN_DIR continues it.
     """
     from dlcli import pipeline  # noqa: PLC0415
     from dlcli.evaluate import format_table  # noqa: PLC0415
 
-    config = _load(config_path, overrides)
     progress = 0 if quiet else 2
     stream = sys.stderr if as_json else sys.stdout
-    with contextlib.redirect_stdout(stream):
-        run_path, metrics = pipeline.train(config, output_dir=output_dir, device=device, verbose=progress)
+    if resume_dir is not None:
+        if config_path is not None or overrides:
+            raise UsageError(
+                "--resume continues a run with the config saved in it; give no CONFIG and no --set"
+            )
+        with contextlib.redirect_stdout(stream):
+            run_path, metrics = pipeline.resume(resume_dir, device=device, verbose=progress)
+    else:
+        config = _load(config_path, overrides)
+        with contextlib.redirect_stdout(stream):
+            run_path, metrics = pipeline.train(config, output_dir=output_dir, device=device, verbose=progress)
     if as_json:
         click.echo(json.dumps({"run_dir": str(run_path), "metrics": metrics}))
         return
@@ -163,11 +179,11 @@ def train(config_path, overrides, device, output_dir, as_json, quiet):
 @debug_option
 def evaluate(run_dir, data_arg, device, as_json):
     """Reload RUN_DIR's model and print its metrics on the run's test split."""
-    from dlcli import pipeline  # noqa: PLC0415
+    from dlcli import rescore  # noqa: PLC0415
     from dlcli.evaluate import format_table  # noqa: PLC0415
 
     with contextlib.redirect_stdout(sys.stderr):
-        metrics = pipeline.evaluate(run_dir, data_arg=data_arg, device=device or "auto")
+        metrics = rescore.evaluate(run_dir, data_arg=data_arg, device=device or "auto")
     click.echo(json.dumps({"metrics": metrics}) if as_json else format_table(metrics))
 
 
@@ -175,19 +191,51 @@ def evaluate(run_dir, data_arg, device, as_json):
 @click.argument("run_dir", type=click.Path())
 @click.argument("input_path", metavar="INPUT", type=click.Path())
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="CSV to write (default: stdout).")
+@click.option("--proba", is_flag=True, help="Add one probability column per class (classification).")
 @device_option
 @debug_option
-def predict(run_dir, input_path, output, device):
-    """Predict every row of INPUT (CSV/TSV with the training columns, or NPZ with x) with RUN_DIR's model.
+def predict(run_dir, input_path, output, proba, device):
+    """Predict every row of INPUT (CSV/TSV/Parquet with the training columns, or NPZ/NPY) with RUN_DIR's model.
 
-    Writes a CSV with a 'prediction' column: class names for classification, values for regression.
+    Writes a CSV with a 'prediction' column: class names for classification,
+    values for regression; --proba adds p_<class> columns.
     """
     from dlcli.predict import predict as run_predict  # noqa: PLC0415
 
     with contextlib.redirect_stdout(sys.stderr) if output else contextlib.nullcontext():
-        rows = run_predict(run_dir, input_path, output, device=device or "auto")
+        rows = run_predict(run_dir, input_path, output, device=device or "auto", proba=proba)
     if output:
         _err(f"{rows} predictions written to {output}")
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path())
+@debug_option
+def report(run_dir):
+    """Write RUN_DIR's plots/ (learning curves; confusion matrix for classification) from its files."""
+    from dlcli import report as reports  # noqa: PLC0415
+    from dlcli import runs  # noqa: PLC0415
+
+    path = runs.open_run(run_dir)
+    for written in reports.write_plots(path):
+        click.echo(str(written))
+
+
+@cli.command("runs")
+@click.argument("root", metavar="DIR", required=False, default="runs", type=click.Path())
+@json_option
+@debug_option
+def list_runs(root, as_json):
+    """List the runs under DIR (default: runs): name, start, status, epochs, main test metric."""
+    from dlcli import runs  # noqa: PLC0415
+
+    rows = runs.list_runs(root)
+    if as_json:
+        click.echo(json.dumps(rows))
+    elif rows:
+        click.echo(runs.format_runs(rows))
+    else:
+        _err(f"{root}: no runs yet")
 
 
 def _resolve_without_tensorflow(config_path, overrides):

@@ -26,17 +26,18 @@ from pydantic import (
 
 from dlcli import names
 from dlcli.errors import ConfigError, warn
+from dlcli.sections import (  # noqa: F401 - EarlyStoppingConfig and TrainingConfig re-exported
+    EarlyStoppingConfig,
+    ScheduleConfig,
+    Strict,
+    TrainingConfig,
+    at_least_one,
+)
 from dlcli.yamlpos import Located, apply_overrides, format_path, load_yaml, read_config_text
 
 SOURCES = ("sklearn", "csv", "parquet", "npz", "npy", "keras", "synthetic")
 SKLEARN_DATASETS = ("iris", "digits", "wine", "breast_cancer", "diabetes")
 TASKS = ("auto", "classification", "binary", "multiclass", "regression")
-
-
-class Strict(BaseModel):
-    """A config section: unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=False)
 
 
 def _check_activation(value: str | None) -> str:
@@ -151,12 +152,36 @@ class DataConfig(Strict):
         return value
 
 
+class RegularizerConfig(Strict):
+    l1: float = Field(0.0, ge=0, description="L1 penalty factor.")
+    l2: float = Field(0.0, ge=0, description="L2 penalty factor.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value):
+        if value in ("l1", "l2"):
+            return {value: 0.01}  # Keras's default factor for the name alone
+        if value == "l1_l2":
+            return {"l1": 0.01, "l2": 0.01}
+        return value
+
+    @model_validator(mode="after")
+    def _some(self):
+        if not (self.l1 or self.l2):
+            raise ValueError("give l1 and/or l2 above 0, e.g. {l2: 0.0001}")
+        return self
+
+
 class LayerConfig(Strict):
     type: Literal["dense"] = Field("dense", description="Layer type.")
     units: int = Field(gt=0, description="Number of units.")
     activation: str | None = Field("relu", description="A Keras activation name.")
     dropout: float = Field(0.0, ge=0, lt=1, description="Dropout rate after the layer.")
     kernel_initializer: str = Field("glorot_uniform", description="A Keras initializer name for the weights.")
+    kernel_regularizer: RegularizerConfig | None = Field(
+        None, description="Weight penalty: {l1: 1e-5}, {l2: 1e-4} or both (l1 / l2 alone: Keras's 0.01)."
+    )
+    batch_norm: bool = Field(False, description="BatchNormalization between the weights and the activation.")
 
     _activation = field_validator("activation")(classmethod(lambda cls, v: _check_activation(v)))
 
@@ -170,12 +195,7 @@ class OutputConfig(Strict):
     units: int | Literal["auto"] = Field("auto", description="Output units; auto follows the task.")
     activation: str | None = Field("auto", description="Output activation; auto follows the task.")
 
-    @field_validator("units")
-    @classmethod
-    def _positive(cls, value):
-        if isinstance(value, int) and value < 1:
-            raise ValueError(f"must be at least 1, got {value}")
-        return value
+    _positive = field_validator("units")(classmethod(lambda cls, v: at_least_one(v)))
 
     @field_validator("activation")
     @classmethod
@@ -215,6 +235,17 @@ class LossSpec(NamedSpec):
 class OptimizerSpec(NamedSpec):
     name: str = "adam"
     learning_rate: float | None = Field(None, gt=0)
+    clipnorm: float | None = Field(None, gt=0, description="Clip each gradient to this L2 norm.")
+    clipvalue: float | None = Field(None, gt=0, description="Clip each gradient element to [-v, v].")
+    global_clipnorm: float | None = Field(None, gt=0, description="Clip all gradients together to this L2 norm.")
+    schedule: ScheduleConfig | None = Field(None, description="A learning-rate schedule starting at learning_rate.")
+
+    @model_validator(mode="after")
+    def _one_clip(self):
+        given = [k for k in ("clipnorm", "clipvalue", "global_clipnorm") if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise ValueError(f"{' and '.join(given)} are both set; Keras clips gradients one way, keep one")
+        return self
 
     @field_validator("name")
     @classmethod
@@ -264,30 +295,6 @@ MetricsField = Annotated[
     Annotated[Literal["auto"], Tag("<auto>")] | Annotated[list[_named(MetricSpec, _metric_check)], Tag("<list>")],
     Discriminator(lambda v: "<list>" if isinstance(v, list) else "<auto>"),
 ]
-
-
-class EarlyStoppingConfig(Strict):
-    monitor: str = Field("val_loss", description="Metric to watch, e.g. val_loss or val_accuracy.")
-    patience: int = Field(5, ge=0, description="Epochs without improvement before stopping.")
-    min_delta: float = Field(0.0, ge=0, description="Smallest change that counts as improvement.")
-    mode: Literal["auto", "min", "max"] = "auto"
-    restore_best_weights: bool = Field(True, description="Keep the best epoch's weights.")
-
-
-class TrainingConfig(Strict):
-    epochs: int = Field(20, gt=0, description="Passes over the training split.")
-    batch_size: int = Field(32, gt=0, description="Samples per optimizer step.")
-    early_stopping: EarlyStoppingConfig | None = Field(None, description="Stop when the monitored metric stalls.")
-    device: Literal["auto", "cpu", "gpu"] = Field("auto", description="auto uses a GPU when one is visible.")
-
-    @field_validator("early_stopping", mode="before")
-    @classmethod
-    def _shorthand(cls, value):
-        if value is True:
-            return {}
-        if value is False:
-            return None
-        return value
 
 
 class Config(Strict):
@@ -551,9 +558,13 @@ def schema() -> dict:
     _enum(defs["DataConfig"]["properties"]["name"], [*SKLEARN_DATASETS, *DATASETS, *SHAPES])
     # source may be left out when path's extension says it (inferred before validation)
     defs["DataConfig"]["required"] = [r for r in defs["DataConfig"].get("required", []) if r != "source"]
-    defs["TrainingConfig"]["properties"]["early_stopping"]["anyOf"].append(
-        {"type": "boolean", "description": "true: the defaults; false: off"}
+    defs["LayerConfig"]["properties"]["kernel_regularizer"]["anyOf"].append(
+        {"enum": ["l1", "l2", "l1_l2"], "description": "Keras's factor 0.01"}
     )
+    for key in ("early_stopping", "reduce_lr_on_plateau", "checkpoint"):
+        defs["TrainingConfig"]["properties"][key]["anyOf"].append(
+            {"type": "boolean", "description": "true: the defaults; false: off"}
+        )
     for key, spec, values in (
         ("loss", "LossSpec", names.LOSSES),
         ("optimizer", "OptimizerSpec", names.OPTIMIZERS),

@@ -11,11 +11,13 @@ EVAL_BATCH = 1024
 SAME_AS = {"mean_absolute_error": "mae", "root_mean_squared_error": "rmse", "r2_score": "r2"}
 
 
-def evaluate(model, x, y: np.ndarray, config) -> dict[str, float]:
+def evaluate(model, x, y: np.ndarray, config, classes: list | None = None) -> dict:
     """Metrics on (x, y); classification always has ``accuracy``, regression ``mae``, ``rmse``, ``r2``.
 
     ``x`` may also be a ``tf.data.Dataset`` of (features, label) batches, with
-    ``y`` its labels in the same order (a streamed test split).
+    ``y`` its labels in the same order (a streamed test split). Classification
+    adds per-class precision / recall / F1 and the confusion matrix (``report``)
+    after the scalar metrics; ``classes`` names them.
     """
     if hasattr(x, "element_spec"):
         results = model.evaluate(x, verbose=0, return_dict=True)
@@ -39,10 +41,22 @@ def evaluate(model, x, y: np.ndarray, config) -> dict[str, float]:
     for key, value in results.items():
         if key not in metrics and SAME_AS.get(key) not in metrics and np.ndim(value) == 0:
             metrics[key] = float(value)
+    if config.task != "regression":
+        from dlcli import report  # noqa: PLC0415
+
+        n = max(int(config.model.output.units), 2)
+        names = classes if classes is not None and len(classes) == n else [str(i) for i in range(n)]
+        metrics.update(report.classification(np.asarray(y).reshape(-1), pred, names))
     return metrics
 
 
-def format_table(metrics: dict[str, float]) -> str:
-    """A two-column table of metric values."""
+def scalars(metrics: dict) -> dict[str, float]:
+    """The single-number metrics (what the tables print), without the per-class report."""
+    return {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+
+
+def format_table(metrics: dict) -> str:
+    """A two-column table of the single-number metrics."""
+    metrics = scalars(metrics)
     width = max(len(k) for k in metrics)
     return "\n".join(f"{k.ljust(width)}  {v:.6g}" for k, v in metrics.items())

@@ -54,12 +54,18 @@ def _layer(keras, spec, config, stats):
         return keras.layers.Normalization(mean=np.ravel(mean).tolist(), variance=np.ravel(var).tolist(), name=spec.name)
     if spec.kind == "dropout":
         return keras.layers.Dropout(spec.rate, seed=config.seed, name=spec.name)
+    if spec.kind == "batch_norm":
+        return keras.layers.BatchNormalization(name=spec.name)
+    if spec.kind == "activation":
+        return keras.layers.Activation(keras.activations.get(spec.activation), name=spec.name)
     # The output layer computes in float32 even under a mixed-precision policy.
     dtype = "float32" if spec.name == "output" else None
     return keras.layers.Dense(
         spec.units,
         activation=keras.activations.get(spec.activation),
         kernel_initializer=keras.initializers.get(spec.initializer),
+        kernel_regularizer=keras.regularizers.L1L2(*spec.regularizer) if spec.regularizer else None,
+        use_bias=spec.use_bias,
         name=spec.name,
         dtype=dtype,
     )

@@ -81,6 +81,28 @@ METRIC_EXCLUDED = (
     "OneHotMeanIoU", "Sum", "io_u", "mean", "mean_io_u", "mean_metric_wrapper",
     "metric", "one_hot_io_u", "one_hot_mean_io_u", "sum",
 )  # fmt: skip
+# How Keras logs a metric given by these names (a function's __name__ or a class's default name);
+# every other metric is logged under ``snake(name)``.
+METRIC_LOGGED_AS = {
+    "bce": "binary_crossentropy", "f_beta_score": "fbeta_score", "log_cosh_error": "logcosh",
+    "mae": "mean_absolute_error", "mape": "mean_absolute_percentage_error", "mse": "mean_squared_error",
+    "msle": "mean_squared_logarithmic_error",
+}  # fmt: skip
+
+
+def logged_as(metric: str) -> str:
+    """The history / monitor name Keras gives a metric named ``metric`` in a config."""
+    key = snake(metric)
+    return METRIC_LOGGED_AS.get(key, key)
+
+
+def monitor_logged_as(monitor: str) -> str:
+    """A monitor as Keras logs it: ``val_mae`` -> ``val_mean_absolute_error``; loss stays loss."""
+    prefix = "val_" if monitor.startswith("val_") else ""
+    name = monitor[len(prefix) :]
+    return prefix + (name if name == "loss" else logged_as(name))
+
+
 # Metrics dlcli computes itself on the test split (always reported for their task).
 DLCLI_METRICS = ("rmse", "r2")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import platform
 import sys
 from pathlib import Path
@@ -9,8 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from dlcli import __version__, data, plan, runs
-from dlcli.config import EXTENSIONS, load_config
-from dlcli.errors import DataError, DlcliError, Interrupted, RunDirError, TrainingError, warn
+from dlcli.config import load_config
+from dlcli.errors import ConfigError, DlcliError, Interrupted, RunDirError, TrainingError, warn
+from dlcli.rescore import check_fingerprint, test_split
 
 
 def summary(exc: BaseException) -> str:
@@ -61,30 +64,13 @@ def environment(tf, config, info, device: str) -> dict:
     }
 
 
-def _progress_callback(run: runs.Run):
-    """A Keras callback that rewrites history.csv and run.json after every epoch."""
-    import keras  # noqa: PLC0415
-
-    class RunProgress(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.history: dict[str, list[float]] = {}
-
-        def on_epoch_end(self, epoch, logs=None):
-            for key, value in (logs or {}).items():
-                self.history.setdefault(key, []).append(float(value))
-            run.write_history(self.history, durable=False)
-            run.update(epochs_done=epoch + 1, durable=False)
-
-    return RunProgress()
-
-
 def train(config, *, output_dir: str | Path = "runs", device: str | None = None, verbose: int = 2):
     """Train ``config`` into a new run directory; returns (run path, test metrics)."""
-    from dlcli.device import import_tensorflow, prepare_environment  # noqa: PLC0415
+    from dlcli.device import prepare_environment  # noqa: PLC0415
 
     timer = runs.Timer()
     device = device or config.training.device
+    _quiet_determinism(config)
     prepare_environment(device)
     if device != config.training.device:
         config = config.model_copy(update={"training": config.training.model_copy(update={"device": device})})
@@ -92,179 +78,229 @@ def train(config, *, output_dir: str | Path = "runs", device: str | None = None,
         dataset = data.load(config)
     info = dataset.info
     resolved = plan.resolve(config, info.task, info.n_classes)
-    with timer("import_tensorflow"):
-        tf = import_tensorflow(device)
-    import keras  # noqa: PLC0415
-
-    from dlcli import evaluate, model, train  # noqa: PLC0415
-
-    keras.utils.set_random_seed(config.seed)
+    tf = _start_tensorflow(resolved, device, timer)
     with timer("build"):
-        if hasattr(dataset, "dataset"):  # streamed: statistics came from the pass over the file
-            net = model.build(resolved, info, None, stats=(dataset.mean, dataset.var))
-        else:
-            net = model.build(resolved, info, dataset.x_train)
-        train.compile_model(net, resolved)
+        net = _build(resolved, info, dataset)
+        weights = _class_weights(resolved, info, dataset)
+    _check_tensorboard(resolved)
     run = runs.Run.create(output_dir, resolved.name)
     run.write_config(resolved)
     if info.classes is not None:
         run.write_json(runs.LABELS, info.classes)
     run.write_json(runs.ENVIRONMENT, environment(tf, resolved, info, device))
     run.start(resolved, resolved.training.epochs)
-    progress = _progress_callback(run)
-    try:
-        with timer("fit"):
-            history = train.fit(net, dataset, resolved, extra_callbacks=[progress], verbose=verbose)
-        losses = history.history.get("loss", [])
-        if losses and not np.all(np.isfinite(losses)):
-            bad = int(np.flatnonzero(~np.isfinite(losses))[0]) + 1
-            raise TrainingError(
-                f"training diverged: loss is {losses[bad - 1]} at epoch {bad}; lower optimizer.learning_rate or check the data"
+    return _fit_and_finish(run, net, dataset, resolved, timer, class_weight=weights, verbose=verbose)
+
+
+def _build(config, info, dataset):
+    """The compiled model for a resolved config (normalization statistics from the training split)."""
+    from dlcli import model, train  # noqa: PLC0415
+
+    with runs.precision(config.training.mixed_precision):  # layers keep the policy they were made under
+        if hasattr(dataset, "dataset"):  # streamed: statistics came from the pass over the file
+            net = model.build(config, info, None, stats=(dataset.mean, dataset.var))
+        else:
+            net = model.build(config, info, dataset.x_train)
+        train.compile_model(net, config, train.steps_per_epoch(dataset, config))
+    return net
+
+
+def resume(run_dir: str | Path, *, device: str | None = None, verbose: int = 2):
+    """Continue an interrupted (or failed, or killed) run in its own directory; returns (run path, metrics)."""
+    from dlcli.device import prepare_environment  # noqa: PLC0415
+
+    run_path = Path(run_dir)
+    state = _resumable_state(run_path)
+    config = load_config(run_path / runs.CONFIG)
+    timer = runs.Timer()
+    device = device or config.training.device
+    _quiet_determinism(config)
+    prepare_environment(device)
+    with timer("load_data"):
+        dataset = data.load(config)
+    info = dataset.info
+    check_fingerprint(run_path, info, strict=True)
+    resolved = plan.resolve(config, info.task, info.n_classes)
+    _start_tensorflow(resolved, device, timer)
+    from dlcli import checkpoints  # noqa: PLC0415
+
+    with timer("build"):
+        saved = checkpoints.load(run_path, resolved.training.mixed_precision)
+        if saved is None:  # stopped before its first checkpoint: start over, in the same directory
+            net, saved_state = _build(resolved, info, dataset), {}
+        else:
+            net, saved_state = saved
+        weights = _class_weights(resolved, info, dataset)
+    _check_tensorboard(resolved)
+    run = runs.Run(run_path)
+    run.state = state
+    done = saved_state.get("epochs_done", 0)
+    run.update(
+        status="running", epochs_done=done, error=None, finished_at=None,
+        resumed=[*state.get("resumed", []), {"at": runs._now(), "from_epoch": done}],
+    )  # fmt: skip
+    return _fit_and_finish(
+        run, net, dataset, resolved, timer, class_weight=weights, verbose=verbose,
+        initial_epoch=done, history=saved_state.get("history"), restored=saved_state.get("callbacks"),
+    )  # fmt: skip
+
+
+def _check_tensorboard(config) -> None:
+    """``training.tensorboard`` needs the tensorboard package, which TensorFlow no longer installs."""
+    from importlib.util import find_spec  # noqa: PLC0415
+
+    if config.training.tensorboard and find_spec("tensorboard") is None:
+        raise ConfigError(
+            config.problem(
+                ("training", "tensorboard"),
+                "the tensorboard package is not installed; pip install tensorboard (or dlcli[tensorboard]), "
+                "or set tensorboard: false",
             )
+        )
+
+
+def _resumable_state(run_path: Path) -> dict:
+    """run.json of a run that may be resumed, or the error that says why not."""
+    if not (run_path / runs.RUN).exists():
+        if run_path.is_dir():
+            raise RunDirError(f"{run_path}: no {runs.RUN}; not a dlcli run directory")
+        raise RunDirError(f"{run_path}: no such run directory")
+    state = runs.read_json(run_path / runs.RUN)
+    status = state.get("status")
+    if status == "complete":
+        raise RunDirError(
+            f"{run_path}: run is already complete ({state.get('epochs_done')} epochs); nothing to resume. "
+            "Train the config again for a new run"
+        )
+    same_host = state.get("hostname", platform.node()) == platform.node()
+    if status == "running" and same_host and _alive(state.get("pid")):
+        raise RunDirError(f"{run_path}: run is still running (pid {state.get('pid')}); stop it before resuming")
+    return state
+
+
+def _alive(pid) -> bool:
+    if not isinstance(pid, int) or pid <= 0 or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _quiet_determinism(config) -> None:
+    """Under op determinism TF 2.21 logs a bogus C++ error for every parallel tf.data map
+    ("NodeDef mentions attribute use_unbounded_threadpool ... Unknown attributes will be ignored");
+    TensorFlow's real errors still arrive as Python exceptions."""
+    if config.training.deterministic and "tensorflow" not in sys.modules:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def _start_tensorflow(config, device: str, timer):
+    """Import TensorFlow for ``device``; seeds, op determinism and the mixed-precision policy of ``config``."""
+    from dlcli.device import import_tensorflow  # noqa: PLC0415
+
+    with timer("import_tensorflow"):
+        tf = import_tensorflow(device)
+    import keras  # noqa: PLC0415
+
+    keras.utils.set_random_seed(config.seed)
+    if config.training.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    return tf
+
+
+def _class_weights(config, info, dataset):
+    from dlcli import train  # noqa: PLC0415
+
+    if config.training.class_weight is None:
+        return None
+    y_train = dataset.labels("train") if hasattr(dataset, "dataset") else dataset.y_train
+    return train.class_weights(config, info.classes, y_train)
+
+
+def _fit_and_finish(run, net, dataset, resolved, timer, *, class_weight, verbose, initial_epoch=0, history=None,
+                    restored=None):  # fmt: skip
+    """Fit with the keeper watching, then evaluate and save; every way out leaves run.json truthful."""
+    from dlcli import checkpoints, evaluate, train  # noqa: PLC0415
+
+    run.update(pid=os.getpid(), hostname=platform.node())
+    configured = checkpoints.callbacks(resolved, run.path, restored)
+    keeper = None
+    try:
+        with checkpoints.graceful_stop() as stop:
+            keeper = checkpoints.Keeper(
+                run, stop, configured, every_seconds=resolved.training.checkpoint_every_seconds, history=history
+            )
+            with timer("fit"):
+                train.fit(
+                    net, dataset, resolved, callbacks=[*configured.values(), keeper], initial_epoch=initial_epoch,
+                    class_weight=class_weight, verbose=verbose,
+                )  # fmt: skip
+        if keeper.diverged:
+            keeper.save()
+            epoch, step, loss = keeper.diverged
+            kept = f"; the last good epoch ({keeper.saved_epochs}) is in {run.path / runs.CHECKPOINTS}"
+            raise TrainingError(
+                f"training diverged: loss is {loss} at epoch {epoch}, step {step}"
+                f"{kept if keeper.saved_epochs > 0 else ''}; lower optimizer.learning_rate, clip gradients "
+                "(optimizer.clipnorm) or check the data"
+            )
+        if stop:
+            keeper.save()
+            raise KeyboardInterrupt
         with timer("evaluate"):
-            metrics = evaluate.evaluate(net, *test_split(dataset, resolved), resolved)
+            metrics = evaluate.evaluate(net, *test_split(dataset, resolved), resolved, dataset.info.classes)
         with timer("save"):
-            run.write_history(progress.history)
             run.save_model(net)
             run.write_json(runs.METRICS, metrics)
     except KeyboardInterrupt:
+        if keeper is not None:  # a second Ctrl-C, or one after fit: keep the last completed epoch
+            keeper.partial = True
+            keeper.save()
         run.update(status="interrupted", finished_at=runs._now(), timings_s=timer.times)
-        raise Interrupted(
-            f"interrupted after {run.state.get('epochs_done', 0)} epoch(s); {run.path} is marked interrupted"
-        ) from None
+        done = run.state.get("epochs_done", 0)
+        saved = keeper is not None and keeper.saved_epochs > 0
+        hint = f"; resume with: dlcli train --resume {run.path}" if saved or done == 0 else ""
+        raise Interrupted(f"interrupted after {done} epoch(s); {run.path} is marked interrupted{hint}") from None
     except DlcliError as exc:
         run.update(status="failed", finished_at=runs._now(), error=str(exc), timings_s=timer.times)
         raise
     except Exception as exc:
+        if keeper is not None:
+            with contextlib.suppress(Exception):
+                keeper.partial = True
+                keeper.save()
         run.update(
             status="failed", finished_at=runs._now(), error=f"{type(exc).__name__}: {exc}", timings_s=timer.times
         )
         raise TrainingError(
             f"training failed: {type(exc).__name__}: {summary(exc)} ({run.path} is marked failed)"
         ) from exc
-    stopped_early = len(progress.history.get("loss", [])) < resolved.training.epochs
+    stopped_early = run.state.get("epochs_done", 0) < resolved.training.epochs
     run.update(
         status="complete",
         finished_at=runs._now(),
         stopped_early=stopped_early,
         timings_s={**timer.times, "total": timer.total()},
     )
+    checkpoints.clear(run.path)
+    if resolved.training.plots:
+        _plots(run, timer)
     return run.path, metrics
 
 
-def test_split(dataset, config):
-    """(x, y) of the test split: arrays, or a streamed dataset and its labels."""
-    if hasattr(dataset, "dataset"):
-        return dataset.dataset("test", 4096), dataset.labels("test")
-    return dataset.x_test, dataset.y_test
-
-
-def _eval_config(run_path: Path, data_arg: str | None):
-    """The run's resolved config, with its data replaced by ``--data`` when given."""
-    config = load_config(run_path / runs.CONFIG)
-    if data_arg is None:
-        return config, False
-    source = Path(data_arg)
-    if source.suffix.lower() in (".yaml", ".yml"):
-        other = load_config(source)
-        return config.model_copy(update={"data": other.data}), False
-    kind = EXTENSIONS.get(source.suffix.lower())
-    if kind not in ("csv", "parquet", "npz"):
-        raise DataError(f"{data_arg}: --data takes a config (.yaml) or a data file (.csv, .tsv, .parquet, .npz)")
-    if not source.exists():
-        raise DataError(f"{data_arg}: file not found")
-    if kind != config.data.source and {kind, config.data.source} != {"csv", "parquet"}:
-        raise DataError(
-            f"{data_arg}: the run was trained on {config.data.source} data; give a .{config.data.source} file"
-        )
-    env = runs.read_json_if_present(run_path / runs.ENVIRONMENT, {})
-    trained_categorical = list((env.get("data") or {}).get("vocab") or {}) or None
-    new_data = config.data.model_copy(
-        update={
-            "source": kind,
-            "path": str(source.resolve()),
-            "test_path": None,
-            "validation_path": None,
-            "categorical": trained_categorical,
-        }
-    )
-    return config.model_copy(update={"data": new_data}), True
-
-
-def evaluate(run_dir: str | Path, *, data_arg: str | None = None, device: str = "auto") -> dict[str, float]:
-    """Reload a run's model and score it on its own test split (or on ``data_arg``)."""
-    from dlcli.device import import_tensorflow, prepare_environment  # noqa: PLC0415
-
-    prepare_environment(device)
-    run_path = runs.open_run(run_dir)
-    config, whole_file = _eval_config(run_path, data_arg)
-    labels = runs.read_json_if_present(run_path / runs.LABELS)
-    if whole_file:
-        from dlcli.data.prepare import fill  # noqa: PLC0415
-
-        x, y = _score_whole_file(data.read(config), config, labels)
-        x = fill(x, runs.read_json_if_present(run_path / runs.ENVIRONMENT, {}).get("data", {}).get("fill"))
-    else:
-        dataset = data.load(config)
-        _check_fingerprint(run_path, dataset.info)
-        if labels is not None and dataset.info.classes != labels:
-            raise DataError(
-                f"the data's classes {dataset.info.classes[:10]} differ from the run's labels.json {labels[:10]}"
-            )
-    import_tensorflow(device)
-    if not whole_file:
-        x, y = test_split(dataset, config)
-    import keras  # noqa: PLC0415
-
-    from dlcli.evaluate import evaluate as score  # noqa: PLC0415
+def _plots(run, timer) -> None:
+    """plots/ for a complete run; a plotting failure is a warning, the run stays complete."""
+    from dlcli import report  # noqa: PLC0415
 
     try:
-        net = keras.saving.load_model(run_path / runs.MODEL)
-    except Exception as exc:  # a damaged or foreign file: say which
-        raise RunDirError(
-            f"{run_path / runs.MODEL}: cannot load the model: {type(exc).__name__}: {str(exc)[:200]}"
-        ) from None
-    return score(net, x, y, config)
+        with timer("plots"):
+            report.write_plots(run.path)
+    except Exception as exc:  # noqa: BLE001 - the trained run must not be lost to a plotting problem
+        warn(f"{run.path}: plots not written ({type(exc).__name__}: {summary(exc)}); retry with: dlcli report {run.path}")
 
 
-def _score_whole_file(raw, config, labels):
-    """All rows of a file as one evaluation set, labels encoded as in training."""
-    from dlcli.data.prepare import numeric, with_numeric  # noqa: PLC0415
-
-    x = with_numeric(raw.x, numeric(raw.x).astype(np.float32, copy=False))
-    y = np.ravel(raw.y)
-    if raw.x_test is not None:
-        if isinstance(x, dict):
-            x = {k: np.concatenate([v, raw.x_test[k]]) for k, v in x.items()}
-        else:
-            x = np.concatenate([x, raw.x_test.astype(np.float32, copy=False)])
-        y = np.concatenate([y, np.ravel(raw.y_test)])
-    if config.task == "regression":
-        return x, y.astype(np.float32)
-    index = {str(v): i for i, v in enumerate(labels or [])}
-    unknown = sorted({str(v) for v in y} - set(index))
-    if unknown:
-        raise DataError(
-            f"{config.data.path}: labels {unknown[:5]} were not seen in training (classes: {list(index)[:10]})"
-        )
-    return x, np.array([index[str(v)] for v in y], dtype=np.int32)
-
-
-def _check_fingerprint(run_path: Path, info) -> None:
-    env_path = run_path / runs.ENVIRONMENT
-    if not env_path.exists():
-        warn(f"{env_path}: missing; cannot tell whether the data changed since training")
-        return
-    saved = runs.read_json(env_path).get("data", {})
-    changed = [
-        f
-        for f, meta in info.fingerprint["files"].items()
-        if saved.get("files", {}).get(f, {}).get("sha256") not in (None, meta["sha256"])
-    ]
-    arrays_changed = saved.get("arrays_sha256") not in (None, info.fingerprint.get("arrays_sha256"))
-    if changed or arrays_changed:
-        what = f"{', '.join(changed)} changed" if changed else "the data changed"
-        warn(f"{what} since training; the test split is not the one the run was scored on")
-
-
-__all__ = ["environment", "evaluate", "train"]
+__all__ = ["environment", "resume", "train"]

@@ -18,7 +18,8 @@ from dlcli.errors import ConfigError, warn
 
 @dataclass(frozen=True)
 class LayerSpec:
-    kind: str  # flatten | rescaling | normalization | lookup | embedding | concatenate | dense | dropout
+    kind: str  # flatten | rescaling | normalization | lookup | embedding | concatenate | dense | batch_norm
+    # | activation | dropout
     name: str
     output_shape: tuple
     params: int = 0
@@ -28,6 +29,8 @@ class LayerSpec:
     scale: float | None = None
     initializer: str = "glorot_uniform"
     column: str | None = None  # the categorical column a lookup / embedding encodes
+    regularizer: tuple[float, float] | None = None  # (l1, l2) kernel penalty
+    use_bias: bool = True
 
     @property
     def keras_type(self) -> str:
@@ -39,6 +42,8 @@ class LayerSpec:
             "embedding": "Embedding",
             "concatenate": "Concatenate",
             "dense": "Dense",
+            "batch_norm": "BatchNormalization",
+            "activation": "Activation",
             "dropout": "Dropout",
         }[self.kind]
 
@@ -113,17 +118,27 @@ def layers(config: Config, input_shape: tuple[int, ...], vocab_sizes: dict[str, 
     if vocab_sizes:
         specs.append(LayerSpec("concatenate", "concat", (None, width)))
     for i, layer in enumerate(config.model.layers, start=1):
+        reg = layer.kernel_regularizer
+        norm = layer.batch_norm  # Dense without bias -> BatchNormalization (its beta is the bias) -> activation
         specs.append(
             LayerSpec(
                 "dense",
                 f"hidden_{i}",
                 (None, layer.units),
-                width * layer.units + layer.units,
+                width * layer.units + (0 if norm else layer.units),
                 layer.units,
-                layer.activation or "linear",
+                "linear" if norm else (layer.activation or "linear"),
                 initializer=layer.kernel_initializer,
+                regularizer=(reg.l1, reg.l2) if reg else None,
+                use_bias=not norm,
             )
         )
+        if norm:
+            # gamma and beta train; the moving mean and variance do not (Keras counts all four)
+            specs.append(LayerSpec("batch_norm", f"batch_norm_{i}", (None, layer.units), 4 * layer.units))
+            specs.append(
+                LayerSpec("activation", f"activation_{i}", (None, layer.units), activation=layer.activation or "linear")
+            )
         width = layer.units
         if layer.dropout:
             specs.append(LayerSpec("dropout", f"dropout_{i}", (None, width), rate=layer.dropout))

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from dlcli import runs
-from dlcli.errors import DataError
+from dlcli.errors import DataError, UsageError
 
 BATCH = 4096
 
@@ -66,8 +66,26 @@ def read_input(path: str, env_data: dict) -> np.ndarray:
     raise DataError(f"{path}: give a .csv, .tsv, .parquet, .npz or .npy file")
 
 
-def predict(run_dir: str | Path, input_path: str, output: str | None, *, device: str = "auto") -> int:
-    """Write predictions for every row of ``input_path`` to ``output`` (or stdout); returns the row count."""
+def probabilities(outputs: np.ndarray, activation: str) -> np.ndarray:
+    """Class probabilities (n, classes) from the output layer: logits go through sigmoid / softmax."""
+    out = outputs.reshape(len(outputs), -1).astype(np.float64)
+    if out.shape[1] == 1:
+        p = 1.0 / (1.0 + np.exp(-out[:, 0])) if activation in ("linear", "tanh") else out[:, 0]
+        return np.column_stack([1.0 - p, p])
+    if activation != "softmax":
+        shifted = np.exp(out - out.max(axis=1, keepdims=True))
+        return shifted / shifted.sum(axis=1, keepdims=True)
+    return out
+
+
+def predict(run_dir: str | Path, input_path: str, output: str | None, *, device: str = "auto",
+            proba: bool = False) -> int:  # fmt: skip
+    """Write predictions for every row of ``input_path`` to ``output`` (or stdout); returns the row count.
+
+    With ``proba`` (classification only), one ``p_<class>`` column per class
+    follows the prediction. Rows go through the model and out to the file in
+    batches of ``BATCH``.
+    """
     from dlcli.config import load_config  # noqa: PLC0415
     from dlcli.data.prepare import take  # noqa: PLC0415
     from dlcli.device import import_tensorflow  # noqa: PLC0415
@@ -75,18 +93,19 @@ def predict(run_dir: str | Path, input_path: str, output: str | None, *, device:
 
     run_path = runs.open_run(run_dir)
     config = load_config(run_path / runs.CONFIG)
+    labels = runs.read_json_if_present(run_path / runs.LABELS)
+    if proba and labels is None:
+        raise UsageError(f"{run_path}: --proba needs a classifier; this run predicts values (regression)")
     env = runs.read_json_if_present(run_path / runs.ENVIRONMENT, {})
     env_data = {**env.get("data", {}), "target": config.data.target, "unseen": config.data.unseen}
     x = read_input(input_path, env_data)
-    labels = runs.read_json_if_present(run_path / runs.LABELS)
     import_tensorflow(device)
-    import keras  # noqa: PLC0415
 
-    model = keras.saving.load_model(run_path / runs.MODEL)
+    model = runs.load_model(run_path / runs.MODEL, compile=False)  # predicting needs no optimizer
     activation = config.model.output.activation
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["prediction"])
+    writer.writerow(["prediction", *([f"p_{c}" for c in labels] if proba else [])])
     with _sink(output) as sink:
         sink.write(buf.getvalue())
         rows = len(x["numeric"]) if isinstance(x, dict) else len(x)
@@ -97,6 +116,10 @@ def predict(run_dir: str | Path, input_path: str, output: str | None, *, device:
             if labels is None:
                 for value in out.reshape(len(out), -1)[:, 0]:
                     writer.writerow([repr(float(value))])
+            elif proba:
+                probs = probabilities(out, activation)
+                for idx, row in zip(predicted_classes(out, activation), probs, strict=True):
+                    writer.writerow([labels[int(idx)], *(f"{v:.6g}" for v in row)])
             else:
                 for idx in predicted_classes(out, activation):
                     writer.writerow([labels[int(idx)]])

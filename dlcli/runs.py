@@ -133,17 +133,48 @@ class Run:
             writer.writerow([i + 1, *(repr(float(history[k][i])) for k in keys)])
         self.write_text(HISTORY, buf.getvalue(), durable=durable)
 
-    def save_model(self, model) -> None:
-        """``model.keras`` via a temporary ``.keras`` file (Keras insists on the suffix)."""
-        tmp = self.path / f".model.tmp-{os.getpid()}.keras"
+    def save_model(self, model, name: str | Path = MODEL) -> None:
+        """``model.keras`` (or ``name``) via a temporary ``.keras`` file (Keras insists on the suffix)."""
+        final = self.path / name
+        tmp = final.parent / f".{final.stem}.tmp-{os.getpid()}.keras"
         try:
             model.save(tmp)
             with open(tmp, "rb") as fh:
                 os.fsync(fh.fileno())
-            os.replace(tmp, self.path / MODEL)
+            os.replace(tmp, final)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
+
+
+@contextlib.contextmanager
+def precision(policy: str | None):
+    """Keras's global dtype policy set to ``policy`` (a mixed-precision name, or None for float32) within the block."""
+    import keras  # noqa: PLC0415
+
+    before = keras.mixed_precision.global_policy().name
+    keras.mixed_precision.set_global_policy(policy or "float32")
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(before)
+
+
+def load_model(path: Path, *, compile: bool = True, policy: str | None = None):  # noqa: A002 - Keras's keyword
+    """A saved ``.keras`` file, with dlcli's serializable objects (the warmup schedule) registered.
+
+    ``policy`` is the run's mixed-precision policy: a mixed-float16 model's
+    optimizer (a loss-scale wrapper) only reloads its state under it.
+    """
+    import keras  # noqa: PLC0415
+
+    from dlcli import schedules  # noqa: F401, PLC0415 - registers dlcli>Warmup
+
+    try:
+        with precision(policy):
+            return keras.saving.load_model(path, compile=compile)
+    except Exception as exc:  # a damaged or foreign file: say which
+        raise RunDirError(f"{path}: cannot load the model: {type(exc).__name__}: {str(exc)[:200]}") from None
 
 
 class Timer:
@@ -200,3 +231,48 @@ def open_run(path: str | Path) -> Path:
         if not (run / name).exists():
             raise RunDirError(f"{run}: {name} is missing although run.json says complete; the directory was altered")
     return run
+
+
+def list_runs(root: str | Path) -> list[dict]:
+    """One summary per run directory under ``root`` (those with a run.json), oldest first."""
+    root = Path(root)
+    if not root.is_dir():
+        raise RunDirError(f"{root}: no such directory; give the --output-dir that `dlcli train` used")
+    out = []
+    for path in sorted(p for p in root.iterdir() if (p / RUN).is_file()):
+        try:
+            state = read_json(path / RUN)
+            metrics = read_json_if_present(path / METRICS, {}) or {}
+        except RunDirError as exc:
+            out.append({"run": path.name, "path": str(path), "status": "damaged", "error": str(exc)})
+            continue
+        main = next((k for k in ("accuracy", "r2") if isinstance(metrics.get(k), (int, float))), None)
+        out.append(
+            {
+                "run": path.name,
+                "path": str(path),
+                "name": state.get("name"),
+                "started_at": state.get("started_at"),
+                "status": state.get("status"),
+                "epochs_done": state.get("epochs_done"),
+                "epochs_planned": state.get("epochs_planned"),
+                "metric": main,
+                "value": metrics.get(main) if main else None,
+                "loss": metrics.get("loss") if isinstance(metrics.get("loss"), (int, float)) else None,
+            }
+        )
+    out.sort(key=lambda r: (r.get("started_at") or "", r["run"]))
+    return out
+
+
+def format_runs(rows: list[dict]) -> str:
+    """The runs as an aligned table."""
+    header = ("run", "started", "status", "epochs", "test metric")
+    table = [header]
+    for r in rows:
+        started = (r.get("started_at") or "")[:19].replace("T", " ")
+        epochs = f"{r.get('epochs_done', '?')}/{r.get('epochs_planned', '?')}" if r["status"] != "damaged" else ""
+        metric = f"{r['metric']} {r['value']:.4f}" if r.get("metric") and r.get("value") is not None else ""
+        table.append((r["run"], started, r["status"], epochs, metric))
+    widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
+    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in table)

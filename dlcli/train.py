@@ -33,22 +33,44 @@ def make_loss(config):
         raise ConfigError(config.problem(("loss",), f"{cls_name} rejects these parameters: {_short(exc)}")) from None
 
 
-def make_optimizer(config):
-    """The Keras optimizer for ``optimizer`` (``lamb`` built from its class, see ``names``)."""
+def make_optimizer(config, steps_per_epoch: int = 1):
+    """The Keras optimizer for ``optimizer``: clipping, and a schedule over ``epochs * steps_per_epoch`` steps."""
     import keras  # noqa: PLC0415
 
     spec = config.optimizer
     params = _params(spec)
     if spec.learning_rate is not None:
         params["learning_rate"] = spec.learning_rate
+    for key in ("clipnorm", "clipvalue", "global_clipnorm"):
+        if getattr(spec, key) is not None:
+            params[key] = getattr(spec, key)
     try:
         if spec.name in names.OPTIMIZERS_NOT_IN_GET:
-            return getattr(keras.optimizers, spec.name.capitalize())(**params)
-        return keras.optimizers.get({"class_name": spec.name, "config": params})
+            optimizer = getattr(keras.optimizers, spec.name.capitalize())(**params)
+        else:
+            optimizer = keras.optimizers.get({"class_name": spec.name, "config": params})
     except (TypeError, ValueError) as exc:
         raise ConfigError(
             config.problem(("optimizer",), f"{spec.name} rejects these parameters: {_short(exc)}")
         ) from None
+    if spec.schedule is None:
+        return optimizer
+    from dlcli import schedules  # noqa: PLC0415
+
+    start = float(keras.ops.convert_to_numpy(optimizer.learning_rate))  # given, or the optimizer's default
+    total = steps_per_epoch * config.training.epochs
+    if spec.schedule.warmup_steps >= total:
+        raise ConfigError(
+            config.problem(
+                ("optimizer", "schedule", "warmup_steps"),
+                f"{spec.schedule.warmup_steps} warmup steps but training has only {total} "
+                f"({config.training.epochs} epochs x {steps_per_epoch} steps); lower warmup_steps",
+            )
+        )
+    params["learning_rate"] = schedules.make(spec.schedule, start, total)
+    if spec.name in names.OPTIMIZERS_NOT_IN_GET:
+        return getattr(keras.optimizers, spec.name.capitalize())(**params)
+    return keras.optimizers.get({"class_name": spec.name, "config": params})
 
 
 def make_metrics(config) -> list:
@@ -70,6 +92,8 @@ def make_metrics(config) -> list:
             continue
         found = keras.metrics.get(name)
         params = _params(item)
+        if isinstance(found, keras.metrics.Metric):  # a fresh object named as monitors expect (not auc_1)
+            params.setdefault("name", names.logged_as(name))
         if params:
             try:
                 found = type(found)(**params)
@@ -85,55 +109,98 @@ def _short(exc: Exception) -> str:
     return str(exc).splitlines()[0][:200]
 
 
-def compile_model(model, config) -> None:
+def compile_model(model, config, steps_per_epoch: int = 1) -> None:
     """Compile ``model`` with the config's loss, optimizer and metrics."""
-    model.compile(optimizer=make_optimizer(config), loss=make_loss(config), metrics=make_metrics(config))
+    model.compile(
+        optimizer=make_optimizer(config, steps_per_epoch), loss=make_loss(config), metrics=make_metrics(config)
+    )
 
 
-def callbacks(config) -> list:
-    """The callbacks the config asks for."""
-    import keras  # noqa: PLC0415
+def steps_per_epoch(dataset, config) -> int:
+    """Optimizer steps in one pass over the training split."""
+    rows = dataset.splits["train"] if hasattr(dataset, "dataset") else len(dataset.y_train)
+    return max(1, -(-rows // config.training.batch_size))
 
-    out = []
-    es = config.training.early_stopping
-    if es is not None:
-        out.append(
-            keras.callbacks.EarlyStopping(
-                monitor=es.monitor,
-                patience=es.patience,
-                min_delta=es.min_delta,
-                mode=es.mode,
-                restore_best_weights=es.restore_best_weights,
+
+def class_weights(config, classes: list, y_train) -> dict[int, float] | None:
+    """``training.class_weight`` as Keras takes it: {class index: weight}.
+
+    ``balanced`` is n / (k * count) over the training split (every class
+    then weighs the same in total); a mapping names classes as labels.json does.
+    """
+    import numpy as np  # noqa: PLC0415
+
+    spec = config.training.class_weight
+    if spec is None:
+        return None
+    if spec == "balanced":
+        counts = np.bincount(np.asarray(y_train).ravel(), minlength=len(classes)).astype(float)
+        return {i: float(counts.sum() / (len(classes) * c)) if c else 1.0 for i, c in enumerate(counts)}
+    index = {str(c): i for i, c in enumerate(classes)}
+    unknown = [k for k in spec if str(k) not in index]
+    if unknown:
+        raise ConfigError(
+            config.problem(
+                ("training", "class_weight"),
+                f"no class {unknown[0]!r} in the data{names.did_you_mean(str(unknown[0]), list(index))}; "
+                f"classes: {', '.join(list(index)[:20])}",
             )
         )
-    return out
+    weights = {i: 1.0 for i in range(len(classes))}
+    weights.update({index[str(k)]: float(w) for k, w in spec.items()})
+    return weights
 
 
-def fit(model, dataset, config, *, extra_callbacks=(), verbose: int = 2):
-    """``model.fit`` on the training split, validating on the validation split."""
+def batches(x, y, batch_size: int, seed: int, first_epoch: int, epochs: int):
+    """Training batches for epochs ``first_epoch .. epochs-1``: each epoch a permutation keyed by (seed, epoch).
+
+    A stateless shuffle, so a run resumed at epoch k sees exactly the batches
+    the uninterrupted run saw from epoch k on.
+    """
+    import tensorflow as tf  # noqa: PLC0415
+
+    from dlcli.model import model_inputs  # noqa: PLC0415
+
+    features = tf.nest.map_structure(tf.convert_to_tensor, model_inputs(x))
+    labels = tf.convert_to_tensor(y)
+    rows = int(labels.shape[0])
+
+    def epoch(e):
+        key = tf.stack([tf.constant(seed, tf.int64), e])
+        order = tf.random.experimental.index_shuffle(tf.range(rows, dtype=tf.int64), key, rows - 1)
+        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+
+    def gather(index):
+        return tf.nest.map_structure(lambda t: tf.gather(t, index), features), tf.gather(labels, index)
+
+    indices = tf.data.Dataset.range(first_epoch, epochs).flat_map(epoch)
+    return indices.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def fit(model, dataset, config, *, callbacks=(), initial_epoch: int = 0, class_weight=None, verbose: int = 2):
+    """``model.fit`` on the training split from ``initial_epoch``, validating on the validation split."""
     from dlcli.model import model_inputs  # noqa: PLC0415
 
     batch = config.training.batch_size
+    common = {
+        "epochs": config.training.epochs,
+        "initial_epoch": initial_epoch,
+        "callbacks": list(callbacks),
+        "class_weight": class_weight,
+        "shuffle": False,  # the batches come shuffled (in-memory: per epoch; streamed: in a buffer)
+        "verbose": verbose,
+    }
     if hasattr(dataset, "dataset"):  # streamed from disk
         validation = dataset.dataset("validation", batch) if dataset.splits["validation"] else None
-        return model.fit(
-            dataset.dataset("train", batch, shuffle=True),
-            validation_data=validation,
-            epochs=config.training.epochs,
-            shuffle=False,  # the stream shuffles itself, in a buffer
-            callbacks=callbacks(config) + list(extra_callbacks),
-            verbose=verbose,
-        )
+        return model.fit(dataset.dataset("train", batch, shuffle=True), validation_data=validation, **common)
     validation = None
     if dataset.x_val is not None:
         validation = (model_inputs(dataset.x_val), dataset.y_val)
+    train = batches(dataset.x_train, dataset.y_train, batch, config.seed, initial_epoch, config.training.epochs)
     return model.fit(
-        model_inputs(dataset.x_train),
-        dataset.y_train,
+        train,
+        steps_per_epoch=steps_per_epoch(dataset, config),
         validation_data=validation,
-        epochs=config.training.epochs,
-        batch_size=config.training.batch_size,
-        shuffle=True,
-        callbacks=callbacks(config) + list(extra_callbacks),
-        verbose=verbose,
+        validation_batch_size=max(batch, 1024),
+        **common,
     )

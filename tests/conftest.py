@@ -68,3 +68,13 @@ def train_json(out_dir, config, *overrides) -> tuple[Path, dict]:
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     return Path(payload["run_dir"]), payload["metrics"]
+
+
+def assert_same_metrics(again: dict, saved: dict) -> None:
+    """Scalar metrics equal within float noise; the per-class report and confusion matrix exactly."""
+    assert again.keys() == saved.keys()
+    for key, value in saved.items():
+        if isinstance(value, (int, float)):
+            assert again[key] == pytest.approx(value, abs=1e-6), key
+        else:
+            assert again[key] == value, key

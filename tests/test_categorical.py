@@ -10,7 +10,7 @@ import pytest
 from dlcli import data, plan
 from dlcli.config import load_config_text
 from dlcli.errors import DataError
-from tests.conftest import CONFIGS, invoke, train_json
+from tests.conftest import CONFIGS, assert_same_metrics, invoke, train_json
 
 
 @pytest.fixture(scope="module")
@@ -90,9 +90,7 @@ def test_evaluate_reproduces_metrics_for_a_categorical_run(churn_run):
     result = invoke("evaluate", churn_run, "--json")
     assert result.exit_code == 0, result.output
     again = json.loads(result.stdout)["metrics"]
-    saved = json.loads((churn_run / "metrics.json").read_text())
-    for key, value in saved.items():
-        assert again[key] == pytest.approx(value, abs=1e-6)
+    assert_same_metrics(again, json.loads((churn_run / "metrics.json").read_text()))
 
 
 def test_missing_category_is_an_error_by_default_and_a_category_when_allowed(tmp_path):

@@ -111,6 +111,105 @@ def test_early_stopping_monitor(training, validation_split, expected):
 
 
 @pytest.mark.parametrize(
+    ("training", "expected"),
+    [
+        ("{reduce_lr_on_plateau: true}", [("training", "reduce_lr_on_plateau", "monitor")]),
+        ("{reduce_lr_on_plateau: {monitor: val_accuracy}}", [("training", "reduce_lr_on_plateau", "monitor")]),
+        ("{reduce_lr_on_plateau: {monitor: loss}}", []),
+        ("{reduce_lr_on_plateau: false}", []),
+        ("{checkpoint: true}", [("training", "checkpoint", "monitor")]),
+        ("{checkpoint: {monitor: val_accuracy, mode: max}}", [("training", "checkpoint", "monitor")]),
+        ("{checkpoint: {monitor: accuracy}}", []),
+        ("{checkpoint: false}", []),
+        (
+            "{early_stopping: true, reduce_lr_on_plateau: true, checkpoint: true}",
+            [
+                ("training", "early_stopping", "monitor"),
+                ("training", "reduce_lr_on_plateau", "monitor"),
+                ("training", "checkpoint", "monitor"),
+            ],
+        ),
+        (
+            "{early_stopping: {monitor: loss}, reduce_lr_on_plateau: {monitor: val_loss}, checkpoint: {monitor: loss}}",
+            [("training", "reduce_lr_on_plateau", "monitor")],
+        ),
+    ],
+)
+def test_early_stopping_monitor_covers_every_monitored_section(training, expected):
+    text = f"data: {{source: sklearn, name: digits, validation_split: 0}}\ntraining: {training}\n"
+    problems = checks.early_stopping_monitor(unchecked(text))
+    assert paths(problems) == expected
+    for problem in problems:
+        assert problem.severity == "error"
+        assert "needs validation data but data.validation_split is 0" in problem.message
+        assert "monitor 'loss'" in problem.message
+
+
+def test_early_stopping_monitor_names_the_monitor_of_each_section():
+    text = (
+        "data: {source: sklearn, name: digits, validation_split: 0}\n"
+        "training: {reduce_lr_on_plateau: {monitor: val_loss}, checkpoint: {monitor: val_accuracy}}\n"
+    )
+    plateau, best = checks.early_stopping_monitor(unchecked(text))
+    assert plateau.message.startswith("'val_loss' needs validation data")
+    assert best.message.startswith("'val_accuracy' needs validation data")
+
+
+@pytest.mark.parametrize("training", ["{early_stopping: true}", "{reduce_lr_on_plateau: true}", "{checkpoint: true}"])
+def test_early_stopping_monitor_accepts_a_validation_file(training):
+    text = (
+        "data: {source: csv, path: t.csv, target: y, validation_split: 0, validation_path: v.csv}\n"
+        f"training: {training}\n"
+    )
+    assert checks.early_stopping_monitor(unchecked(text)) == []
+
+
+def test_early_stopping_monitor_error_is_located_for_every_section():
+    text = DIGITS.replace("}", ", validation_split: 0}") + "training:\n  checkpoint: {monitor: val_loss}\n"
+    with pytest.raises(ConfigError) as info:
+        load(text)
+    (problem,) = info.value.problems
+    assert problem.startswith("x.yaml:3:25: training.checkpoint.monitor: 'val_loss' needs validation data")
+
+
+SCHEDULE = "optimizer: {name: adam, schedule: {name: cosine_decay}}\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "reported"),
+    [
+        (DIGITS, False),
+        (DIGITS + SCHEDULE, False),
+        (DIGITS + "training: {reduce_lr_on_plateau: true}\n", False),
+        (DIGITS + "optimizer: sgd\ntraining: {reduce_lr_on_plateau: true}\n", False),
+        (DIGITS + SCHEDULE + "training: {reduce_lr_on_plateau: false}\n", False),
+        (DIGITS + SCHEDULE + "training: {reduce_lr_on_plateau: true}\n", True),
+        (
+            DIGITS
+            + "optimizer: {name: sgd, schedule: {name: constant, warmup_steps: 10}}\n"
+            + "training: {reduce_lr_on_plateau: {monitor: loss, factor: 0.1}}\n",
+            True,
+        ),
+    ],
+)
+def test_schedule_with_plateau(text, reported):
+    problems = checks.schedule_with_plateau(unchecked(text))
+    if not reported:
+        assert problems == []
+        return
+    problem = only(problems, "error")
+    assert problem.path == ("training", "reduce_lr_on_plateau")
+    assert problem.message == "cannot lower a learning rate that optimizer.schedule sets; use one of the two"
+
+
+def test_schedule_with_plateau_stops_the_loader_with_a_location():
+    with pytest.raises(ConfigError) as info:
+        load(DIGITS + SCHEDULE + "training:\n  reduce_lr_on_plateau: {patience: 1}\n")
+    (problem,) = info.value.problems
+    assert problem.startswith("x.yaml:4:25: training.reduce_lr_on_plateau: cannot lower a learning rate")
+
+
+@pytest.mark.parametrize(
     ("head", "output", "expected"),
     [
         ("task: regression\n", "{units: 1, activation: linear}", []),
@@ -348,6 +447,134 @@ def test_metrics_match_task(metrics, output, task, expected):
     assert [(p.severity, p.path) for p in problems] == [(s, ("metrics", i)) for s, i, _ in expected]
     for problem, (_, _, fragment) in zip(problems, expected, strict=True):
         assert fragment in problem.message
+
+
+@pytest.mark.parametrize(
+    ("head", "training", "task", "expected"),
+    [
+        ("", "{early_stopping: true}", "multiclass", []),
+        ("", "{early_stopping: {monitor: val_accuracy}}", "multiclass", []),
+        ("", "{early_stopping: {monitor: accuracy}, checkpoint: {monitor: loss}}", "multiclass", []),
+        ("", "{reduce_lr_on_plateau: {monitor: val_loss}, checkpoint: {monitor: val_accuracy}}", "binary", []),
+        ("metrics: [accuracy, auc]\n", "{checkpoint: {monitor: val_auc, mode: max}}", "binary", []),
+        ("", "{}", "regression", []),
+        # without validation data a val_* monitor is early_stopping_monitor's business, not reported twice
+        ("", "{early_stopping: {monitor: val_accuracy}}", "multiclass-no-validation", []),
+        (
+            "",
+            "{early_stopping: {monitor: val_acuracy}}",
+            "multiclass",
+            [(("training", "early_stopping", "monitor"),
+              "'val_acuracy' is not logged by this training (did you mean 'val_accuracy'?); "
+              "logged: loss, accuracy, val_loss, val_accuracy")],
+        ),
+        (
+            "",
+            "{early_stopping: {monitor: val_accuracy}}",
+            "regression",
+            [(("training", "early_stopping", "monitor"), "'val_accuracy' is not logged by this training")],
+        ),
+        (
+            "metrics: [mae, rmse, r2]\n",
+            "{checkpoint: {monitor: val_rmse}}",
+            "regression",  # rmse and r2 are computed on the test split only, never logged per epoch
+            [(("training", "checkpoint", "monitor"), "'val_rmse' is not logged by this training")],
+        ),
+        (
+            "",
+            "{reduce_lr_on_plateau: {monitor: lr}}",
+            "multiclass",
+            [(("training", "reduce_lr_on_plateau", "monitor"), "'lr' is not logged by this training")],
+        ),
+        (
+            "",
+            "{early_stopping: {monitor: val_f1}, reduce_lr_on_plateau: {monitor: loss}, checkpoint: {monitor: f1}}",
+            "multiclass",
+            [
+                (("training", "early_stopping", "monitor"), "'val_f1' is not logged"),
+                (("training", "checkpoint", "monitor"), "'f1' is not logged"),
+            ],
+        ),
+    ],
+)  # fmt: skip
+def test_monitors_are_logged(head, training, task, expected):
+    split = 0 if task.endswith("-no-validation") else 0.1
+    task = task.removesuffix("-no-validation")
+    text = f"data: {{source: sklearn, name: digits, validation_split: {split}}}\n{head}training: {training}\n"
+    problems = checks.monitors_are_logged(unchecked(text), task, N_CLASSES[task])
+    assert [(p.severity, p.path) for p in problems] == [("error", path) for path, _ in expected]
+    for problem, (_, fragment) in zip(problems, expected, strict=True):
+        assert fragment in problem.message
+
+
+def test_monitors_are_logged_counts_a_validation_file_as_validation():
+    text = (
+        "data: {source: csv, path: t.csv, target: y, validation_split: 0, validation_path: v.csv}\n"
+        "training: {early_stopping: {monitor: val_accuracy}, checkpoint: {monitor: val_acc}}\n"
+    )
+    problem = only(checks.monitors_are_logged(unchecked(text), "multiclass", 3), "error")
+    assert problem.path == ("training", "checkpoint", "monitor")
+    assert problem.message.endswith("logged: loss, accuracy, val_loss, val_accuracy")
+
+
+def test_logged_names():
+    assert checks.logged_names(load(DIGITS), "multiclass") == ["loss", "accuracy", "val_loss", "val_accuracy"]
+    no_validation = load(DIGITS.replace("}", ", validation_split: 0}") + "metrics: [accuracy, {name: auc}]\n")
+    assert checks.logged_names(no_validation, "binary") == ["loss", "accuracy", "auc"]
+
+
+def test_monitors_are_logged_uses_the_names_keras_logs(tmp_path):
+    # Keras logs metrics: [mae] as mean_absolute_error / val_mean_absolute_error (see history.csv of a
+    # diabetes run); the alias val_mae is accepted and handed to the callback under the logged name.
+    from dlcli import checkpoints
+
+    def problems(monitor):
+        text = DIGITS + f"metrics: [mae]\ntraining: {{early_stopping: {{monitor: {monitor}, mode: min}}}}\n"
+        return checks.monitors_are_logged(unchecked(text), "regression", None)
+
+    assert problems("val_mean_absolute_error") == []
+    assert problems("val_mae") == []
+    assert paths(problems("val_mse")) == [("training", "early_stopping", "monitor")]
+    config = unchecked(DIGITS + "metrics: [mae]\ntraining: {early_stopping: {monitor: val_mae}}\n")
+    assert checkpoints.callbacks(config, tmp_path)["early_stopping"].monitor == "val_mean_absolute_error"
+
+
+def test_monitors_are_logged_stops_resolve_with_a_location():
+    config = load(DIGITS + "training:\n  early_stopping: {monitor: val_acc}\n")
+    with pytest.raises(ConfigError) as info:
+        plan.resolve(config, "multiclass", 10)
+    (problem,) = info.value.problems
+    assert problem.startswith("x.yaml:3:29: training.early_stopping.monitor: 'val_acc' is not logged")
+
+
+@pytest.mark.parametrize(
+    ("class_weight", "task", "reported"),
+    [
+        ("balanced", "multiclass", False),
+        ("balanced", "binary", False),
+        ("{0: 2.0, 3: 0.5}", "multiclass", False),
+        ("null", "regression", False),
+        ("balanced", "regression", True),
+        ("{0: 2.0}", "regression", True),
+    ],
+)
+def test_class_weight_fits_task(class_weight, task, reported):
+    config = load(DIGITS + f"training: {{class_weight: {class_weight}}}\n")
+    problems = checks.class_weight_fits_task(config, task, N_CLASSES[task])
+    if not reported:
+        assert problems == []
+        return
+    problem = only(problems, "error")
+    assert problem.path == ("training", "class_weight")
+    assert problem.message == "weights classes, but the target is continuous; remove it"
+
+
+def test_class_weight_fits_task_stops_resolve_with_a_location():
+    config = load("data: {source: sklearn, name: diabetes}\ntraining:\n  class_weight: balanced\n")
+    with pytest.raises(ConfigError) as info:
+        plan.resolve(config, "regression", None)
+    (problem,) = info.value.problems
+    assert problem == "x.yaml:3:17: training.class_weight: weights classes, but the target is continuous; remove it"
 
 
 def test_check_against_data_collects_every_data_check():

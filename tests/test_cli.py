@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CONFIGS, ROOT, invoke, train_json
+from tests.conftest import CONFIGS, ROOT, assert_same_metrics, invoke, train_json
 
 RUN_FILES = {"config.yaml", "model.keras", "labels.json", "history.csv", "metrics.json", "environment.json", "run.json"}
 
@@ -56,9 +56,7 @@ def test_evaluate_reproduces_metrics_json(digits_run):
     result = invoke("evaluate", run, "--json")
     assert result.exit_code == 0, result.output
     again = json.loads(result.stdout)["metrics"]
-    assert again.keys() == metrics.keys()
-    for key in metrics:
-        assert again[key] == pytest.approx(metrics[key], abs=1e-6), key
+    assert_same_metrics(again, metrics)
 
 
 def test_evaluate_plain_output_is_a_table(digits_run):
@@ -265,9 +263,7 @@ def test_subprocess_train_then_evaluate_json(tmp_path):
     assert "Could not find cuda drivers" not in train.stderr and "cuInit" not in train.stderr
     evaluate = run_process("evaluate", payload["run_dir"], "--json")
     assert evaluate.returncode == 0, evaluate.stderr
-    again = json.loads(evaluate.stdout)["metrics"]
-    for key, value in payload["metrics"].items():
-        assert again[key] == pytest.approx(value, abs=1e-6)
+    assert_same_metrics(json.loads(evaluate.stdout)["metrics"], payload["metrics"])
 
 
 def test_subprocess_error_is_one_line_without_traceback(tmp_path, write):

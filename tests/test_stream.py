@@ -14,6 +14,7 @@ from dlcli.cli import cli
 from dlcli.config import load_config_text
 from dlcli.data import stream
 from dlcli.errors import DataError
+from tests.conftest import assert_same_metrics
 
 
 def write_csv(path: Path, rows: int = 3000, seed: int = 0, classes: bool = True) -> Path:
@@ -151,7 +152,7 @@ def test_a_streamed_categorical_run_trains_evaluates_and_predicts_raw_rows(tmp_p
     assert sorted(env["data"]["vocab"]) == ["color", "size"]
     again = runner.invoke(cli, ["evaluate", run_dir, "--json"])
     assert again.exit_code == 0, again.output
-    assert json.loads(again.stdout)["metrics"] == pytest.approx(json.loads(result.stdout)["metrics"], abs=1e-6)
+    assert_same_metrics(json.loads(again.stdout)["metrics"], json.loads(result.stdout)["metrics"])
     (tmp_path / "new.csv").write_text("num,flag,color,size\n0.5,true,purple,2\n,false,red,1\n")
     out = runner.invoke(cli, ["predict", run_dir, str(tmp_path / "new.csv")])
     assert out.exit_code == 0, out.output
@@ -200,8 +201,7 @@ def test_train_and_evaluate_a_streamed_run(tmp_path, classes):
     assert key in payload["metrics"]
     again = runner.invoke(cli, ["evaluate", payload["run_dir"], "--json"])
     assert again.exit_code == 0, again.output
-    for name, value in payload["metrics"].items():
-        assert json.loads(again.stdout)["metrics"][name] == pytest.approx(value, abs=1e-6)
+    assert_same_metrics(json.loads(again.stdout)["metrics"], payload["metrics"])
     env = json.loads((Path(payload["run_dir"]) / "environment.json").read_text())
     assert env["data"]["streaming"] is True and env["data"]["rows"] == 2000
 

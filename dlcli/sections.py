@@ -1,0 +1,138 @@
+"""Config sections for training: the ``training:`` block and the optimizer's schedule.
+
+Split from ``config.py`` (which loads files and locates errors); like it,
+pure pydantic with no TensorFlow import.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class Strict(BaseModel):
+    """A config section: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+
+
+def _shorthand(value):
+    """``true`` is the section with its defaults, ``false`` is no section."""
+    if value is True:
+        return {}
+    if value is False:
+        return None
+    return value
+
+
+Mode = Literal["auto", "min", "max"]
+
+
+def at_least_one(value):
+    """A count that may also be ``auto``: whole numbers must be >= 1."""
+    if isinstance(value, int) and value < 1:
+        raise ValueError(f"must be at least 1, got {value}")
+    return value
+
+
+class EarlyStoppingConfig(Strict):
+    monitor: str = Field("val_loss", description="Metric to watch, e.g. val_loss or val_accuracy.")
+    patience: int = Field(5, ge=0, description="Epochs without improvement before stopping.")
+    min_delta: float = Field(0.0, ge=0, description="Smallest change that counts as improvement.")
+    mode: Mode = "auto"
+    restore_best_weights: bool = Field(True, description="Keep the best epoch's weights.")
+
+
+class ReduceLROnPlateauConfig(Strict):
+    monitor: str = Field("val_loss", description="Metric to watch.")
+    factor: float = Field(0.5, gt=0, lt=1, description="Multiply the learning rate by this on a plateau.")
+    patience: int = Field(3, ge=0, description="Epochs without improvement before reducing.")
+    min_delta: float = Field(1e-4, ge=0, description="Smallest change that counts as improvement.")
+    cooldown: int = Field(0, ge=0, description="Epochs to wait after a reduction.")
+    min_lr: float = Field(0.0, ge=0, description="Lower bound on the learning rate.")
+    mode: Mode = "auto"
+
+
+class CheckpointConfig(Strict):
+    monitor: str = Field("val_loss", description="Metric that picks the best epoch (checkpoints/best.keras).")
+    mode: Mode = "auto"
+
+
+class ScheduleConfig(Strict):
+    """A Keras learning-rate schedule; the optimizer's learning_rate is its starting value."""
+
+    name: Literal["exponential_decay", "cosine_decay", "piecewise_constant", "constant"] = Field(
+        description="exponential_decay | cosine_decay | piecewise_constant | constant (warmup only)."
+    )
+    decay_steps: int | Literal["auto"] = Field(
+        "auto", description="Optimizer steps per decay (exponential) or of the whole decay (cosine); auto: all steps."
+    )
+    decay_rate: float | None = Field(None, gt=0, description="exponential_decay: factor per decay_steps.")
+    staircase: bool = Field(False, description="exponential_decay: decay in whole steps.")
+    alpha: float = Field(0.0, ge=0, le=1, description="cosine_decay: final fraction of the learning rate.")
+    boundaries: list[int] | None = Field(None, description="piecewise_constant: step boundaries, increasing.")
+    values: list[float] | None = Field(None, description="piecewise_constant: one more rate than boundaries.")
+    warmup_steps: int = Field(0, ge=0, description="Linear warmup from 0 over this many optimizer steps.")
+
+    _positive = field_validator("decay_steps")(classmethod(lambda cls, v: at_least_one(v)))
+
+    @model_validator(mode="after")
+    def _complete(self):
+        if self.name == "exponential_decay" and self.decay_rate is None:
+            raise ValueError("exponential_decay needs decay_rate, e.g. {name: exponential_decay, decay_rate: 0.9}")
+        if self.name == "piecewise_constant":
+            if not self.boundaries or not self.values:
+                raise ValueError("piecewise_constant needs boundaries and values, e.g. boundaries: [1000], values: [0.01, 0.001]")
+            if len(self.values) != len(self.boundaries) + 1:
+                raise ValueError(
+                    f"piecewise_constant needs one more value than boundaries; got {len(self.boundaries)} "
+                    f"boundaries and {len(self.values)} values"
+                )
+            if any(b <= a for a, b in zip(self.boundaries, self.boundaries[1:], strict=False)):
+                raise ValueError(f"boundaries must increase, got {self.boundaries}")
+        elif self.boundaries is not None or self.values is not None:
+            raise ValueError("boundaries and values belong to piecewise_constant")
+        if self.name == "constant" and not self.warmup_steps:
+            raise ValueError("constant is a warmup-only schedule; give warmup_steps, or leave the schedule out")
+        return self
+
+
+class TrainingConfig(Strict):
+    epochs: int = Field(20, gt=0, description="Passes over the training split.")
+    batch_size: int = Field(32, gt=0, description="Samples per optimizer step.")
+    early_stopping: EarlyStoppingConfig | None = Field(None, description="Stop when the monitored metric stalls.")
+    reduce_lr_on_plateau: ReduceLROnPlateauConfig | None = Field(
+        None, description="Lower the learning rate when the monitored metric stalls."
+    )
+    checkpoint: CheckpointConfig | None = Field(
+        None, description="Keep the best epoch's model by a monitored metric in checkpoints/best.keras."
+    )
+    checkpoint_every_seconds: float = Field(
+        30.0, ge=0, description="Write the resume state at an epoch end at most this often (0: every epoch)."
+    )
+    tensorboard: bool = Field(False, description="Write TensorBoard logs to the run's tensorboard/ folder.")
+    plots: bool = Field(True, description="Write plots/ (learning curves, confusion matrix) after training.")
+    class_weight: Literal["balanced"] | dict[str | int | bool, float] | None = Field(
+        None, description="balanced, or {class: weight} by the class names in labels.json."
+    )
+    mixed_precision: Literal["mixed_float16", "mixed_bfloat16"] | None = Field(
+        None, description="Keras mixed-precision policy; the output layer stays float32."
+    )
+    deterministic: bool = Field(False, description="TensorFlow op determinism: identical weights for the same seed.")
+    device: Literal["auto", "cpu", "gpu"] = Field("auto", description="auto uses a GPU when one is visible.")
+
+    _sections = field_validator("early_stopping", "reduce_lr_on_plateau", "checkpoint", mode="before")(
+        classmethod(lambda cls, v: _shorthand(v))
+    )
+
+    @field_validator("class_weight")
+    @classmethod
+    def _weights(cls, value):
+        if isinstance(value, dict):
+            if not value:
+                raise ValueError("an empty mapping; give {class: weight, ...} or balanced")
+            bad = {k: w for k, w in value.items() if not w > 0}
+            if bad:
+                raise ValueError(f"weights must be > 0, got {bad}")
+        return value
