@@ -165,7 +165,7 @@ def _resumable_state(run_path: Path) -> dict:
         if run_path.is_dir():
             raise RunDirError(f"{run_path}: no {runs.RUN}; not a dlcli run directory")
         raise RunDirError(f"{run_path}: no such run directory")
-    state = runs.read_json(run_path / runs.RUN)
+    state = runs.read_json_object(run_path / runs.RUN)
     status = state.get("status")
     if status == "complete":
         raise RunDirError(

@@ -208,6 +208,14 @@ def read_json(path: Path) -> Any:
         raise RunDirError(f"{path}: not valid JSON ({exc}); the run directory is damaged") from None
 
 
+def read_json_object(path: Path) -> dict:
+    """``read_json`` of a file that must hold a JSON object (run.json, metrics.json, ...)."""
+    value = read_json(path)
+    if not isinstance(value, dict):
+        raise RunDirError(f"{path}: expected a JSON object, found {type(value).__name__}; the run directory is damaged")
+    return value
+
+
 def read_json_if_present(path: Path, default=None) -> Any:
     """``read_json(path)``, or ``default`` when the file is absent (labels.json of a regression run)."""
     return read_json(path) if Path(path).exists() else default
@@ -222,7 +230,7 @@ def open_run(path: str | Path) -> Path:
         raise RunDirError(f"{run}: not a directory; give the run directory that `dlcli train` printed")
     if not (run / RUN).exists():
         raise RunDirError(f"{run}: no {RUN}; not a dlcli run directory")
-    state = read_json(run / RUN)
+    state = read_json_object(run / RUN)
     status = state.get("status")
     if status != "complete":
         epochs = f" after {state.get('epochs_done', 0)} of {state.get('epochs_planned', '?')} epochs"
@@ -241,8 +249,8 @@ def list_runs(root: str | Path) -> list[dict]:
     out = []
     for path in sorted(p for p in root.iterdir() if (p / RUN).is_file()):
         try:
-            state = read_json(path / RUN)
-            metrics = read_json_if_present(path / METRICS, {}) or {}
+            state = read_json_object(path / RUN)
+            metrics = read_json_object(path / METRICS) if (path / METRICS).exists() else {}
         except RunDirError as exc:
             out.append({"run": path.name, "path": str(path), "status": "damaged", "error": str(exc)})
             continue
