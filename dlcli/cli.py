@@ -158,12 +158,13 @@ def train(config_path, overrides, device, output_dir, resume_dir, as_json, quiet
         with contextlib.redirect_stdout(stream):
             run_path, metrics = pipeline.train(config, output_dir=output_dir, device=device, verbose=progress)
     if as_json:
-        click.echo(json.dumps({"run_dir": str(run_path), "metrics": metrics}))
+        click.echo(json.dumps({"run_dir": None if run_path is None else str(run_path), "metrics": metrics}))
         return
     if not quiet:
         click.echo("\ntest metrics:")
         click.echo(format_table(metrics))
-    click.echo(str(run_path))
+    if run_path is not None:  # None: a worker of a multi-worker run; the chief prints the directory
+        click.echo(str(run_path))
 
 
 @cli.command()

@@ -61,11 +61,13 @@ def prepare_environment(device: str = "auto") -> None:
         os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
 
 
-def import_tensorflow(device: str = "auto"):
+def import_tensorflow(device: str = "auto", *, cpu_devices: int = 1):
     """Import TensorFlow for ``device`` (auto | cpu | gpu) and return the module.
 
     ``cpu`` hides GPUs before TensorFlow initializes; ``gpu`` raises DeviceError
-    when none is visible, saying why that may be.
+    when none is visible, saying why that may be. ``cpu_devices`` > 1 splits
+    the CPU into that many logical devices (for a mirrored strategy without
+    GPUs), which must happen before TensorFlow initializes its devices.
     """
     already = "tensorflow" in sys.modules
     prepare_environment(device)
@@ -73,6 +75,12 @@ def import_tensorflow(device: str = "auto"):
         import tensorflow as tf  # noqa: PLC0415
 
         gpus = tf.config.list_physical_devices("GPU")
+    if cpu_devices > 1:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        try:
+            tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_devices)
+        except RuntimeError:  # already initialized in this process: keep what it has
+            pass
     if device == "cpu" and gpus:
         with contextlib.suppress(RuntimeError):
             tf.config.set_visible_devices([], "GPU")
@@ -92,20 +100,28 @@ def gpu_hint(tf) -> str:
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible is not None and visible.strip() in ("", "-1"):
         return f"CUDA_VISIBLE_DEVICES={visible!r} hides every GPU"
+    in_container = Path("/.dockerenv").exists() or Path("/run/.containerenv").exists()
     if not Path("/proc/driver/nvidia/version").exists():
-        if Path("/.dockerenv").exists():
-            return "no NVIDIA driver inside this container; start it with --gpus all"
-        return "no NVIDIA driver is loaded on this machine"
-    return "the NVIDIA driver is loaded but TensorFlow found no usable GPU (CUDA/cuDNN versions?)"
+        if in_container:
+            return "no NVIDIA driver inside this container; start it with docker run --gpus all (NVIDIA Container Toolkit)"
+        return "no NVIDIA driver is loaded on this machine (no GPU, or the driver is not installed)"
+    if not list(Path("/dev").glob("nvidia[0-9]*")):
+        return "the NVIDIA driver is loaded but no /dev/nvidiaN device is visible here (container without --gpus?)"
+    return (
+        "the NVIDIA driver is loaded but TensorFlow found no usable GPU: check that the driver supports "
+        "CUDA {cuda} (nvidia-smi) and that cuDNN {cudnn} libraries are installed (pip tensorflow[and-cuda])"
+    ).format(**{k: dict(tf.sysconfig.get_build_info()).get(f"{k}_version", "?") for k in ("cuda", "cudnn")})
 
 
 def describe(tf) -> dict:
-    """Devices and build facts for environment.json."""
+    """Devices and build facts for environment.json and ``dlcli info``."""
     build = dict(tf.sysconfig.get_build_info())
     return {
-        "physical_devices": [d.name for d in tf.config.list_physical_devices()],
+        "physical_devices": [f"{d.name} ({d.device_type})" for d in tf.config.list_physical_devices()],
+        "logical_devices": [d.name for d in tf.config.list_logical_devices()],
         "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
         "built_with_cuda": bool(tf.test.is_built_with_cuda()),
         "cuda_version": build.get("cuda_version"),
         "cudnn_version": build.get("cudnn_version"),
+        "cuda_compute_capabilities": build.get("cuda_compute_capabilities"),
     }

@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from dlcli import __version__, data, plan, runs
+from dlcli import __version__, data, distribute, plan, runs
 from dlcli.config import load_config
 from dlcli.errors import ConfigError, DlcliError, Interrupted, RunDirError, TrainingError, warn
 from dlcli.rescore import check_fingerprint, test_split
@@ -29,7 +31,7 @@ def summary(exc: BaseException) -> str:
     return lines[0][:300]
 
 
-def environment(tf, config, info, device: str) -> dict:
+def environment(tf, config, info, device: str, strategy=None) -> dict:
     """What environment.json records: versions, devices, seed, data fingerprint."""
     from importlib.metadata import version  # noqa: PLC0415
 
@@ -60,6 +62,11 @@ def environment(tf, config, info, device: str) -> dict:
             "fill": info.fill,
             "vocab": info.vocab,
         },
+        "distribution": {
+            "strategy": config.training.distribution,
+            "replicas": strategy.num_replicas_in_sync if strategy is not None else 1,
+            "worker": distribute.worker_name(config),
+        },
         "argv": sys.argv,
     }
 
@@ -78,25 +85,43 @@ def train(config, *, output_dir: str | Path = "runs", device: str | None = None,
         dataset = data.load(config)
     info = dataset.info
     resolved = plan.resolve(config, info.task, info.n_classes)
-    tf = _start_tensorflow(resolved, device, timer)
+    tf, strategy = _start_tensorflow(resolved, device, timer)
     with timer("build"):
-        net = _build(resolved, info, dataset)
+        net = _build(resolved, info, dataset, strategy)
         weights = _class_weights(resolved, info, dataset)
     _check_tensorboard(resolved)
-    run = runs.Run.create(output_dir, resolved.name)
+    chief = distribute.is_chief(resolved)
+    # Only the chief writes the run directory; another worker keeps its state in a scratch folder.
+    root = output_dir if chief else tempfile.mkdtemp(prefix="dlcli-worker-")
+    run = runs.Run.create(root, resolved.name)
     run.write_config(resolved)
     if info.classes is not None:
         run.write_json(runs.LABELS, info.classes)
-    run.write_json(runs.ENVIRONMENT, environment(tf, resolved, info, device))
+    run.write_json(runs.ENVIRONMENT, environment(tf, resolved, info, device, strategy))
     run.start(resolved, resolved.training.epochs)
-    return _fit_and_finish(run, net, dataset, resolved, timer, class_weight=weights, verbose=verbose)
+    try:
+        path, metrics = _fit_and_finish(
+            run, net, dataset, resolved, timer, class_weight=weights, verbose=verbose, strategy=strategy
+        )
+    finally:
+        if not chief:
+            shutil.rmtree(root, ignore_errors=True)
+    if not chief:
+        print(
+            f"dlcli: {distribute.worker_name(resolved)} finished; weights sha256 {run.state.get('weights_sha256')}; "
+            "the chief writes the run directory",
+            file=sys.stderr,
+        )
+        return None, metrics
+    return path, metrics
 
 
-def _build(config, info, dataset):
+def _build(config, info, dataset, strategy=None):
     """The compiled model for a resolved config (normalization statistics from the training split)."""
     from dlcli import model, train  # noqa: PLC0415
 
-    with runs.precision(config.training.mixed_precision):  # layers keep the policy they were made under
+    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
+    with runs.precision(config.training.mixed_precision), scope:  # layers keep the policy they were made under
         if hasattr(dataset, "dataset"):  # streamed: statistics came from the pass over the file
             net = model.build(config, info, None, stats=(dataset.mean, dataset.var))
         else:
@@ -121,13 +146,16 @@ def resume(run_dir: str | Path, *, device: str | None = None, verbose: int = 2):
     info = dataset.info
     check_fingerprint(run_path, info, strict=True)
     resolved = plan.resolve(config, info.task, info.n_classes)
-    _start_tensorflow(resolved, device, timer)
+    _tf, strategy = _start_tensorflow(resolved, device, timer)
     from dlcli import checkpoints  # noqa: PLC0415
 
+    if not distribute.is_chief(resolved):
+        raise RunDirError(f"{run_path}: only the chief resumes a multi-worker run; start the other workers fresh")
     with timer("build"):
-        saved = checkpoints.load(run_path, resolved.training.mixed_precision)
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            saved = checkpoints.load(run_path, resolved.training.mixed_precision)
         if saved is None:  # stopped before its first checkpoint: start over, in the same directory
-            net, saved_state = _build(resolved, info, dataset), {}
+            net, saved_state = _build(resolved, info, dataset, strategy), {}
         else:
             net, saved_state = saved
         weights = _class_weights(resolved, info, dataset)
@@ -140,7 +168,7 @@ def resume(run_dir: str | Path, *, device: str | None = None, verbose: int = 2):
         resumed=[*state.get("resumed", []), {"at": runs._now(), "from_epoch": done}],
     )  # fmt: skip
     return _fit_and_finish(
-        run, net, dataset, resolved, timer, class_weight=weights, verbose=verbose,
+        run, net, dataset, resolved, timer, class_weight=weights, verbose=verbose, strategy=strategy,
         initial_epoch=done, history=saved_state.get("history"), restored=saved_state.get("callbacks"),
     )  # fmt: skip
 
@@ -199,17 +227,21 @@ def _quiet_determinism(config) -> None:
 
 
 def _start_tensorflow(config, device: str, timer):
-    """Import TensorFlow for ``device``; seeds, op determinism and the mixed-precision policy of ``config``."""
+    """Import TensorFlow for ``device``: the distribution strategy first (before any op), seeds, determinism.
+
+    Returns (tf, strategy or None).
+    """
     from dlcli.device import import_tensorflow  # noqa: PLC0415
 
     with timer("import_tensorflow"):
-        tf = import_tensorflow(device)
+        tf = import_tensorflow(device, cpu_devices=config.training.cpu_devices)
+    strategy = distribute.strategy(tf, config)
     import keras  # noqa: PLC0415
 
     keras.utils.set_random_seed(config.seed)
     if config.training.deterministic:
         tf.config.experimental.enable_op_determinism()
-    return tf
+    return tf, strategy
 
 
 def _class_weights(config, info, dataset):
@@ -221,8 +253,8 @@ def _class_weights(config, info, dataset):
     return train.class_weights(config, info.classes, y_train)
 
 
-def _fit_and_finish(run, net, dataset, resolved, timer, *, class_weight, verbose, initial_epoch=0, history=None,
-                    restored=None):  # fmt: skip
+def _fit_and_finish(run, net, dataset, resolved, timer, *, class_weight, verbose, strategy=None, initial_epoch=0,
+                    history=None, restored=None):  # fmt: skip
     """Fit with the keeper watching, then evaluate and save; every way out leaves run.json truthful."""
     from dlcli import checkpoints, evaluate, train  # noqa: PLC0415
 
@@ -234,10 +266,12 @@ def _fit_and_finish(run, net, dataset, resolved, timer, *, class_weight, verbose
             keeper = checkpoints.Keeper(
                 run, stop, configured, every_seconds=resolved.training.checkpoint_every_seconds, history=history
             )
+            fit = distribute.fit if resolved.training.distribution == "multi_worker" else train.fit
+            extra = {"strategy": strategy} if fit is distribute.fit else {}
             with timer("fit"):
-                train.fit(
+                fit(
                     net, dataset, resolved, callbacks=[*configured.values(), keeper], initial_epoch=initial_epoch,
-                    class_weight=class_weight, verbose=verbose,
+                    class_weight=class_weight, verbose=verbose, **extra,
                 )  # fmt: skip
         if keeper.diverged:
             keeper.save()
@@ -251,6 +285,8 @@ def _fit_and_finish(run, net, dataset, resolved, timer, *, class_weight, verbose
         if stop:
             keeper.save()
             raise KeyboardInterrupt
+        if resolved.training.distribution == "multi_worker":
+            net = distribute.local_copy(net, resolved, train.steps_per_epoch(dataset, resolved))
         with timer("evaluate"):
             metrics = evaluate.evaluate(net, *test_split(dataset, resolved), resolved, dataset.info.classes)
         with timer("save"):
@@ -281,6 +317,7 @@ def _fit_and_finish(run, net, dataset, resolved, timer, *, class_weight, verbose
         ) from exc
     stopped_early = run.state.get("epochs_done", 0) < resolved.training.epochs
     run.update(
+        weights_sha256=weights_sha256(net),
         status="complete",
         finished_at=runs._now(),
         stopped_early=stopped_early,
@@ -290,6 +327,16 @@ def _fit_and_finish(run, net, dataset, resolved, timer, *, class_weight, verbose
     if resolved.training.plots:
         _plots(run, timer)
     return run.path, metrics
+
+
+def weights_sha256(model) -> str:
+    """sha256 over the model's weights in order: equal hashes mean bit-identical models."""
+    import hashlib  # noqa: PLC0415
+
+    digest = hashlib.sha256()
+    for weight in model.weights:
+        digest.update(np.ascontiguousarray(weight.numpy()).tobytes())
+    return digest.hexdigest()
 
 
 def _plots(run, timer) -> None:

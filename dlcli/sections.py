@@ -121,6 +121,14 @@ class TrainingConfig(Strict):
     )
     deterministic: bool = Field(False, description="TensorFlow op determinism: identical weights for the same seed.")
     device: Literal["auto", "cpu", "gpu"] = Field("auto", description="auto uses a GPU when one is visible.")
+    distribution: Literal["none", "mirrored", "multi_worker"] = Field(
+        "none",
+        description="mirrored: every GPU of this machine (MirroredStrategy); multi_worker: several machines "
+        "(MultiWorkerMirroredStrategy, configured by TF_CONFIG).",
+    )
+    cpu_devices: int = Field(
+        1, ge=1, le=64, description="Split the CPU into this many logical devices (to try mirrored without GPUs)."
+    )
 
     _sections = field_validator("early_stopping", "reduce_lr_on_plateau", "checkpoint", mode="before")(
         classmethod(lambda cls, v: _shorthand(v))
