@@ -121,6 +121,21 @@ def early_stopping_monitor(config) -> list[Problem]:
     ]
 
 
+def steps_per_execution_under_mirrored(config) -> list[Problem]:
+    """Keras 3.15's multi-step training loop fails under MirroredStrategy ("You must feed a value for placeholder")."""
+    training = config.training
+    if training.distribution == "mirrored" and isinstance(training.steps_per_execution, int):
+        if training.steps_per_execution > 1:
+            return [
+                Problem(
+                    ("training", "steps_per_execution"),
+                    "must be 1 (or auto) with distribution: mirrored; Keras's multi-step loop fails under "
+                    "MirroredStrategy",
+                )
+            ]
+    return []
+
+
 def schedule_with_plateau(config) -> list[Problem]:
     """ReduceLROnPlateau sets the learning rate, which a schedule owns: Keras refuses the pair mid-training."""
     spec = config.optimizer
@@ -147,7 +162,13 @@ def regression_output(config) -> list[Problem]:
     return []
 
 
-FILE_CHECKS = (source_fields, early_stopping_monitor, schedule_with_plateau, regression_output)
+FILE_CHECKS = (
+    source_fields,
+    early_stopping_monitor,
+    schedule_with_plateau,
+    steps_per_execution_under_mirrored,
+    regression_output,
+)
 
 
 def check_config(config) -> list[Problem]:

@@ -30,12 +30,16 @@ def tf_config() -> dict | None:
         value = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"TF_CONFIG: not valid JSON ({exc.msg} at character {exc.pos})") from None
-    if not isinstance(value, dict) or "cluster" not in value or "task" not in value:
-        raise ConfigError('TF_CONFIG: needs "cluster" and "task", e.g. {"cluster": {"worker": [...]}, "task": {...}}')
+    shape = '{"cluster": {"worker": ["host:port", ...]}, "task": {"type": "worker", "index": 0}}'
+    if not isinstance(value, dict) or not isinstance(value.get("cluster"), dict) or not isinstance(
+        value.get("task"), dict
+    ):
+        raise ConfigError(f"TF_CONFIG: needs a cluster mapping and a task mapping, e.g. {shape}")
     task = value["task"]
     kind, index = task.get("type"), task.get("index")
-    members = value["cluster"].get(kind)
-    if not isinstance(members, list) or not isinstance(index, int) or not 0 <= index < len(members):
+    members = value["cluster"].get(kind) if isinstance(kind, str) else None
+    whole = isinstance(index, int) and not isinstance(index, bool)
+    if not isinstance(members, list) or not whole or not 0 <= index < len(members):
         raise ConfigError(f"TF_CONFIG: task {kind!r} index {index!r} is not in the cluster {value['cluster']}")
     return value
 
@@ -78,6 +82,14 @@ def strategy(tf, config):
     return tf.distribute.MultiWorkerMirroredStrategy()
 
 
+def check_data(config, dataset) -> None:
+    """multi_worker trains on in-memory data (the stream's shuffle buffer is not sharded)."""
+    if config.training.distribution == "multi_worker" and hasattr(dataset, "dataset"):
+        raise ConfigError(
+            config.problem(("training", "distribution"), "multi_worker reads in-memory data; set data.streaming: false")
+        )
+
+
 def fit(model, dataset, config, strategy, *, callbacks, initial_epoch: int, class_weight, verbose: int):
     """Train ``model`` (built under ``strategy``) with ``strategy.run``, as ``model.fit`` would; returns None."""
     import keras  # noqa: PLC0415
@@ -87,16 +99,13 @@ def fit(model, dataset, config, strategy, *, callbacks, initial_epoch: int, clas
     from dlcli import train  # noqa: PLC0415
     from dlcli.model import model_inputs  # noqa: PLC0415
 
-    if hasattr(dataset, "dataset"):
-        raise ConfigError(
-            config.problem(("training", "distribution"), "multi_worker reads in-memory data; set data.streaming: false")
-        )
+    check_data(config, dataset)
     epochs, batch = config.training.epochs, config.training.batch_size
     steps = train.steps_per_epoch(dataset, config)
-    batches = train.batches(dataset.x_train, dataset.y_train, batch, config.seed, initial_epoch, epochs)
+    shuffle = train.EpochShuffle(dataset.x_train, dataset.y_train, batch, config.seed)
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    iterator = iter(strategy.experimental_distribute_dataset(batches.with_options(options)))
+    distributed = strategy.experimental_distribute_dataset(shuffle.dataset.with_options(options))
     loss_fn = train.make_loss(config)
     if isinstance(loss_fn, keras.losses.Loss):
         loss_fn.reduction = None  # per-sample values; averaged over the global batch below
@@ -135,6 +144,8 @@ def fit(model, dataset, config, strategy, *, callbacks, initial_epoch: int, clas
         for metric in tracked:
             metric.reset_state()
         callback_list.on_epoch_begin(epoch)
+        shuffle.epoch.assign(epoch)
+        iterator = iter(distributed)  # this epoch's permutation
         for index in range(steps):
             distributed_step(iterator)
             callback_list.on_train_batch_end(index, {"loss": float(tracked[0].result())})

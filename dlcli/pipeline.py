@@ -31,7 +31,7 @@ def summary(exc: BaseException) -> str:
     return lines[0][:300]
 
 
-def environment(tf, config, info, device: str, strategy=None) -> dict:
+def environment(tf, config, info, device: str, strategy=None, execution: dict | None = None) -> dict:
     """What environment.json records: versions, devices, seed, data fingerprint."""
     from importlib.metadata import version  # noqa: PLC0415
 
@@ -62,6 +62,7 @@ def environment(tf, config, info, device: str, strategy=None) -> dict:
             "fill": info.fill,
             "vocab": info.vocab,
         },
+        "execution": execution or {},
         "distribution": {
             "strategy": config.training.distribution,
             "replicas": strategy.num_replicas_in_sync if strategy is not None else 1,
@@ -85,6 +86,7 @@ def train(config, *, output_dir: str | Path = "runs", device: str | None = None,
         dataset = data.load(config)
     info = dataset.info
     resolved = plan.resolve(config, info.task, info.n_classes)
+    distribute.check_data(resolved, dataset)
     tf, strategy = _start_tensorflow(resolved, device, timer)
     with timer("build"):
         net = _build(resolved, info, dataset, strategy)
@@ -97,7 +99,10 @@ def train(config, *, output_dir: str | Path = "runs", device: str | None = None,
     run.write_config(resolved)
     if info.classes is not None:
         run.write_json(runs.LABELS, info.classes)
-    run.write_json(runs.ENVIRONMENT, environment(tf, resolved, info, device, strategy))
+    from dlcli import train as training  # noqa: PLC0415
+
+    chosen = training.execution(resolved, training.steps_per_epoch(dataset, resolved), _on_gpu())
+    run.write_json(runs.ENVIRONMENT, environment(tf, resolved, info, device, strategy, chosen))
     run.start(resolved, resolved.training.epochs)
     try:
         path, metrics = _fit_and_finish(
@@ -126,8 +131,14 @@ def _build(config, info, dataset, strategy=None):
             net = model.build(config, info, None, stats=(dataset.mean, dataset.var))
         else:
             net = model.build(config, info, dataset.x_train)
-        train.compile_model(net, config, train.steps_per_epoch(dataset, config))
+        train.compile_model(net, config, train.steps_per_epoch(dataset, config), gpu=_on_gpu())
     return net
+
+
+def _on_gpu() -> bool:
+    import tensorflow as tf  # noqa: PLC0415 - imported by now
+
+    return bool(tf.config.list_logical_devices("GPU"))
 
 
 def resume(run_dir: str | Path, *, device: str | None = None, verbose: int = 2):

@@ -121,6 +121,12 @@ class TrainingConfig(Strict):
     )
     deterministic: bool = Field(False, description="TensorFlow op determinism: identical weights for the same seed.")
     device: Literal["auto", "cpu", "gpu"] = Field("auto", description="auto uses a GPU when one is visible.")
+    steps_per_execution: int | Literal["auto"] = Field(
+        "auto", description="Optimizer steps per call into TensorFlow; auto: chosen from the model (environment.json says why)."
+    )
+    jit_compile: bool | Literal["auto"] = Field(
+        "auto", description="XLA-compile the training step; auto: chosen from the model and device."
+    )
     distribution: Literal["none", "mirrored", "multi_worker"] = Field(
         "none",
         description="mirrored: every GPU of this machine (MirroredStrategy); multi_worker: several machines "
@@ -130,6 +136,7 @@ class TrainingConfig(Strict):
         1, ge=1, le=64, description="Split the CPU into this many logical devices (to try mirrored without GPUs)."
     )
 
+    _steps = field_validator("steps_per_execution")(classmethod(lambda cls, v: at_least_one(v)))
     _sections = field_validator("early_stopping", "reduce_lr_on_plateau", "checkpoint", mode="before")(
         classmethod(lambda cls, v: _shorthand(v))
     )

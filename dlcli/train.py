@@ -109,10 +109,51 @@ def _short(exc: Exception) -> str:
     return str(exc).splitlines()[0][:200]
 
 
-def compile_model(model, config, steps_per_epoch: int = 1) -> None:
-    """Compile ``model`` with the config's loss, optimizer and metrics."""
+# Measured on the 2-core CPU (benchmarks/, FACTS.md): 32 steps per execution halves Keras's per-step
+# overhead with identical updates; XLA slows networks with Dropout several times on CPU and speeds
+# Dropout-free ones up at large batches.
+AUTO_STEPS = 32
+XLA_MIN_BATCH = 256
+
+
+def execution(config, steps_per_epoch: int, gpu: bool = False) -> dict:
+    """``steps_per_execution`` and ``jit_compile`` for this model and device, with the reason for each."""
+    training = config.training
+    if training.steps_per_execution == "auto" and training.distribution == "mirrored":
+        steps, steps_why = 1, "auto: 1 under mirrored (Keras 3.15's multi-step loop fails under MirroredStrategy)"
+    elif training.steps_per_execution == "auto":
+        steps = max(1, min(AUTO_STEPS, steps_per_epoch))
+        steps_why = f"auto: {AUTO_STEPS} steps per call (capped at the {steps_per_epoch} steps of an epoch)"
+    else:
+        steps, steps_why = training.steps_per_execution, "given"
+    dropout = any(layer.dropout for layer in config.model.layers)
+    if training.jit_compile != "auto":
+        jit, jit_why = bool(training.jit_compile), "given"
+    elif gpu:
+        jit, jit_why = "auto", "auto on a GPU: Keras decides per model"
+    elif dropout:
+        jit, jit_why = False, "auto: no XLA, the model has Dropout (XLA is slower for it on CPU)"
+    elif training.batch_size >= XLA_MIN_BATCH:
+        jit, jit_why = True, f"auto: XLA, no Dropout and batch_size >= {XLA_MIN_BATCH}"
+    else:
+        jit, jit_why = False, f"auto: no XLA, batch_size < {XLA_MIN_BATCH} (too little work per step to gain)"
+    return {
+        "steps_per_execution": steps,
+        "steps_per_execution_reason": steps_why,
+        "jit_compile": jit,
+        "jit_compile_reason": jit_why,
+    }
+
+
+def compile_model(model, config, steps_per_epoch: int = 1, gpu: bool = False) -> None:
+    """Compile ``model`` with the config's loss, optimizer, metrics and execution choices."""
+    chosen = execution(config, steps_per_epoch, gpu)
     model.compile(
-        optimizer=make_optimizer(config, steps_per_epoch), loss=make_loss(config), metrics=make_metrics(config)
+        optimizer=make_optimizer(config, steps_per_epoch),
+        loss=make_loss(config),
+        metrics=make_metrics(config),
+        steps_per_execution=chosen["steps_per_execution"],
+        jit_compile=chosen["jit_compile"],
     )
 
 
@@ -151,30 +192,49 @@ def class_weights(config, classes: list, y_train) -> dict[int, float] | None:
     return weights
 
 
-def batches(x, y, batch_size: int, seed: int, first_epoch: int, epochs: int):
-    """Training batches for epochs ``first_epoch .. epochs-1``: each epoch a permutation keyed by (seed, epoch).
+class EpochShuffle:
+    """One epoch of training batches, a permutation keyed by (seed, epoch); ``epoch`` is set before each epoch.
 
-    A stateless shuffle, so a run resumed at epoch k sees exactly the batches
-    the uninterrupted run saw from epoch k on.
+    The key is a variable read when an iterator starts, so Keras's fresh
+    iterator per epoch gets that epoch's order: a stateless shuffle, and a run
+    resumed at epoch k sees exactly the batches the uninterrupted run saw.
+    Each epoch is its own finite dataset, so ``steps_per_execution`` never
+    runs into the next epoch's batches.
     """
-    import tensorflow as tf  # noqa: PLC0415
 
-    from dlcli.model import model_inputs  # noqa: PLC0415
+    def __init__(self, x, y, batch_size: int, seed: int):
+        import tensorflow as tf  # noqa: PLC0415
 
-    features = tf.nest.map_structure(tf.convert_to_tensor, model_inputs(x))
-    labels = tf.convert_to_tensor(y)
-    rows = int(labels.shape[0])
+        from dlcli.model import model_inputs  # noqa: PLC0415
 
-    def epoch(e):
-        key = tf.stack([tf.constant(seed, tf.int64), e])
-        order = tf.random.experimental.index_shuffle(tf.range(rows, dtype=tf.int64), key, rows - 1)
-        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="dlcli_epoch")
+        features = tf.nest.map_structure(tf.convert_to_tensor, model_inputs(x))
+        labels = tf.convert_to_tensor(y)
+        rows = int(labels.shape[0])
+        steps = -(-rows // batch_size)
 
-    def gather(index):
-        return tf.nest.map_structure(lambda t: tf.gather(t, index), features), tf.gather(labels, index)
+        def order(_):
+            key = tf.stack([tf.constant(seed, tf.int64), self.epoch.read_value()])
+            index = tf.random.experimental.index_shuffle(tf.range(rows, dtype=tf.int64), key, rows - 1)
+            return tf.data.Dataset.from_tensor_slices(index).batch(batch_size)
 
-    indices = tf.data.Dataset.range(first_epoch, epochs).flat_map(epoch)
-    return indices.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+        def gather(index):
+            return tf.nest.map_structure(lambda t: tf.gather(t, index), features), tf.gather(labels, index)
+
+        batches = tf.data.Dataset.range(1).flat_map(order).map(gather, num_parallel_calls=tf.data.AUTOTUNE)
+        self.dataset = batches.apply(tf.data.experimental.assert_cardinality(steps)).prefetch(tf.data.AUTOTUNE)
+
+    def callback(self):
+        """A Keras callback that sets the epoch before Keras starts the epoch's iterator."""
+        import keras  # noqa: PLC0415
+
+        shuffle = self
+
+        class SetEpoch(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                shuffle.epoch.assign(epoch)
+
+        return SetEpoch()
 
 
 def fit(model, dataset, config, *, callbacks=(), initial_epoch: int = 0, class_weight=None, verbose: int = 2):
@@ -196,11 +256,6 @@ def fit(model, dataset, config, *, callbacks=(), initial_epoch: int = 0, class_w
     validation = None
     if dataset.x_val is not None:
         validation = (model_inputs(dataset.x_val), dataset.y_val)
-    train = batches(dataset.x_train, dataset.y_train, batch, config.seed, initial_epoch, config.training.epochs)
-    return model.fit(
-        train,
-        steps_per_epoch=steps_per_epoch(dataset, config),
-        validation_data=validation,
-        validation_batch_size=max(batch, 1024),
-        **common,
-    )
+    shuffle = EpochShuffle(dataset.x_train, dataset.y_train, batch, config.seed)
+    common["callbacks"] = [shuffle.callback(), *common["callbacks"]]
+    return model.fit(shuffle.dataset, validation_data=validation, validation_batch_size=max(batch, 1024), **common)

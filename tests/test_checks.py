@@ -709,3 +709,15 @@ def test_resolve_raises_only_the_errors_when_there_are_warnings_too(capsys):
     (problem,) = info.value.problems
     assert problem.startswith("x.yaml:2:33: metrics[1]: 'auc' cannot score")
     assert "warning" not in capsys.readouterr().err
+
+
+def test_steps_per_execution_under_mirrored():
+    def problems(training: str):
+        return checks.steps_per_execution_under_mirrored(unchecked(DIGITS + f"training: {training}\n"))
+
+    assert problems("{distribution: mirrored}") == []  # auto resolves to 1 under mirrored
+    assert problems("{distribution: mirrored, steps_per_execution: 1}") == []
+    assert problems("{steps_per_execution: 64}") == []
+    problem = only(problems("{distribution: mirrored, steps_per_execution: 8}"), "error")
+    assert problem.path == ("training", "steps_per_execution")
+    assert "must be 1 (or auto) with distribution: mirrored" in problem.message

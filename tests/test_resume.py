@@ -64,6 +64,7 @@ optimizer: {{name: adam, learning_rate: 0.01}}
 training:
   epochs: {IRIS_EPOCHS}
   batch_size: 8
+  steps_per_execution: 1            # the keeper sees every step, so signals land on exact steps
   checkpoint_every_seconds: {every}
   early_stopping: {{patience: 50}}
   reduce_lr_on_plateau: {{monitor: val_loss, mode: max, patience: 0}}
