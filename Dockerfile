@@ -1,0 +1,55 @@
+# dlcli in a container. GPU by default: TensorFlow with CUDA and cuDNN from pip wheels, so
+# the host needs only the NVIDIA driver and the container toolkit.
+#   docker build -t dlcli:gpu .
+#   docker build --build-arg VARIANT=cpu -t dlcli:cpu .
+#   docker run --rm --gpus all -v "$PWD/data:/data" -v "$PWD/runs:/runs" dlcli:gpu train data/config.yaml
+# The working directory is /, so the relative paths data/... and runs/ (train's default
+# output) are the two mount points, as they are beside a checkout.
+
+# Any Debian-like image with python3 (3.11 or 3.12) can stand in for the default.
+ARG BASE_IMAGE=python:3.12-slim-bookworm
+FROM ${BASE_IMAGE}
+
+# gpu: tensorflow[and-cuda]; cpu: tensorflow-cpu. Each is pinned, with every dependency,
+# in docker/constraints-<variant>.txt.
+ARG VARIANT=gpu
+# Kept in the image's history: an index URL with a password in it does not belong here.
+ARG PIP_INDEX_URL=https://pypi.org/simple
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    TF_CPP_MIN_LOG_LEVEL=2 \
+    TF_FORCE_GPU_ALLOW_GROWTH=true \
+    PATH=/opt/venv/bin:$PATH
+
+# A virtual environment: Debian's own python3 refuses system-wide pip installs (PEP 668).
+COPY docker/constraints-*.txt /tmp/constraints/
+RUN if [ ! -f "/tmp/constraints/constraints-${VARIANT}.txt" ]; then \
+        echo "VARIANT must be gpu or cpu (a docker/constraints-<variant>.txt), not '${VARIANT}'" >&2; exit 1; \
+    fi \
+    && python3 -m venv /opt/venv \
+    && pip install --no-cache-dir --index-url "${PIP_INDEX_URL}" --no-deps \
+        --requirement "/tmp/constraints/constraints-${VARIANT}.txt" \
+    && pip check \
+    && rm -rf /tmp/constraints
+
+# dlcli last, so editing it does not reinstall TensorFlow. Its dependencies are all pinned
+# above (tensorflow-cpu stands in for tensorflow), and setuptools is the pinned one.
+COPY pyproject.toml README.md /tmp/dlcli/
+COPY dlcli /tmp/dlcli/dlcli
+RUN pip install --no-cache-dir --no-deps --no-build-isolation /tmp/dlcli \
+    && rm -rf /tmp/dlcli \
+    && dlcli --help > /dev/null
+
+RUN useradd --create-home --uid 1000 --user-group dlcli \
+    && mkdir /data /runs \
+    && chown 1000:1000 /data /runs
+VOLUME ["/data", "/runs"]
+WORKDIR /
+# Numeric, so that Kubernetes' runAsNonRoot can see it is not root.
+USER 1000:1000
+
+ENTRYPOINT ["dlcli"]
+CMD ["--help"]

