@@ -42,8 +42,7 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff format --check dlcli tests benchmarks
 
 bench: $(VENV)/.installed-dev
-	$(BIN)/python benchmarks/peers.py --repeats 3
-	$(BIN)/python benchmarks/data_paths.py --repeats 3
+	$(BIN)/python benchmarks/run.py --repeats 3
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache .demo-train.log *.egg-info

@@ -195,6 +195,7 @@ class Keeper(keras.callbacks.Callback):
         self.saved_epochs = -1
         self.last_save = time.monotonic()
         self.epoch = 0
+        self.epoch_start = time.perf_counter()
         self.partial = False  # this epoch was cut short: it does not count
         self.diverged: tuple[int, int, float] | None = None  # (epoch, step, loss), 1-based
         for callback in config_callbacks.values():
@@ -204,6 +205,7 @@ class Keeper(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
         self.partial = False
+        self.epoch_start = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
         if self.stop:
@@ -223,7 +225,8 @@ class Keeper(keras.callbacks.Callback):
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
         self.run.write_history(self.history, durable=False)
-        self.run.update(epochs_done=epoch + 1, durable=False)
+        seconds = [*self.run.state.get("epoch_seconds", [])[:epoch], round(time.perf_counter() - self.epoch_start, 4)]
+        self.run.update(epochs_done=epoch + 1, epoch_seconds=seconds, durable=False)
         es = self.config_callbacks.get("early_stopping")
         self.snapshot = Snapshot(
             self.model,

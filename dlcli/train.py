@@ -199,7 +199,10 @@ class EpochShuffle:
     iterator per epoch gets that epoch's order: a stateless shuffle, and a run
     resumed at epoch k sees exactly the batches the uninterrupted run saw.
     Each epoch is its own finite dataset, so ``steps_per_execution`` never
-    runs into the next epoch's batches.
+    runs into the next epoch's batches. The epoch's rows are gathered once,
+    then sliced into batches: gathering batch by batch in tf.data's threads
+    cost 20% of the training speed at batch 1024 on 2 cores (the price is one
+    transient copy of the training split).
     """
 
     def __init__(self, x, y, batch_size: int, seed: int):
@@ -213,15 +216,13 @@ class EpochShuffle:
         rows = int(labels.shape[0])
         steps = -(-rows // batch_size)
 
-        def order(_):
+        def epoch_rows(_):
             key = tf.stack([tf.constant(seed, tf.int64), self.epoch.read_value()])
             index = tf.random.experimental.index_shuffle(tf.range(rows, dtype=tf.int64), key, rows - 1)
-            return tf.data.Dataset.from_tensor_slices(index).batch(batch_size)
+            shuffled = tf.nest.map_structure(lambda t: tf.gather(t, index), features), tf.gather(labels, index)
+            return tf.data.Dataset.from_tensor_slices(shuffled).batch(batch_size)
 
-        def gather(index):
-            return tf.nest.map_structure(lambda t: tf.gather(t, index), features), tf.gather(labels, index)
-
-        batches = tf.data.Dataset.range(1).flat_map(order).map(gather, num_parallel_calls=tf.data.AUTOTUNE)
+        batches = tf.data.Dataset.range(1).flat_map(epoch_rows)
         self.dataset = batches.apply(tf.data.experimental.assert_cardinality(steps)).prefetch(tf.data.AUTOTUNE)
 
     def callback(self):

@@ -1,0 +1,79 @@
+"""Shared pieces of the benchmarks: child processes with a quiet TensorFlow, medians, one table."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+
+
+def env() -> dict:
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "-1", "PYTHONPATH": str(ROOT)}
+
+
+def child_json(args: list[str], timeout: float = 1800) -> dict:
+    """Run a child process and parse the JSON object on its last stdout line."""
+    out = subprocess.run(args, capture_output=True, text=True, env=env(), timeout=timeout, check=False)
+    if out.returncode:
+        raise SystemExit(f"{' '.join(map(str, args))[:200]} failed: {out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@dataclass
+class Row:
+    """One line of the table: dlcli against its baseline, medians of ``n`` alternating runs."""
+
+    name: str
+    unit: str
+    baseline: list[float]
+    dlcli: list[float]
+    higher_is_better: bool
+    goal: str
+    goal_ratio: float | None = None  # the ratio the goal asks for (dlcli vs baseline, better-is-larger)
+    note: str = ""
+
+    def ratios(self) -> list[float]:
+        pairs = zip(self.dlcli, self.baseline, strict=True)
+        return [d / b if self.higher_is_better else b / d for d, b in pairs] if self.baseline else []
+
+    def ratio(self) -> float | None:
+        r = self.ratios()
+        return statistics.median(r) if r else None
+
+    def met(self) -> str:
+        if self.goal_ratio is None or self.ratio() is None:
+            return ""
+        return "yes" if self.ratio() >= self.goal_ratio else "NO"
+
+
+def table(rows: list[Row]) -> str:
+    """One aligned table of every benchmark."""
+    head = ("benchmark", "unit", "baseline", "dlcli", "ratio", "spread", "goal", "met")
+    lines = [head]
+    for r in rows:
+        ratios = r.ratios()
+        fmt = (lambda v: f"{v:,.0f}") if max(r.dlcli + r.baseline, default=0) >= 100 else (lambda v: f"{v:.3g}")
+        lines.append(
+            (
+                r.name,
+                r.unit,
+                fmt(statistics.median(r.baseline)) if r.baseline else "-",
+                fmt(statistics.median(r.dlcli)),
+                f"{r.ratio():.2f}x" if ratios else "-",
+                f"{min(ratios):.2f}-{max(ratios):.2f}x" if ratios else "-",
+                r.goal,
+                r.met(),
+            )
+        )
+    widths = [max(len(str(line[i])) for line in lines) for i in range(len(head))]
+    out = ["  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines]
+    out.insert(1, "  ".join("-" * w for w in widths))
+    notes = [f"- {r.name}: {r.note}" for r in rows if r.note]
+    return "\n".join(out + notes)
