@@ -15,13 +15,12 @@ Usage: python benchmarks/ceiling.py [--repeats 3]
 
 from __future__ import annotations
 
-import argparse
 import sys
 import textwrap
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import PYTHON, Row, child_json, table  # noqa: E402
+from common import PYTHON, Row, child_json, main_repeats  # noqa: E402
 
 A, B, C = 784 * 1024, 1024 * 1024, 1024 * 10
 TRAIN_FLOPS_PER_SAMPLE = 2 * (A + B + C) + 2 * (A + B + C) + 2 * (B + C)
@@ -89,11 +88,5 @@ def measure(repeats: int = 3) -> list[Row]:
     ]  # fmt: skip
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeats", type=int, default=3)
-    print(table(measure(parser.parse_args().repeats)))
-
-
 if __name__ == "__main__":
-    main()
+    main_repeats(__doc__, measure)

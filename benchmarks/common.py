@@ -77,3 +77,12 @@ def table(rows: list[Row]) -> str:
     out.insert(1, "  ".join("-" * w for w in widths))
     notes = [f"- {r.name}: {r.note}" for r in rows if r.note]
     return "\n".join(out + notes)
+
+
+def main_repeats(doc: str, measure) -> None:
+    """The command line of a benchmark that takes only ``--repeats``: print its rows as the table."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc)
+    parser.add_argument("--repeats", type=int, default=3)
+    print(table(measure(parser.parse_args().repeats)))

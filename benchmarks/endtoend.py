@@ -12,7 +12,6 @@ Usage: python benchmarks/endtoend.py [--repeats 3]
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import textwrap
@@ -20,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import PYTHON, ROOT, Row, env, table  # noqa: E402
+from common import PYTHON, ROOT, Row, env, main_repeats  # noqa: E402
 
 SCRIPT = textwrap.dedent(
     """
@@ -83,11 +82,5 @@ def measure(repeats: int = 3) -> list[Row]:
     ]  # fmt: skip
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeats", type=int, default=3)
-    print(table(measure(parser.parse_args().repeats)))
-
-
 if __name__ == "__main__":
-    main()
+    main_repeats(__doc__, measure)
