@@ -95,7 +95,7 @@ def main() -> None:
     size_mb = csv.stat().st_size / 1e6
     base_cfg = (
         f"data: {{path: {csv}, target: label, validation_split: 0.0, test_split: 0.01, streaming: %s}}\n"
-        "model: {layers: [{units: 64}, {units: 64}]}\ntraining: {epochs: 1, batch_size: 1024}\n"
+        "model: {layers: [{units: 64}, {units: 64}]}\ntraining: {epochs: 1, batch_size: 1024, plots: false}\n"
     )
     variants = {
         "pandas + fit": lambda: child(BASELINE, str(csv)),

@@ -101,7 +101,7 @@ def train(config, *, output_dir: str | Path = "runs", device: str | None = None,
         run.write_json(runs.LABELS, info.classes)
     from dlcli import train as training  # noqa: PLC0415
 
-    chosen = training.execution(resolved, training.steps_per_epoch(dataset, resolved), _on_gpu())
+    chosen = training.execution(resolved, training.steps_per_epoch(dataset, resolved), _on_gpu(), net.count_params())
     run.write_json(runs.ENVIRONMENT, environment(tf, resolved, info, device, strategy, chosen))
     run.start(resolved, resolved.training.epochs)
     try:

@@ -114,10 +114,16 @@ def _short(exc: Exception) -> str:
 # Dropout-free ones up at large batches.
 AUTO_STEPS = 32
 XLA_MIN_BATCH = 256
+# XLA compiles for a second or more (and holds ~150 MB for it): worth it only when a step is big.
+# ~6 FLOPs per weight per sample in training; 100 MFLOP is ~0.5 ms at this CPU's matmul peak.
+XLA_MIN_STEP_FLOPS = 100e6
 
 
-def execution(config, steps_per_epoch: int, gpu: bool = False) -> dict:
-    """``steps_per_execution`` and ``jit_compile`` for this model and device, with the reason for each."""
+def execution(config, steps_per_epoch: int, gpu: bool = False, params: int | None = None) -> dict:
+    """``steps_per_execution`` and ``jit_compile`` for this model and device, with the reason for each.
+
+    ``params`` (the model's weight count) estimates a training step's work.
+    """
     training = config.training
     if training.steps_per_execution == "auto" and training.distribution == "mirrored":
         steps, steps_why = 1, "auto: 1 under mirrored (Keras 3.15's multi-step loop fails under MirroredStrategy)"
@@ -133,6 +139,9 @@ def execution(config, steps_per_epoch: int, gpu: bool = False) -> dict:
         jit, jit_why = "auto", "auto on a GPU: Keras decides per model"
     elif dropout:
         jit, jit_why = False, "auto: no XLA, the model has Dropout (XLA is slower for it on CPU)"
+    elif params is not None and 6 * params * training.batch_size < XLA_MIN_STEP_FLOPS:
+        step = 6 * params * training.batch_size / 1e6
+        jit, jit_why = False, f"auto: no XLA, ~{step:.0f} MFLOP per step is too little to repay compiling"
     elif training.batch_size >= XLA_MIN_BATCH:
         jit, jit_why = True, f"auto: XLA, no Dropout and batch_size >= {XLA_MIN_BATCH}"
     else:
@@ -147,7 +156,7 @@ def execution(config, steps_per_epoch: int, gpu: bool = False) -> dict:
 
 def compile_model(model, config, steps_per_epoch: int = 1, gpu: bool = False) -> None:
     """Compile ``model`` with the config's loss, optimizer, metrics and execution choices."""
-    chosen = execution(config, steps_per_epoch, gpu)
+    chosen = execution(config, steps_per_epoch, gpu, model.count_params())
     model.compile(
         optimizer=make_optimizer(config, steps_per_epoch),
         loss=make_loss(config),

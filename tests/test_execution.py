@@ -76,3 +76,12 @@ def test_steps_per_execution_changes_speed_not_results(tmp_path):
     assert chosen["jit_compile"] is False
     state = json.loads((auto / "run.json").read_text())
     assert len(state["epoch_seconds"]) == 4 and all(s > 0 for s in state["epoch_seconds"])
+
+
+def test_auto_skips_xla_when_a_step_is_too_small_to_repay_compiling():
+    # 20-64-64-1 at batch 1024: ~5.6k weights, ~35 MFLOP a step (the data-path benchmark's model)
+    small = train.execution(config("{batch_size: 1024}"), steps_per_epoch=100, params=5_633)
+    assert small["jit_compile"] is False and "too little to repay compiling" in small["jit_compile_reason"]
+    # 784-1024-1024-10 at batch 1024: ~1.9M weights, ~11 GFLOP a step
+    big = train.execution(config("{batch_size: 1024}"), steps_per_epoch=100, params=1_863_690)
+    assert big["jit_compile"] is True
