@@ -89,7 +89,7 @@ def train(config, *, output_dir: str | Path = "runs", device: str | None = None,
     distribute.check_data(resolved, dataset)
     tf, strategy = _start_tensorflow(resolved, device, timer)
     with timer("build"):
-        net = _build(resolved, info, dataset, strategy)
+        net, chosen = _build(resolved, info, dataset, strategy)
         weights = _class_weights(resolved, info, dataset)
     _check_tensorboard(resolved)
     chief = distribute.is_chief(resolved)
@@ -99,9 +99,6 @@ def train(config, *, output_dir: str | Path = "runs", device: str | None = None,
     run.write_config(resolved)
     if info.classes is not None:
         run.write_json(runs.LABELS, info.classes)
-    from dlcli import train as training  # noqa: PLC0415
-
-    chosen = training.execution(resolved, training.steps_per_epoch(dataset, resolved), _on_gpu(), net.count_params())
     run.write_json(runs.ENVIRONMENT, environment(tf, resolved, info, device, strategy, chosen))
     run.start(resolved, resolved.training.epochs)
     try:
@@ -122,7 +119,7 @@ def train(config, *, output_dir: str | Path = "runs", device: str | None = None,
 
 
 def _build(config, info, dataset, strategy=None):
-    """The compiled model for a resolved config (normalization statistics from the training split)."""
+    """(the compiled model, its execution choices) for a resolved config; normalization from the training split."""
     from dlcli import model, train  # noqa: PLC0415
 
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
@@ -131,8 +128,8 @@ def _build(config, info, dataset, strategy=None):
             net = model.build(config, info, None, stats=(dataset.mean, dataset.var))
         else:
             net = model.build(config, info, dataset.x_train)
-        train.compile_model(net, config, train.steps_per_epoch(dataset, config), gpu=_on_gpu())
-    return net
+        chosen = train.compile_model(net, config, train.steps_per_epoch(dataset, config), gpu=_on_gpu())
+    return net, chosen
 
 
 def _on_gpu() -> bool:
@@ -166,7 +163,7 @@ def resume(run_dir: str | Path, *, device: str | None = None, verbose: int = 2):
         with strategy.scope() if strategy is not None else contextlib.nullcontext():
             saved = checkpoints.load(run_path, resolved.training.mixed_precision)
         if saved is None:  # stopped before its first checkpoint: start over, in the same directory
-            net, saved_state = _build(resolved, info, dataset, strategy), {}
+            net, saved_state = _build(resolved, info, dataset, strategy)[0], {}
         else:
             net, saved_state = saved
         weights = _class_weights(resolved, info, dataset)
@@ -200,11 +197,7 @@ def _check_tensorboard(config) -> None:
 
 def _resumable_state(run_path: Path) -> dict:
     """run.json of a run that may be resumed, or the error that says why not."""
-    if not (run_path / runs.RUN).exists():
-        if run_path.is_dir():
-            raise RunDirError(f"{run_path}: no {runs.RUN}; not a dlcli run directory")
-        raise RunDirError(f"{run_path}: no such run directory")
-    state = runs.read_json_object(run_path / runs.RUN)
+    state = runs.read_state(run_path)
     status = state.get("status")
     if status == "complete":
         raise RunDirError(

@@ -45,10 +45,7 @@ def make_optimizer(config, steps_per_epoch: int = 1):
         if getattr(spec, key) is not None:
             params[key] = getattr(spec, key)
     try:
-        if spec.name in names.OPTIMIZERS_NOT_IN_GET:
-            optimizer = getattr(keras.optimizers, spec.name.capitalize())(**params)
-        else:
-            optimizer = keras.optimizers.get({"class_name": spec.name, "config": params})
+        optimizer = _optimizer(keras, spec.name, params)
     except (TypeError, ValueError) as exc:
         raise ConfigError(
             config.problem(("optimizer",), f"{spec.name} rejects these parameters: {_short(exc)}")
@@ -67,10 +64,14 @@ def make_optimizer(config, steps_per_epoch: int = 1):
                 f"({config.training.epochs} epochs x {steps_per_epoch} steps); lower warmup_steps",
             )
         )
-    params["learning_rate"] = schedules.make(spec.schedule, start, total)
-    if spec.name in names.OPTIMIZERS_NOT_IN_GET:
-        return getattr(keras.optimizers, spec.name.capitalize())(**params)
-    return keras.optimizers.get({"class_name": spec.name, "config": params})
+    return _optimizer(keras, spec.name, {**params, "learning_rate": schedules.make(spec.schedule, start, total)})
+
+
+def _optimizer(keras, name: str, params: dict):
+    """A Keras optimizer by name (``lamb`` is built from its class, see ``names``)."""
+    if name in names.OPTIMIZERS_NOT_IN_GET:
+        return getattr(keras.optimizers, name.capitalize())(**params)
+    return keras.optimizers.get({"class_name": name, "config": params})
 
 
 def make_metrics(config) -> list:
@@ -154,8 +155,8 @@ def execution(config, steps_per_epoch: int, gpu: bool = False, params: int | Non
     }
 
 
-def compile_model(model, config, steps_per_epoch: int = 1, gpu: bool = False) -> None:
-    """Compile ``model`` with the config's loss, optimizer, metrics and execution choices."""
+def compile_model(model, config, steps_per_epoch: int = 1, gpu: bool = False) -> dict:
+    """Compile ``model`` with the config's loss, optimizer, metrics and execution choices; returns the choices."""
     chosen = execution(config, steps_per_epoch, gpu, model.count_params())
     model.compile(
         optimizer=make_optimizer(config, steps_per_epoch),
@@ -164,6 +165,7 @@ def compile_model(model, config, steps_per_epoch: int = 1, gpu: bool = False) ->
         steps_per_execution=chosen["steps_per_execution"],
         jit_compile=chosen["jit_compile"],
     )
+    return chosen
 
 
 def steps_per_epoch(dataset, config) -> int:
