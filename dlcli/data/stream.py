@@ -32,6 +32,8 @@ from dlcli.data.table import (
     _typed,
     categorical_columns,
     columns,
+    csv_errors,
+    csv_options,
     header,
     numbers,
 )
@@ -192,8 +194,7 @@ def _reader(path: str, usecols: list[str], text: list[str] = (), **kwargs):
     """pandas.read_csv of ``usecols`` (header names compared stripped, as ``header`` gives them), ``text`` as str."""
     import pandas as pd  # noqa: PLC0415
 
-    options = {"sep": _sep(path), "skipinitialspace": True, "na_values": list(MISSING_TEXT), "keep_default_na": False,
-               "encoding": "utf-8-sig"}  # fmt: skip
+    options = csv_options(path)
     raw = {str(c).strip(): c for c in pd.read_csv(path, nrows=0, **options).columns}
     rename = {raw[c]: c for c in usecols}
     frames = pd.read_csv(path, usecols=list(rename), dtype={raw[c]: str for c in text}, **options, **kwargs)
@@ -249,7 +250,7 @@ def scan(config) -> StreamData:
             f"{path}: data.missing: drop cannot be streamed (the splits are fixed before reading); "
             "use mean | median | zero, or set data.streaming: false"
         )
-    try:
+    with csv_errors(path):
         categorical = categorical_columns(config, _reader(path, features, nrows=CHUNK_ROWS), features)
         numeric = [c for c in features if c not in categorical]
         n = len(numeric)
@@ -289,14 +290,6 @@ def scan(config) -> StreamData:
             count += np.sum(~np.isnan(train), axis=0)
             for code, name in ((0, "train"), (1, "validation"), (2, "test")):
                 splits[name] += int(np.sum(codes == code))
-    except pd.errors.ParserError as exc:
-        raise DataError(
-            f"{path}: {str(exc).strip()}; every row needs the same number of fields as the header"
-        ) from None
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path}: has a header but no data rows") from None
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not a UTF-8 text file; save the table as UTF-8 CSV") from None
     if row0 == 0:
         raise DataError(f"{path}: has a header but no data rows")
     if data.missing == "median" and count.sum() < splits["train"] * n:

@@ -8,6 +8,7 @@ them as NaN for ``prepare`` to fill from the training split only.
 
 from __future__ import annotations
 
+import contextlib
 import csv as stdcsv
 from pathlib import Path
 
@@ -147,6 +148,29 @@ def _typed(values: np.ndarray) -> np.ndarray:
     return values.astype(str)
 
 
+def csv_options(path: str) -> dict:
+    """How dlcli reads every CSV/TSV with pandas: the missing-value words, spaces after separators, a BOM."""
+    return {"sep": _sep(path), "skipinitialspace": True, "na_values": list(MISSING_TEXT), "keep_default_na": False,
+            "encoding": "utf-8-sig"}  # fmt: skip
+
+
+@contextlib.contextmanager
+def csv_errors(path: str):
+    """pandas's parse errors on ``path`` as one-line DataErrors."""
+    import pandas as pd  # noqa: PLC0415
+
+    try:
+        yield
+    except pd.errors.ParserError as exc:
+        raise DataError(
+            f"{path}: {str(exc).strip()}; every row needs the same number of fields as the header"
+        ) from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: has a header but no data rows") from None
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not a UTF-8 text file; save the table as UTF-8 CSV") from None
+
+
 def _frame(path: str, usecols: list[str] | None = None):
     """(frame, row labels for messages) with pandas's own typing; missing cells are NaN, blank lines dropped."""
     import pandas as pd  # noqa: PLC0415
@@ -159,19 +183,9 @@ def _frame(path: str, usecols: list[str] | None = None):
         return frame, ("row", frame.index.to_numpy() + 1)
     import warnings  # noqa: PLC0415
 
-    try:
-        with warnings.catch_warnings():  # mixed-type chunks become object columns, which _numeric checks
-            warnings.simplefilter("ignore", pd.errors.DtypeWarning)
-            frame = pd.read_csv(
-                path, sep=_sep(path), skipinitialspace=True, na_values=list(MISSING_TEXT), keep_default_na=False,
-                skip_blank_lines=False, encoding="utf-8-sig", usecols=usecols,
-            )  # fmt: skip
-    except pd.errors.ParserError as exc:
-        raise DataError(
-            f"{path}: {str(exc).strip()}; every row needs the same number of fields as the header"
-        ) from None
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not a UTF-8 text file; save the table as UTF-8 CSV") from None
+    with csv_errors(path), warnings.catch_warnings():  # mixed-type chunks become object columns, which _numeric checks
+        warnings.simplefilter("ignore", pd.errors.DtypeWarning)
+        frame = pd.read_csv(path, skip_blank_lines=False, usecols=usecols, **csv_options(path))
     frame.columns = [str(c).strip() for c in frame.columns]
     empty = frame.isna().to_numpy()
     blank = empty.all(axis=1)
