@@ -221,16 +221,21 @@ def read_json_if_present(path: Path, default=None) -> Any:
     return read_json(path) if Path(path).exists() else default
 
 
-def open_run(path: str | Path) -> Path:
-    """The path of a complete run directory, or a RunDirError that says what is wrong."""
-    run = Path(path)
+def read_state(run: Path) -> dict:
+    """run.json of a run directory, or a RunDirError that says why ``run`` is not one."""
     if not run.exists():
         raise RunDirError(f"{run}: no such run directory")
     if not run.is_dir():
         raise RunDirError(f"{run}: not a directory; give the run directory that `dlcli train` printed")
     if not (run / RUN).exists():
         raise RunDirError(f"{run}: no {RUN}; not a dlcli run directory")
-    state = read_json_object(run / RUN)
+    return read_json_object(run / RUN)
+
+
+def open_run(path: str | Path) -> Path:
+    """The path of a complete run directory, or a RunDirError that says what is wrong."""
+    run = Path(path)
+    state = read_state(run)
     status = state.get("status")
     if status != "complete":
         epochs = f" after {state.get('epochs_done', 0)} of {state.get('epochs_planned', '?')} epochs"
