@@ -8,7 +8,6 @@ within training, at a chosen epoch and step, so they do not depend on timing.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import math
 import os
@@ -89,13 +88,10 @@ def read_column(run: Path, name: str) -> list[str]:
 
 
 def weights_sha256(model_path: Path) -> str:
-    from dlcli import runs
+    """The saved model's weights hashed as run.json's weights_sha256 is."""
+    from dlcli import pipeline, runs
 
-    model = runs.load_model(model_path, compile=False)
-    digest = hashlib.sha256()
-    for w in model.get_weights():
-        digest.update(np.ascontiguousarray(w).tobytes())
-    return digest.hexdigest()
+    return pipeline.weights_sha256(runs.load_model(model_path, compile=False))
 
 
 def outcome(run: Path) -> dict:

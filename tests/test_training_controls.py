@@ -7,7 +7,6 @@ short trainings on iris check what lands in the run directory.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
 import subprocess
@@ -548,11 +547,10 @@ def test_mixed_float16_trains_with_a_float32_output(write, tmp_path):
 
 
 def weights_sha256(model_path: Path) -> str:
-    model = runs.load_model(model_path, compile=False)
-    digest = hashlib.sha256()
-    for weight in model.get_weights():
-        digest.update(np.ascontiguousarray(weight).tobytes())
-    return digest.hexdigest()
+    """The saved model's weights hashed as run.json's weights_sha256 is."""
+    from dlcli import pipeline, runs
+
+    return pipeline.weights_sha256(runs.load_model(model_path, compile=False))
 
 
 def test_deterministic_runs_give_identical_weights(write, tmp_path):
