@@ -3,7 +3,9 @@
 Times forward only, forward + backward, and forward + backward + Adam on the
 same Keras model (8 different input batches, best of 3), and prints each as
 GFLOP/s with the matmul FLOPs counted as in ceiling.py. Compare with the
-``ceiling`` row of ``make bench`` (Keras's fit inside dlcli).
+``ceiling`` row of ``make bench`` (dlcli's training loop). Then times one
+Dropout mask under XLA with TensorFlow's ``auto_select`` algorithm (what
+Keras asks for) and with ``philox`` named (what dlcli's loop asks for).
 
 Usage: python benchmarks/profile_step.py
 """
@@ -66,6 +68,28 @@ def main() -> None:
     print(f"forward             {t_fwd * 1e3:7.2f} ms/step  {fwd_flops / t_fwd / 1e9:6.1f} GFLOP/s")
     print(f"forward + backward  {t_grad * 1e3:7.2f} ms/step  {(fwd_flops + bwd_flops) / t_grad / 1e9:6.1f} GFLOP/s")
     print(f"  + Adam            {t_step * 1e3:7.2f} ms/step  {(fwd_flops + bwd_flops) / t_step / 1e9:6.1f} GFLOP/s")
+    dropout_masks()
+
+
+def dropout_masks(draws: int = 1000) -> None:
+    """Why dlcli names Philox for Dropout under XLA: XLA's CPU lowering of auto_select is the slow one."""
+    seed = tf.constant([1, 2], tf.int32)
+    x = tf.ones((32, 128))
+    for alg in ("auto_select", "philox"):
+
+        @tf.function(jit_compile=True)
+        def masks(seed, alg=alg):
+            def body(i, acc):
+                out = tf.nn.experimental.stateless_dropout(x, 0.2, seed=seed + i, rng_alg=alg)
+                return i + 1, acc + tf.reduce_sum(out)
+
+            return tf.while_loop(lambda i, acc: i < draws, body, (tf.constant(0), tf.constant(0.0)))[1]
+
+        masks(seed).numpy()
+        start = time.perf_counter()
+        masks(seed + 1).numpy()
+        took = (time.perf_counter() - start) / draws
+        print(f"XLA dropout mask 32x128, rng_alg={alg:<11} {took * 1e6:7.1f} us")
 
 
 if __name__ == "__main__":

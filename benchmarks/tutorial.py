@@ -6,7 +6,8 @@ script feeds numpy arrays to ``model.fit`` with Keras's defaults; dlcli trains
 the same network from a config (its ``auto`` steps_per_execution and
 jit_compile). Both run in child processes, alternating, ``--repeats`` times.
 Reported: training samples/s after the first epoch (medians), the ratio, and
-the final training loss of each.
+the final training loss of each (repeat r uses seed r in both, so the
+spread of the losses is the seed-to-seed noise the two are compared within).
 
 Usage: python benchmarks/tutorial.py [--repeats 3] [--epochs 3] [--rows 60000]
 """
@@ -33,10 +34,10 @@ SCRIPT = textwrap.dedent(
     """
     import json, sys, time
     import keras, numpy as np
-    layers_spec, epochs = json.loads(sys.argv[2]), int(sys.argv[3])
+    layers_spec, epochs, seed = json.loads(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
     with np.load(sys.argv[1]) as f:
         x, y = f["x_train"].reshape(len(f["x_train"]), -1).astype("float32") / 255.0, f["y_train"]
-    keras.utils.set_random_seed(0)
+    keras.utils.set_random_seed(seed)
     layers = [keras.Input((784,))]
     for spec in layers_spec:
         layers.append(keras.layers.Dense(spec["units"], activation="relu"))
@@ -56,7 +57,7 @@ SCRIPT = textwrap.dedent(
 
 CONFIG = """\
 name: tutorial
-seed: 0
+seed: {seed}
 data: {{path: {npz}, validation_split: 0.0, normalize: false, scale: 0.00392156862745098}}
 model: {{layers: {layers}, output: {{units: 10, activation: linear}}}}
 loss: {{name: sparse_categorical_crossentropy, from_logits: true}}
@@ -76,14 +77,16 @@ def make_npz(path: Path, rows: int) -> None:
     np.savez(path, x_train=x, y_train=y, x_test=x[:2000], y_test=y[:2000])
 
 
-def run_script(npz: Path, layers: list, epochs: int) -> dict:
-    return child_json([PYTHON, "-c", SCRIPT, str(npz), json.dumps(layers), str(epochs)])
+def run_script(npz: Path, layers: list, epochs: int, seed: int) -> dict:
+    return child_json([PYTHON, "-c", SCRIPT, str(npz), json.dumps(layers), str(epochs), str(seed)])
 
 
-def run_dlcli(work: Path, npz: Path, layers: list, epochs: int) -> dict:
+def run_dlcli(work: Path, npz: Path, layers: list, epochs: int, seed: int) -> dict:
     cfg = work / "tutorial.yaml"
-    cfg.write_text(CONFIG.format(npz=npz, layers=json.dumps(layers), epochs=epochs))
-    payload = child_json([PYTHON, "-m", "dlcli", "train", str(cfg), "--output-dir", str(work / "runs"), "--json", "--quiet"])
+    cfg.write_text(CONFIG.format(npz=npz, layers=json.dumps(layers), epochs=epochs, seed=seed))
+    payload = child_json(
+        [PYTHON, "-m", "dlcli", "train", str(cfg), "--output-dir", str(work / "runs"), "--json", "--quiet"]
+    )
     run = Path(payload["run_dir"])
     state = json.loads((run / "run.json").read_text())
     history = (run / "history.csv").read_text().strip().splitlines()
@@ -100,13 +103,17 @@ def measure(repeats: int = 3, epochs: int = 5, rows: int = 60_000) -> list[Row]:
     for name, layers in NETWORKS.items():
         rates: dict[str, list[float]] = {"script": [], "dlcli": []}
         losses: dict[str, list[float]] = {"script": [], "dlcli": []}
-        for _ in range(repeats):
+        for seed in range(repeats):  # repeat r: seed r for both, so the losses show the seed-to-seed noise
             for tool in ("script", "dlcli"):
-                got = run_script(npz, layers, epochs) if tool == "script" else run_dlcli(work, npz, layers, epochs)
+                if tool == "script":
+                    got = run_script(npz, layers, epochs, seed)
+                else:
+                    got = run_dlcli(work, npz, layers, epochs, seed)
                 rates[tool].append(rows * (epochs - 1) / sum(got["epoch_seconds"][1:]))
                 losses[tool].append(got["loss"])
-        note = (f"final training loss after {epochs} epochs: script {statistics.median(losses['script']):.4f}, "
-                f"dlcli {statistics.median(losses['dlcli']):.4f}")  # fmt: skip
+        note = f"final training loss after {epochs} epochs, seeds 0-{repeats - 1}: " + "; ".join(
+            f"{tool} median {statistics.median(v):.4f} (range {min(v):.4f}-{max(v):.4f})" for tool, v in losses.items()
+        )
         out.append(Row(f"tutorial {name}, batch 32", "samples/s", rates["script"], rates["dlcli"], True,
                        ">= 2x the script", 2.0, note))  # fmt: skip
     return out

@@ -195,6 +195,7 @@ class Keeper(keras.callbacks.Callback):
         self.saved_epochs = -1
         self.last_save = time.monotonic()
         self.epoch = 0
+        self.epoch_first_step = 0  # optimizer.iterations when this epoch began
         self.epoch_start = time.perf_counter()
         self.partial = False  # this epoch was cut short: it does not count
         self.diverged: tuple[int, int, float] | None = None  # (epoch, step, loss), 1-based
@@ -206,6 +207,7 @@ class Keeper(keras.callbacks.Callback):
         self.epoch = epoch
         self.partial = False
         self.epoch_start = time.perf_counter()
+        self.epoch_first_step = self._steps_done()
 
     def on_train_batch_end(self, batch, logs=None):
         if self.stop:
@@ -214,9 +216,13 @@ class Keeper(keras.callbacks.Callback):
             return
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
-            self.diverged = (self.epoch + 1, batch + 1, float(loss))
+            step = self._steps_done() - self.epoch_first_step  # a call may run many steps
+            self.diverged = (self.epoch + 1, step, float(loss))
             self.partial = True
             self.model.stop_training = True
+
+    def _steps_done(self) -> int:
+        return int(self.model.optimizer.iterations.numpy())  # .numpy(): a MirroredVariable has no __int__
 
     def on_epoch_end(self, epoch, logs=None):
         if self.partial or self.stop:

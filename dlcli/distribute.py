@@ -172,12 +172,13 @@ def local_copy(model, config, steps_per_epoch: int):
     """
     import keras  # noqa: PLC0415
 
-    from dlcli import runs, train  # noqa: PLC0415
+    from dlcli import loop, runs, train  # noqa: PLC0415
 
     with runs.precision(config.training.mixed_precision):
         plain = keras.models.clone_model(model)
         plain.set_weights(model.get_weights())
-        train.compile_model(plain, config, steps_per_epoch)
+        chosen = loop.execution(config, steps_per_epoch, params=plain.count_params())  # Keras's loop, as for fit
+        train.compile_model(plain, config, chosen, steps_per_epoch)
         plain.optimizer.build(plain.trainable_variables)
         for mine, theirs in zip(plain.optimizer.variables, model.optimizer.variables, strict=True):
             mine.assign(theirs.numpy())  # the optimizer's state too, so model.keras can train on

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import platform
 import shutil
@@ -103,7 +104,7 @@ def train(config, *, output_dir: str | Path = "runs", device: str | None = None,
     run.start(resolved, resolved.training.epochs)
     try:
         path, metrics = _fit_and_finish(
-            run, net, dataset, resolved, timer, class_weight=weights, verbose=verbose, strategy=strategy
+            run, net, dataset, resolved, timer, chosen, class_weight=weights, verbose=verbose, strategy=strategy
         )
     finally:
         if not chief:
@@ -128,7 +129,8 @@ def _build(config, info, dataset, strategy=None):
             net = model.build(config, info, None, stats=(dataset.mean, dataset.var))
         else:
             net = model.build(config, info, dataset.x_train)
-        chosen = train.compile_model(net, config, train.steps_per_epoch(dataset, config), gpu=_on_gpu())
+        chosen = train.choose_execution(net, config, dataset, gpu=_on_gpu())
+        train.compile_model(net, config, chosen, train.steps_per_epoch(dataset, config))
     return net, chosen
 
 
@@ -155,7 +157,7 @@ def resume(run_dir: str | Path, *, device: str | None = None, verbose: int = 2):
     check_fingerprint(run_path, info, strict=True)
     resolved = plan.resolve(config, info.task, info.n_classes)
     _tf, strategy = _start_tensorflow(resolved, device, timer)
-    from dlcli import checkpoints  # noqa: PLC0415
+    from dlcli import checkpoints, train  # noqa: PLC0415
 
     if not distribute.is_chief(resolved):
         raise RunDirError(f"{run_path}: only the chief resumes a multi-worker run; start the other workers fresh")
@@ -166,6 +168,7 @@ def resume(run_dir: str | Path, *, device: str | None = None, verbose: int = 2):
             net, saved_state = _build(resolved, info, dataset, strategy)[0], {}
         else:
             net, saved_state = saved
+        chosen = train.choose_execution(net, resolved, dataset, gpu=_on_gpu())  # as the run chose (environment.json)
         weights = _class_weights(resolved, info, dataset)
     _check_tensorboard(resolved)
     run = runs.Run(run_path)
@@ -176,7 +179,7 @@ def resume(run_dir: str | Path, *, device: str | None = None, verbose: int = 2):
         resumed=[*state.get("resumed", []), {"at": runs._now(), "from_epoch": done}],
     )  # fmt: skip
     return _fit_and_finish(
-        run, net, dataset, resolved, timer, class_weight=weights, verbose=verbose, strategy=strategy,
+        run, net, dataset, resolved, timer, chosen, class_weight=weights, verbose=verbose, strategy=strategy,
         initial_epoch=done, history=saved_state.get("history"), restored=saved_state.get("callbacks"),
     )  # fmt: skip
 
@@ -257,7 +260,7 @@ def _class_weights(config, info, dataset):
     return train.class_weights(config, info.classes, y_train)
 
 
-def _fit_and_finish(run, net, dataset, resolved, timer, *, class_weight, verbose, strategy=None, initial_epoch=0,
+def _fit_and_finish(run, net, dataset, resolved, timer, execution, *, class_weight, verbose, strategy=None, initial_epoch=0,
                     history=None, restored=None):  # fmt: skip
     """Fit with the keeper watching, then evaluate and save; every way out leaves run.json truthful."""
     from dlcli import checkpoints, evaluate, train  # noqa: PLC0415
@@ -270,12 +273,14 @@ def _fit_and_finish(run, net, dataset, resolved, timer, *, class_weight, verbose
             keeper = checkpoints.Keeper(
                 run, stop, configured, every_seconds=resolved.training.checkpoint_every_seconds, history=history
             )
-            fit = distribute.fit if resolved.training.distribution == "multi_worker" else train.fit
-            extra = {"strategy": strategy} if fit is distribute.fit else {}
+            if resolved.training.distribution == "multi_worker":
+                fit = functools.partial(distribute.fit, strategy=strategy)
+            else:
+                fit = functools.partial(train.fit, execution=execution)
             with timer("fit"):
                 fit(
                     net, dataset, resolved, callbacks=[*configured.values(), keeper], initial_epoch=initial_epoch,
-                    class_weight=class_weight, verbose=verbose, **extra,
+                    class_weight=class_weight, verbose=verbose,
                 )  # fmt: skip
         if keeper.diverged:
             keeper.save()
@@ -351,7 +356,9 @@ def _plots(run, timer) -> None:
         with timer("plots"):
             report.write_plots(run.path)
     except Exception as exc:  # noqa: BLE001 - the trained run must not be lost to a plotting problem
-        warn(f"{run.path}: plots not written ({type(exc).__name__}: {summary(exc)}); retry with: dlcli report {run.path}")
+        warn(
+            f"{run.path}: plots not written ({type(exc).__name__}: {summary(exc)}); retry with: dlcli report {run.path}"
+        )
 
 
 __all__ = ["environment", "resume", "train"]

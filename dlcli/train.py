@@ -110,62 +110,33 @@ def _short(exc: Exception) -> str:
     return str(exc).splitlines()[0][:200]
 
 
-# Measured on the 2-core CPU (benchmarks/, FACTS.md): 32 steps per execution halves Keras's per-step
-# overhead with identical updates; XLA slows networks with Dropout several times on CPU and speeds
-# Dropout-free ones up at large batches.
-AUTO_STEPS = 32
-XLA_MIN_BATCH = 256
-# XLA compiles for a second or more (and holds ~150 MB for it): worth it only when a step is big.
-# ~6 FLOPs per weight per sample in training; 100 MFLOP is ~0.5 ms at this CPU's matmul peak.
-XLA_MIN_STEP_FLOPS = 100e6
+def choose_execution(model, config, dataset, gpu: bool = False) -> dict:
+    """How ``model`` trains on ``dataset`` here: the loop, ``steps_per_execution`` and ``jit_compile`` (loop.py)."""
+    from dlcli import loop  # noqa: PLC0415
+
+    return loop.execution(
+        config, steps_per_epoch(dataset, config), params=model.count_params(),
+        in_memory=not hasattr(dataset, "dataset"), gpu=gpu, no_xla=loop.no_xla_reason(config, model),
+    )  # fmt: skip
 
 
-def execution(config, steps_per_epoch: int, gpu: bool = False, params: int | None = None) -> dict:
-    """``steps_per_execution`` and ``jit_compile`` for this model and device, with the reason for each.
+def compile_model(model, config, execution: dict | None = None, steps_per_epoch: int = 1) -> None:
+    """Compile ``model`` with the config's loss, optimizer and metrics, and the ``execution`` chosen for it.
 
-    ``params`` (the model's weight count) estimates a training step's work.
+    Without ``execution``: Keras's loop, one step per call, no XLA. Under
+    dlcli's loop Keras sees one call as one step and runs only evaluation, so
+    its own ``steps_per_execution`` is 1 and its ``jit_compile`` is Keras's
+    ``auto`` (no XLA on a CPU).
     """
-    training = config.training
-    if training.steps_per_execution == "auto" and training.distribution == "mirrored":
-        steps, steps_why = 1, "auto: 1 under mirrored (Keras 3.15's multi-step loop fails under MirroredStrategy)"
-    elif training.steps_per_execution == "auto":
-        steps = max(1, min(AUTO_STEPS, steps_per_epoch))
-        steps_why = f"auto: {AUTO_STEPS} steps per call (capped at the {steps_per_epoch} steps of an epoch)"
-    else:
-        steps, steps_why = training.steps_per_execution, "given"
-    dropout = any(layer.dropout for layer in config.model.layers)
-    if training.jit_compile != "auto":
-        jit, jit_why = bool(training.jit_compile), "given"
-    elif gpu:
-        jit, jit_why = "auto", "auto on a GPU: Keras decides per model"
-    elif dropout:
-        jit, jit_why = False, "auto: no XLA, the model has Dropout (XLA is slower for it on CPU)"
-    elif params is not None and 6 * params * training.batch_size < XLA_MIN_STEP_FLOPS:
-        step = 6 * params * training.batch_size / 1e6
-        jit, jit_why = False, f"auto: no XLA, ~{step:.0f} MFLOP per step is too little to repay compiling"
-    elif training.batch_size >= XLA_MIN_BATCH:
-        jit, jit_why = True, f"auto: XLA, no Dropout and batch_size >= {XLA_MIN_BATCH}"
-    else:
-        jit, jit_why = False, f"auto: no XLA, batch_size < {XLA_MIN_BATCH} (too little work per step to gain)"
-    return {
-        "steps_per_execution": steps,
-        "steps_per_execution_reason": steps_why,
-        "jit_compile": jit,
-        "jit_compile_reason": jit_why,
-    }
-
-
-def compile_model(model, config, steps_per_epoch: int = 1, gpu: bool = False) -> dict:
-    """Compile ``model`` with the config's loss, optimizer, metrics and execution choices; returns the choices."""
-    chosen = execution(config, steps_per_epoch, gpu, model.count_params())
+    execution = execution or {"loop": "keras", "steps_per_execution": 1, "jit_compile": False}
+    ours = execution["loop"] == "dlcli"
     model.compile(
         optimizer=make_optimizer(config, steps_per_epoch),
         loss=make_loss(config),
         metrics=make_metrics(config),
-        steps_per_execution=chosen["steps_per_execution"],
-        jit_compile=chosen["jit_compile"],
+        steps_per_execution=1 if ours else execution["steps_per_execution"],
+        jit_compile="auto" if ours else execution["jit_compile"],
     )
-    return chosen
 
 
 def steps_per_epoch(dataset, config) -> int:
@@ -249,8 +220,13 @@ class EpochShuffle:
         return SetEpoch()
 
 
-def fit(model, dataset, config, *, callbacks=(), initial_epoch: int = 0, class_weight=None, verbose: int = 2):
-    """``model.fit`` on the training split from ``initial_epoch``, validating on the validation split."""
+def fit(model, dataset, config, execution: dict, *, callbacks=(), initial_epoch: int = 0, class_weight=None,
+        verbose: int = 2):  # fmt: skip
+    """``model.fit`` on the training split from ``initial_epoch``, validating on the validation split.
+
+    In-memory data on one device trains in dlcli's compiled loop
+    (``loop.CompiledEpochs``); streamed data and ``mirrored`` in Keras's.
+    """
     from dlcli.model import model_inputs  # noqa: PLC0415
 
     batch = config.training.batch_size
@@ -258,16 +234,27 @@ def fit(model, dataset, config, *, callbacks=(), initial_epoch: int = 0, class_w
         "epochs": config.training.epochs,
         "initial_epoch": initial_epoch,
         "callbacks": list(callbacks),
-        "class_weight": class_weight,
         "shuffle": False,  # the batches come shuffled (in-memory: per epoch; streamed: in a buffer)
         "verbose": verbose,
     }
     if hasattr(dataset, "dataset"):  # streamed from disk
         validation = dataset.dataset("validation", batch) if dataset.splits["validation"] else None
-        return model.fit(dataset.dataset("train", batch, shuffle=True), validation_data=validation, **common)
+        train = dataset.dataset("train", batch, shuffle=True)
+        return model.fit(train, validation_data=validation, class_weight=class_weight, **common)
     validation = None
     if dataset.x_val is not None:
         validation = (model_inputs(dataset.x_val), dataset.y_val)
+    common["validation_batch_size"] = max(batch, 1024)
+    if execution["loop"] == "dlcli":
+        from dlcli.loop import CompiledEpochs  # noqa: PLC0415
+
+        epochs = CompiledEpochs(
+            model, dataset.x_train, dataset.y_train, batch_size=batch, seed=config.seed,
+            steps=execution["steps_per_execution"], jit=execution["jit_compile"], class_weight=class_weight,
+        )  # fmt: skip
+        epochs.install()
+        common["callbacks"] = [epochs.callback(), *common["callbacks"]]
+        return model.fit(epochs.dataset, validation_data=validation, **common)
     shuffle = EpochShuffle(dataset.x_train, dataset.y_train, batch, config.seed)
     common["callbacks"] = [shuffle.callback(), *common["callbacks"]]
-    return model.fit(shuffle.dataset, validation_data=validation, validation_batch_size=max(batch, 1024), **common)
+    return model.fit(shuffle.dataset, validation_data=validation, class_weight=class_weight, **common)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from dlcli import train
+from dlcli import loop
 from dlcli.config import load_config_text
 from tests.conftest import CONFIGS, train_json
 
@@ -17,36 +17,72 @@ def config(training: str = "{}", layers: str = "[{units: 64}]"):
     return load_config_text(DIGITS + f"model: {{layers: {layers}}}\ntraining: {training}\n", "x.yaml")
 
 
-def test_auto_runs_32_steps_per_call_capped_at_an_epoch():
-    assert train.execution(config(), steps_per_epoch=100)["steps_per_execution"] == 32
-    chosen = train.execution(config(), steps_per_epoch=5)
-    assert chosen["steps_per_execution"] == 5
-    assert "capped at the 5 steps" in chosen["steps_per_execution_reason"]
+def execution(config, steps_per_epoch=100, params=100_000, **kw):
+    return loop.execution(config, steps_per_epoch, params=params, **kw)
+
+
+def test_auto_steps_fill_about_a_quarter_second_per_call_in_dlcli_loop():
+    # 784-128-10 at batch 32: ~20 MFLOP a step -> ~0.3 ms -> ~830 steps a call
+    chosen = execution(config(), steps_per_epoch=1875, params=101_770)
+    assert chosen["loop"] == "dlcli" and 500 < chosen["steps_per_execution"] < 1500
+    # 784-1024-1024-10 at batch 1024: ~11 GFLOP a step -> a few steps a call
+    assert execution(config("{batch_size: 1024}"), steps_per_epoch=59, params=1_863_690)["steps_per_execution"] == 3
+    capped = execution(config(), steps_per_epoch=5)
+    assert capped["steps_per_execution"] == 5 and "capped at the 5 steps" in capped["steps_per_execution_reason"]
+
+
+def test_keras_loop_runs_32_steps_per_call_for_streamed_data():
+    chosen = execution(config(), in_memory=False)
+    assert chosen["loop"] == "keras" and chosen["steps_per_execution"] == 32
+    assert execution(config(), steps_per_epoch=5, in_memory=False)["steps_per_execution"] == 5
 
 
 def test_given_steps_per_execution_is_kept():
-    chosen = train.execution(config("{steps_per_execution: 7}"), steps_per_epoch=100)
-    assert chosen["steps_per_execution"] == 7 and chosen["steps_per_execution_reason"] == "given"
+    for in_memory in (True, False):
+        chosen = execution(config("{steps_per_execution: 7}"), in_memory=in_memory)
+        assert chosen["steps_per_execution"] == 7 and chosen["steps_per_execution_reason"] == "given"
 
 
-def test_auto_is_one_step_under_mirrored():
-    chosen = train.execution(config("{distribution: mirrored}"), steps_per_epoch=100)
+def test_auto_is_one_step_under_mirrored_in_keras_loop():
+    chosen = execution(config("{distribution: mirrored}"))
+    assert chosen["loop"] == "keras"
     assert chosen["steps_per_execution"] == 1 and "MirroredStrategy" in chosen["steps_per_execution_reason"]
+    assert chosen["jit_compile"] is False and "tf.distribute" in chosen["jit_compile_reason"]
 
 
 @pytest.mark.parametrize(
-    ("training", "layers", "gpu", "jit", "why"),
+    ("training", "steps", "jit", "why"),
     [
-        ("{batch_size: 1024}", "[{units: 64, dropout: 0.2}]", False, False, "Dropout"),
-        ("{batch_size: 1024}", "[{units: 64}]", False, True, "batch_size >= 256"),
-        ("{batch_size: 32}", "[{units: 64}]", False, False, "batch_size < 256"),
-        ("{batch_size: 1024}", "[{units: 64}]", True, "auto", "Keras decides"),
-        ("{batch_size: 32, jit_compile: true}", "[{units: 64, dropout: 0.5}]", False, True, "given"),
-        ("{batch_size: 1024, jit_compile: false}", "[{units: 64}]", False, False, "given"),
+        ("{epochs: 40}", 41, False, "1640 training steps < 2000"),  # digits.yaml: compiling costs more than it saves
+        ("{epochs: 5}", 1875, True, "9375 training steps >= 2000"),  # the tutorial network
+        ("{epochs: 5, jit_compile: false}", 1875, False, "given"),
+        ("{epochs: 1, jit_compile: true}", 3, True, "given"),
     ],
 )
-def test_jit_compile_rule(training, layers, gpu, jit, why):
-    chosen = train.execution(config(training, layers), steps_per_epoch=10, gpu=gpu)
+def test_jit_compile_rule_in_dlcli_loop(training, steps, jit, why):
+    chosen = execution(config(training, "[{units: 64, dropout: 0.2}]"), steps_per_epoch=steps)
+    assert chosen["jit_compile"] is jit
+    assert why in chosen["jit_compile_reason"]
+
+
+def test_jit_compile_follows_what_the_model_and_device_allow():
+    blocked = execution(config("{jit_compile: true}"), no_xla="the model's StringLookup layers do not support XLA")
+    assert blocked["jit_compile"] is False and blocked["jit_compile_reason"].startswith("given true, but no XLA")
+    assert execution(config("{epochs: 1}"), gpu=True)["jit_compile"] is True
+    assert execution(config("{epochs: 1, jit_compile: false}"), gpu=True)["jit_compile"] is False
+
+
+@pytest.mark.parametrize(
+    ("training", "layers", "jit", "why"),
+    [
+        ("{batch_size: 1024}", "[{units: 64, dropout: 0.2}]", False, "Dropout"),
+        ("{batch_size: 1024}", "[{units: 64}]", True, "batch_size >= 256"),
+        ("{batch_size: 32}", "[{units: 64}]", False, "batch_size < 256"),
+        ("{batch_size: 32, jit_compile: true}", "[{units: 64, dropout: 0.5}]", True, "given"),
+    ],
+)
+def test_jit_compile_rule_in_keras_loop(training, layers, jit, why):
+    chosen = execution(config(training, layers), steps_per_epoch=10, in_memory=False, params=1_000_000)
     assert chosen["jit_compile"] == jit
     assert why in chosen["jit_compile_reason"]
 
@@ -64,7 +100,10 @@ def test_steps_per_execution_changes_speed_not_results(tmp_path):
     runs = {}
     for steps in ("1", "auto"):
         run, metrics = train_json(
-            tmp_path / steps, CONFIGS / "iris.yaml", f"training.steps_per_execution={steps}", "training.epochs=4",
+            tmp_path / steps,
+            CONFIGS / "iris.yaml",
+            f"training.steps_per_execution={steps}",
+            "training.epochs=4",
             "training.plots=false",
         )
         runs[steps] = (run, metrics)
@@ -78,10 +117,9 @@ def test_steps_per_execution_changes_speed_not_results(tmp_path):
     assert len(state["epoch_seconds"]) == 4 and all(s > 0 for s in state["epoch_seconds"])
 
 
-def test_auto_skips_xla_when_a_step_is_too_small_to_repay_compiling():
+def test_keras_loop_skips_xla_when_a_step_is_too_small_to_repay_compiling():
     # 20-64-64-1 at batch 1024: ~5.6k weights, ~35 MFLOP a step (the data-path benchmark's model)
-    small = train.execution(config("{batch_size: 1024}"), steps_per_epoch=100, params=5_633)
+    small = execution(config("{batch_size: 1024}"), in_memory=False, params=5_633)
     assert small["jit_compile"] is False and "too little to repay compiling" in small["jit_compile_reason"]
     # 784-1024-1024-10 at batch 1024: ~1.9M weights, ~11 GFLOP a step
-    big = train.execution(config("{batch_size: 1024}"), steps_per_epoch=100, params=1_863_690)
-    assert big["jit_compile"] is True
+    assert execution(config("{batch_size: 1024}"), in_memory=False, params=1_863_690)["jit_compile"] is True

@@ -586,10 +586,12 @@ def test_keeper_stops_on_a_non_finite_loss(keeper_parts, tmp_path, bad):
     keeper, _ = make()
     one_epoch(keeper, 0, 1.0)
     keeper.on_epoch_begin(1)
+    model.optimizer.iterations.assign_add(32)  # one call of 32 steps
     keeper.on_train_batch_end(0, {"loss": 0.8})
+    model.optimizer.iterations.assign_add(32)
     keeper.on_train_batch_end(1, {"loss": bad})
     assert model.stop_training
-    assert keeper.diverged[:2] == (2, 2)  # 1-based epoch and step
+    assert keeper.diverged[:2] == (2, 64)  # 1-based epoch; the steps of this epoch so far, not the calls
     keeper.on_epoch_end(1, {"loss": bad})
     assert history_rows(tmp_path) == [["1", "1.0"]]
     assert read_run(tmp_path)["epochs_done"] == 1

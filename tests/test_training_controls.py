@@ -578,7 +578,10 @@ def test_deterministic_runs_give_identical_weights(write, tmp_path):
     for proc in procs:
         out, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err[-2000:]
-        hashes.append(weights_sha256(Path(json.loads(out)["run_dir"]) / "model.keras"))
+        run = Path(json.loads(out)["run_dir"])
+        hashes.append(weights_sha256(run / "model.keras"))
+        chosen = json.loads((run / "environment.json").read_text())["execution"]
+        assert chosen["jit_compile"] is False and "deterministic: true" in chosen["jit_compile_reason"]
     first, second, other_seed = hashes
     assert first == second, f"weights differ between two deterministic runs: {first} != {second}"
     assert other_seed != first, f"seed 4 gave the same weights as seed 3: {first}"
