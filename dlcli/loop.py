@@ -191,7 +191,13 @@ class CompiledEpochs:
         return self._chunk(self._data(), tf.constant(first, tf.int64), tf.constant(count, tf.int64))
 
     def install(self) -> None:
-        """Build what Keras builds on its first step (metrics, loss, optimizer slots), then take over training."""
+        """Build what Keras builds on its first step (metrics, loss, optimizer slots), then take over training.
+
+        Keras must see one call as one step: a model compiled for Keras's loop
+        (e.g. a checkpoint of a run that used it) would otherwise hand over
+        ``steps_per_execution`` call numbers per call and end the epoch early.
+        """
+        self.model.steps_per_execution = 1
         self.model._symbolic_build(data_batch=self._batch(self._data(), self.order[: self.batch]))  # noqa: SLF001
         self.model.train_function = self.train_function
 

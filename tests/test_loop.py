@@ -56,6 +56,19 @@ def test_dlcli_loop_makes_exactly_the_updates_keras_fit_makes():
     assert int(ours.optimizer.iterations.numpy()) == 3 * 18  # ceil(120 / 7) steps an epoch, the tail included
 
 
+def test_a_model_compiled_for_keras_loop_still_trains_every_step():
+    """A checkpoint from Keras's loop carries steps_per_execution 32 in its compile config."""
+    import keras
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse", steps_per_execution=32)
+    x, y = np.ones((100, 2), np.float32), np.ones(100, np.float32)
+    epochs = loop.CompiledEpochs(model, x, y, batch_size=10, seed=0, steps=3, jit=False)
+    epochs.install()
+    model.fit(epochs.dataset, epochs=2, verbose=0, shuffle=False, callbacks=[epochs.callback()])
+    assert int(model.optimizer.iterations.numpy()) == 2 * 10
+
+
 def test_steps_per_call_change_speed_not_updates():
     one, _ = fitted(steps=1)
     for steps in (5, 17):  # 17: every full batch of an epoch in one call
