@@ -123,7 +123,11 @@ def callbacks(config, run_path: Path, restored: dict | None = None) -> dict:
 
 
 class StopRequest:
-    """Set by SIGINT / SIGTERM while training; a second SIGINT interrupts at once."""
+    """Set by SIGINT / SIGTERM while training; a second SIGINT interrupts as soon as Python runs again.
+
+    Python handles signals between bytecodes, so both wait for the call into
+    TensorFlow that is running (``steps_per_execution`` steps) to return.
+    """
 
     def __init__(self):
         self.signal: str | None = None
@@ -134,7 +138,7 @@ class StopRequest:
 
 @contextlib.contextmanager
 def graceful_stop():
-    """Within the block, SIGINT and SIGTERM ask training to stop after the current step."""
+    """Within the block, SIGINT and SIGTERM ask training to stop after the current call (of one or more steps)."""
     request = StopRequest()
     if threading.current_thread() is not threading.main_thread():
         yield request

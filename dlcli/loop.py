@@ -18,6 +18,8 @@ from __future__ import annotations
 import contextlib
 import math
 
+from dlcli.errors import warn
+
 # Measured on the 2-core CPU (benchmarks/, FACTS.md). Keras's loop (streamed or mirrored data): 32 steps per
 # execution halve its per-step overhead with identical updates.
 KERAS_AUTO_STEPS = 32
@@ -138,6 +140,7 @@ class CompiledEpochs:
         self.chunks = -(-self.full // steps)
         self.calls = self.chunks + (1 if self.rows % batch_size else 0)
         self.order = tf.Variable(tf.range(self.rows, dtype=tf.int64), trainable=False, name="dlcli_epoch_order")
+        self.compiled = False  # set once the first chunk has run (and XLA, if chosen, compiled)
         self.dataset = tf.data.Dataset.range(self.calls)
         self._chunk = tf.function(self._run_chunk, jit_compile=jit, reduce_retracing=True)
         self._tail = tf.function(self._run_tail)  # once an epoch: not worth an XLA compile of its own
@@ -187,8 +190,23 @@ class CompiledEpochs:
         if call >= self.chunks:
             return self._tail(self._data())
         first = call * self.steps
-        count = min(self.steps, self.full - first)
-        return self._chunk(self._data(), tf.constant(first, tf.int64), tf.constant(count, tf.int64))
+        args = self._data(), tf.constant(first, tf.int64), tf.constant(min(self.steps, self.full - first), tf.int64)
+        if not self.jit or self.compiled:
+            return self._chunk(*args)
+        try:  # the first call compiles; nothing has run if XLA refuses the model
+            logs = self._chunk(*args)
+        except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as exc:
+            if "XLA" not in str(exc) and "compil" not in str(exc):
+                raise
+            self.jit = False
+            self._chunk = tf.function(self._run_chunk, reduce_retracing=True)
+            warn(
+                f"XLA could not compile this model ({str(exc).strip().splitlines()[0][:160]}); training without it "
+                "(set training.jit_compile: false to skip the attempt)"
+            )
+            logs = self._chunk(*args)
+        self.compiled = True
+        return logs
 
     def install(self) -> None:
         """Build what Keras builds on its first step (metrics, loss, optimizer slots), then take over training.
@@ -198,7 +216,13 @@ class CompiledEpochs:
         ``steps_per_execution`` call numbers per call and end the epoch early.
         """
         self.model.steps_per_execution = 1
-        self.model._symbolic_build(data_batch=self._batch(self._data(), self.order[: self.batch]))  # noqa: SLF001
+        try:
+            self.model._symbolic_build(data_batch=self._batch(self._data(), self.order[: self.batch]))  # noqa: SLF001
+        except RuntimeError as exc:  # Keras wraps what failed ("Unable to automatically build the model")
+            failed = exc.__cause__ or exc.__context__
+            if failed is None:
+                raise
+            raise failed from None
         self.model.train_function = self.train_function
 
     def callback(self):

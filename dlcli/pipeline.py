@@ -6,6 +6,7 @@ import contextlib
 import functools
 import os
 import platform
+import re
 import shutil
 import sys
 import tempfile
@@ -20,10 +21,14 @@ from dlcli.rescore import check_fingerprint, test_split
 
 
 def summary(exc: BaseException) -> str:
-    """One informative line of an exception (TensorFlow's start with "Graph execution error:")."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    """One informative line of an exception (TensorFlow's start with "Graph execution error:", Keras's layer
+    errors with "Exception encountered when calling ...", then the cause in ANSI bold)."""
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in str(exc).splitlines()]
+    lines = [line for line in lines if line]
     if not lines:
         return ""
+    if lines[0].startswith("Exception encountered when calling") and len(lines) > 1:
+        return f"{lines[0].removeprefix('Exception encountered when calling ').rstrip('.')}: {lines[1]}"[:300]
     if lines[0].startswith("Graph execution error") and len(lines) > 1:
         details = [
             line for line in lines[1:] if not line.startswith(("File ", "Detected at node", "[[", "Stack trace"))

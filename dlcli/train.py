@@ -137,6 +137,9 @@ def compile_model(model, config, execution: dict | None = None, steps_per_epoch:
         steps_per_execution=1 if ours else execution["steps_per_execution"],
         jit_compile="auto" if ours else execution["jit_compile"],
     )
+    # Built now, not while Keras traces its first step: an optimizer whose build copies the weights
+    # (schedulefreeadamw) would otherwise have that copy traced into every step.
+    model.optimizer.build(model.trainable_variables)
 
 
 def steps_per_epoch(dataset, config) -> int:
@@ -254,7 +257,10 @@ def fit(model, dataset, config, execution: dict, *, callbacks=(), initial_epoch:
         )  # fmt: skip
         epochs.install()
         common["callbacks"] = [epochs.callback(), *common["callbacks"]]
-        return model.fit(epochs.dataset, validation_data=validation, **common)
+        try:
+            return model.fit(epochs.dataset, validation_data=validation, **common)
+        finally:
+            model.train_function = None  # lets the loop's copy of the training split go before evaluation
     shuffle = EpochShuffle(dataset.x_train, dataset.y_train, batch, config.seed)
     common["callbacks"] = [shuffle.callback(), *common["callbacks"]]
     return model.fit(shuffle.dataset, validation_data=validation, class_weight=class_weight, **common)

@@ -237,6 +237,16 @@ def test_a_crash_during_fit_marks_the_run_failed_exit_1(tmp_path, monkeypatch):
     assert not (run / "model.keras").exists()
 
 
+def test_a_layer_error_is_reported_by_its_cause(tmp_path):
+    """Keras's "Exception encountered when calling Dense.call()" line is followed by the cause, in ANSI bold."""
+    result = invoke(
+        "train", CONFIGS / "iris.yaml", "--set", "model.layers[0].activation=threshold", "--output-dir", tmp_path
+    )
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    line = result.stderr.strip().splitlines()[-1]
+    assert "Dense.call(): threshold() missing 2 required positional arguments" in line and "\x1b" not in line
+
+
 def test_debug_shows_the_traceback(tmp_path):
     result = invoke("--debug", "train", tmp_path / "nope.yaml")
     assert result.exit_code == 2 and "Traceback" in result.stderr

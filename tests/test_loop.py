@@ -20,13 +20,16 @@ IRIS = (
 )
 
 
-def fitted(*, loop_name="dlcli", steps=4, jit=False, dropout=0.0, epochs=3, batch=7, training=""):
+def fitted(*, loop_name="dlcli", steps=4, jit=False, dropout=0.0, epochs=3, batch=7, training="", optimizer=None):
     """A model trained by train.fit with the given execution; (model, history)."""
     import keras
 
     from dlcli import model as build
 
-    config = load_config_text(IRIS.format(dropout=dropout, epochs=epochs, batch=batch, training=training), "c.yaml")
+    text = IRIS.format(dropout=dropout, epochs=epochs, batch=batch, training=training)
+    if optimizer:
+        text = text.replace("name: adam", f"name: {optimizer}")
+    config = load_config_text(text, "c.yaml")
     dataset = data.load(config)
     info = dataset.info
     resolved = plan.resolve(config, info.task, info.n_classes)
@@ -36,6 +39,7 @@ def fitted(*, loop_name="dlcli", steps=4, jit=False, dropout=0.0, epochs=3, batc
     train.compile_model(net, resolved, chosen, train.steps_per_epoch(dataset, resolved))
     weights = train.class_weights(resolved, info.classes, dataset.y_train)
     history = train.fit(net, dataset, resolved, chosen, class_weight=weights, verbose=0)
+    assert net.train_function is None or loop_name == "keras"  # dlcli's loop lets go of its copy of the data
     return net, history.history
 
 
@@ -67,6 +71,50 @@ def test_a_model_compiled_for_keras_loop_still_trains_every_step():
     epochs.install()
     model.fit(epochs.dataset, epochs=2, verbose=0, shuffle=False, callbacks=[epochs.callback()])
     assert int(model.optimizer.iterations.numpy()) == 2 * 10
+
+
+def test_an_optimizer_that_copies_the_weights_when_built_trains_the_same_in_both_loops():
+    """schedulefreeadamw copies the weights in build(): built at compile, not inside a traced step."""
+    ours, _ = fitted(optimizer="schedulefreeadamw")
+    keras_fit, _ = fitted(loop_name="keras", steps=1, optimizer="schedulefreeadamw")
+    assert_same_weights(ours, keras_fit)
+
+
+def test_a_model_xla_refuses_trains_without_it_and_says_so(capsys):
+    import keras
+    import tensorflow as tf
+
+    class HostCopy(keras.layers.Layer):  # numpy_function: runs on the host, not compilable by XLA
+        def call(self, x):
+            out = tf.numpy_function(lambda a: a, [x], tf.float32)
+            out.set_shape(x.shape)
+            return out
+
+    model = keras.Sequential([keras.Input((3,)), HostCopy(), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    x, y = np.ones((40, 3), np.float32), np.ones(40, np.float32)
+    epochs = loop.CompiledEpochs(model, x, y, batch_size=8, seed=0, steps=2, jit=True)
+    epochs.install()
+    model.fit(epochs.dataset, epochs=2, verbose=0, shuffle=False, callbacks=[epochs.callback()])
+    assert int(model.optimizer.iterations.numpy()) == 2 * 5 and epochs.jit is False
+    assert "XLA could not compile this model" in capsys.readouterr().err
+
+
+def test_a_layer_that_fails_to_build_shows_its_own_error():
+    import keras
+    import pytest
+
+    class Broken(keras.layers.Layer):
+        def call(self, x):
+            raise TypeError("this layer cannot take its input")
+
+    model = keras.Sequential([keras.layers.Dense(2), Broken()])
+    model.compile("sgd", "mse")
+    epochs = loop.CompiledEpochs(
+        model, np.ones((8, 3), np.float32), np.ones(8), batch_size=4, seed=0, steps=1, jit=False
+    )
+    with pytest.raises(TypeError, match="this layer cannot take its input"):
+        epochs.install()
 
 
 def test_steps_per_call_change_speed_not_updates():
