@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 
 from dlcli.errors import warn
 
@@ -228,6 +229,26 @@ class CompiledEpochs:
                 raise
             raise failed from None
         self.model.train_function = self.train_function
+
+    def progress(self, epochs: int):
+        """Keras's ``verbose=2`` epoch lines, counting optimizer steps (Keras's own would count calls)."""
+        import keras  # noqa: PLC0415
+
+        steps = self.full + (1 if self.calls > self.chunks else 0)
+
+        class EpochLines(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                print(f"Epoch {epoch + 1}/{epochs}")
+                self.start = time.perf_counter()
+
+            def on_epoch_end(self, epoch, logs=None):
+                took = time.perf_counter() - self.start
+                per = took / steps
+                per_step = f"{per * 1e3:.0f}ms/step" if per >= 1e-3 else f"{per * 1e6:.0f}us/step"
+                values = [f"{k}: {v:.4f}" if abs(v) > 1e-3 else f"{k}: {v:.4e}" for k, v in (logs or {}).items()]
+                print(" - ".join([f"{steps}/{steps}", f"{took:.0f}s", per_step, *values]), flush=True)
+
+        return EpochLines()
 
     def callback(self):
         """A Keras callback that sets the epoch's order before Keras starts the epoch."""

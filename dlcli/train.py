@@ -256,7 +256,9 @@ def fit(model, dataset, config, execution: dict, *, callbacks=(), initial_epoch:
             steps=execution["steps_per_execution"], jit=execution["jit_compile"], class_weight=class_weight,
         )  # fmt: skip
         epochs.install()
-        common["callbacks"] = [epochs.callback(), *common["callbacks"]]
+        lines = [epochs.progress(config.training.epochs)] if verbose else []
+        common["callbacks"] = [*lines, epochs.callback(), *common["callbacks"]]
+        common["verbose"] = 0  # Keras's own lines would count calls as steps
         try:
             return model.fit(epochs.dataset, validation_data=validation, **common)
         finally:

@@ -231,3 +231,17 @@ def test_determinism_and_string_lookups_keep_xla_off():
     assert loop.no_xla_reason(config, plain) is None
     lookup = keras.Sequential([keras.Input((1,), dtype="string"), keras.layers.StringLookup(vocabulary=["a", "b"])])
     assert loop.no_xla_reason(config, lookup) == "the model's StringLookup layers do not support XLA"
+
+
+def test_epoch_lines_count_optimizer_steps_not_calls(tmp_path):
+    from tests.conftest import invoke
+
+    result = invoke(
+        "train", CONFIGS / "iris.yaml", "--set", "training.epochs=2", "--set", "training.plots=false",
+        "--set", "training.steps_per_execution=4", "--output-dir", tmp_path,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[:1] == ["Epoch 1/2"] and "Epoch 2/2" in lines
+    progress = [line for line in lines if line.startswith("15/15 - ")]  # iris: 120 rows / batch 8 (4 calls an epoch)
+    assert len(progress) == 2 and all("/step - accuracy: " in line and " - loss: " in line for line in progress)
