@@ -178,8 +178,7 @@ def local_copy(model, config, steps_per_epoch: int):
         plain = keras.models.clone_model(model)
         plain.set_weights(model.get_weights())
         chosen = loop.execution(config, steps_per_epoch, params=plain.count_params())  # Keras's loop, as for fit
-        train.compile_model(plain, config, chosen, steps_per_epoch)
-        plain.optimizer.build(plain.trainable_variables)
+        train.compile_model(plain, config, chosen, steps_per_epoch)  # builds the optimizer too
         for mine, theirs in zip(plain.optimizer.variables, model.optimizer.variables, strict=True):
             mine.assign(theirs.numpy())  # the optimizer's state too, so model.keras can train on
     return plain

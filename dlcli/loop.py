@@ -234,7 +234,7 @@ class CompiledEpochs:
         """Keras's ``verbose=2`` epoch lines, counting optimizer steps (Keras's own would count calls)."""
         import keras  # noqa: PLC0415
 
-        steps = self.full + (1 if self.calls > self.chunks else 0)
+        steps = -(-self.rows // self.batch)  # the full batches and the short last one
 
         class EpochLines(keras.callbacks.Callback):
             def on_epoch_begin(self, epoch, logs=None):
