@@ -47,6 +47,21 @@ def config_error(exc_info) -> str:
     return text
 
 
+def tf_config_error(monkeypatch, value=None, *, raw: str | None = None) -> str:
+    """The ConfigError that TF_CONFIG set to ``value`` (as JSON) or to ``raw`` text gives; it names TF_CONFIG."""
+    from dlcli import distribute
+
+    if raw is not None:
+        monkeypatch.setenv("TF_CONFIG", raw)
+    else:
+        set_tf_config(monkeypatch, value)
+    with pytest.raises(ConfigError) as exc:
+        distribute.tf_config()
+    text = config_error(exc)
+    assert text.startswith("TF_CONFIG:")
+    return text
+
+
 def test_unset_tf_config_is_none_and_the_only_worker_is_chief(monkeypatch, multi_worker):
     from dlcli import distribute
 
@@ -65,14 +80,7 @@ def test_empty_tf_config_counts_as_unset(monkeypatch, multi_worker):
 
 
 def test_malformed_json_is_a_config_error(monkeypatch):
-    from dlcli import distribute
-
-    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["a:1"]}, "task": ')
-    with pytest.raises(ConfigError) as exc:
-        distribute.tf_config()
-    text = config_error(exc)
-    assert text.startswith("TF_CONFIG:")
-    assert "not valid JSON" in text
+    assert "not valid JSON" in tf_config_error(monkeypatch, raw='{"cluster": {"worker": ["a:1"]}, "task": ')
 
 
 @pytest.mark.parametrize(
@@ -87,14 +95,7 @@ def test_malformed_json_is_a_config_error(monkeypatch):
     ids=["no-cluster", "no-task", "empty", "list", "string"],
 )
 def test_missing_cluster_or_task_is_a_config_error(monkeypatch, value):
-    from dlcli import distribute
-
-    set_tf_config(monkeypatch, value)
-    with pytest.raises(ConfigError) as exc:
-        distribute.tf_config()
-    text = config_error(exc)
-    assert text.startswith("TF_CONFIG:")
-    assert "needs a cluster mapping and a task mapping" in text
+    assert "needs a cluster mapping and a task mapping" in tf_config_error(monkeypatch, value)
 
 
 @pytest.mark.parametrize(
@@ -109,14 +110,7 @@ def test_missing_cluster_or_task_is_a_config_error(monkeypatch, value):
     ids=["past-end", "negative", "string-index", "kind-not-in-cluster", "no-index"],
 )
 def test_task_outside_the_cluster_is_a_config_error(monkeypatch, value):
-    from dlcli import distribute
-
-    set_tf_config(monkeypatch, value)
-    with pytest.raises(ConfigError) as exc:
-        distribute.tf_config()
-    text = config_error(exc)
-    assert text.startswith("TF_CONFIG:")
-    assert "is not in the cluster" in text
+    assert "is not in the cluster" in tf_config_error(monkeypatch, value)
 
 
 @pytest.mark.parametrize(
@@ -128,12 +122,7 @@ def test_task_outside_the_cluster_is_a_config_error(monkeypatch, value):
     ids=["task-string", "cluster-list"],
 )
 def test_task_or_cluster_not_an_object_is_a_config_error(monkeypatch, value):
-    from dlcli import distribute
-
-    set_tf_config(monkeypatch, value)
-    with pytest.raises(ConfigError) as exc:
-        distribute.tf_config()
-    assert config_error(exc).startswith("TF_CONFIG:")
+    tf_config_error(monkeypatch, value)  # names TF_CONFIG
 
 
 def test_with_a_chief_entry_only_the_chief_is_chief(monkeypatch, multi_worker):
