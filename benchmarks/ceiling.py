@@ -56,7 +56,7 @@ CHILD = textwrap.dedent(
     y = rng.integers(0, 10, 60_000).astype(np.uint8)
     np.savez(work / "d.npz", x_train=x, y_train=y, x_test=x[:1000], y_test=y[:1000])
     from dlcli import pipeline
-    from dlcli.config import load_config_text
+    from dlcli.config.load import load_config_text
     config = load_config_text(
         f"data: {{path: {work / 'd.npz'}, validation_split: 0.0, normalize: false}}\\n"
         "model: {layers: [{units: 1024}, {units: 1024}]}\\n"

@@ -45,8 +45,8 @@ DLCLI = textwrap.dedent(
     """
     import contextlib, io, json, resource, sys, time
     t0 = time.perf_counter()
-    from dlcli import data, pipeline
-    from dlcli.config import load_config_text
+    from dlcli import pipeline
+    from dlcli.config.load import load_config_text
     config = load_config_text(sys.argv[2], "bench.yaml")
     t_cfg = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):

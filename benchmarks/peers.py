@@ -22,8 +22,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dlcli import data, pipeline  # noqa: E402
-from dlcli.config import load_config  # noqa: E402
+from dlcli import pipeline  # noqa: E402
+from dlcli.config.load import load_config  # noqa: E402
+from dlcli.data import load as data  # noqa: E402
 
 DATASETS = ("iris", "wine", "digits", "breast_cancer", "diabetes")
 

@@ -30,8 +30,9 @@ CHILD = textwrap.dedent(
     x = rng.integers(0, 256, size=(10_000, 784), dtype=np.uint8)
     y = (x[:, :10].argmax(axis=1)).astype(np.uint8)
     np.savez(work / "train.npz", x=x, y=y)
-    from dlcli import pipeline, predict, runs
-    from dlcli.config import load_config_text
+    from dlcli import pipeline, predict
+    from dlcli.runs import store as runs
+    from dlcli.config.load import load_config_text
     config = load_config_text(
         f"data: {{path: {work / 'train.npz'}, scale: 0.00392156862745098, normalize: false}}\\n"
         "model: {layers: [{units: 128, dropout: 0.2}]}\\ntraining: {epochs: 1, plots: false}\\n", "p.yaml")

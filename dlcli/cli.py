@@ -17,6 +17,7 @@ import click
 
 from dlcli import __version__
 from dlcli.errors import DlcliError, UsageError
+from dlcli.log import located, note
 
 EXAMPLE = "digits.yaml"
 
@@ -66,13 +67,13 @@ class DlcliGroup(click.Group):
             if (ctx.obj or {}).get("debug"):
                 traceback.print_exc()
             for line in exc.lines():
-                _err(f"error: {line}" if not _located(line) else line)
+                _err(f"error: {line}" if not located(line) else line)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             _err("interrupted")
             ctx.exit(130)
         except BrokenPipeError:  # e.g. `dlcli predict ... | head`: stop quietly, as Unix tools do
-            import os  # noqa: PLC0415
+            import os
 
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             ctx.exit(1)
@@ -87,12 +88,6 @@ class DlcliGroup(click.Group):
             ctx.exit(1)
 
 
-def _located(line: str) -> bool:
-    """True when a message already starts with ``FILE:LINE:COL:`` or ``--set``."""
-    head = line.split(": ", 1)[0]
-    return line.startswith("--set ") or head.count(":") >= 2
-
-
 @click.group(cls=DlcliGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="dlcli")
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
@@ -104,11 +99,11 @@ def cli(ctx, debug):
 
 
 def _load(config_path, overrides):
-    from dlcli.config import load_config, load_config_text  # noqa: PLC0415
+    from dlcli.config.load import load_config, load_config_text
 
     if config_path is None:
         text = resources.files("dlcli").joinpath("examples", EXAMPLE).read_text(encoding="utf-8")
-        _err(f"no CONFIG given: using the built-in example ({EXAMPLE}, the same as configs/{EXAMPLE})")
+        note(f"no CONFIG given: using the built-in example ({EXAMPLE}, the same as configs/{EXAMPLE})")
         return load_config_text(text, f"<built-in {EXAMPLE}>", overrides, stem="digits")
     return load_config(config_path, overrides)
 
@@ -141,16 +136,14 @@ def train(config_path, overrides, device, output_dir, resume_dir, as_json, quiet
     the built-in digits example. Ctrl-C or SIGTERM stops after the current
     step and keeps a checkpoint; --resume RUN_DIR continues it.
     """
-    from dlcli import pipeline  # noqa: PLC0415
-    from dlcli.evaluate import format_table  # noqa: PLC0415
+    from dlcli import pipeline
+    from dlcli.scoring import format_table
 
     progress = 0 if quiet else 2
     stream = sys.stderr if as_json else sys.stdout
     if resume_dir is not None:
         if config_path is not None or overrides:
-            raise UsageError(
-                "--resume continues a run with the config saved in it; give no CONFIG and no --set"
-            )
+            raise UsageError("--resume continues a run with the config saved in it; give no CONFIG and no --set")
         with contextlib.redirect_stdout(stream):
             run_path, metrics = pipeline.resume(resume_dir, device=device, verbose=progress)
     else:
@@ -180,11 +173,11 @@ def train(config_path, overrides, device, output_dir, resume_dir, as_json, quiet
 @debug_option
 def evaluate(run_dir, data_arg, device, as_json):
     """Reload RUN_DIR's model and print its metrics on the run's test split."""
-    from dlcli import rescore  # noqa: PLC0415
-    from dlcli.evaluate import format_table  # noqa: PLC0415
+    from dlcli.evaluate import evaluate_run
+    from dlcli.scoring import format_table
 
     with contextlib.redirect_stdout(sys.stderr):
-        metrics = rescore.evaluate(run_dir, data_arg=data_arg, device=device or "auto")
+        metrics = evaluate_run(run_dir, data_arg=data_arg, device=device or "auto")
     click.echo(json.dumps({"metrics": metrics}) if as_json else format_table(metrics))
 
 
@@ -201,7 +194,7 @@ def predict(run_dir, input_path, output, proba, device):
     Writes a CSV with a 'prediction' column: class names for classification,
     values for regression; --proba adds p_<class> columns.
     """
-    from dlcli.predict import predict as run_predict  # noqa: PLC0415
+    from dlcli.predict import predict as run_predict
 
     with contextlib.redirect_stdout(sys.stderr) if output else contextlib.nullcontext():
         rows = run_predict(run_dir, input_path, output, device=device or "auto", proba=proba)
@@ -214,11 +207,10 @@ def predict(run_dir, input_path, output, proba, device):
 @debug_option
 def report(run_dir):
     """Write RUN_DIR's plots/ (learning curves; confusion matrix for classification) from its files."""
-    from dlcli import report as reports  # noqa: PLC0415
-    from dlcli import runs  # noqa: PLC0415
+    from dlcli import report as reports
+    from dlcli.runs.saved import open_run
 
-    path = runs.open_run(run_dir)
-    for written in reports.write_plots(path):
+    for written in reports.write_plots(open_run(run_dir).path):
         click.echo(str(written))
 
 
@@ -228,24 +220,25 @@ def report(run_dir):
 @debug_option
 def list_runs(root, as_json):
     """List the runs under DIR (default: runs): name, start, status, epochs, main test metric."""
-    from dlcli import runs  # noqa: PLC0415
+    from dlcli.runs.listing import format_runs, list_runs
 
-    rows = runs.list_runs(root)
+    rows = list_runs(root)
     if as_json:
         click.echo(json.dumps(rows))
     elif rows:
-        click.echo(runs.format_runs(rows))
+        click.echo(format_runs(rows))
     else:
         _err(f"{root}: no runs yet")
 
 
 def _resolve_without_tensorflow(config_path, overrides):
     """The config resolved against the data's probed shape and task, and the probe."""
-    from dlcli import data, plan  # noqa: PLC0415
+    from dlcli.config.resolve import resolve
+    from dlcli.data.load import probe as probe_data
 
     config = _load(config_path, overrides)
-    probe = data.probe(config)
-    return plan.resolve(config, probe.task, probe.n_classes), probe
+    probe = probe_data(config)
+    return resolve(config, probe.task, probe.n_classes), probe
 
 
 @cli.command()
@@ -254,14 +247,14 @@ def _resolve_without_tensorflow(config_path, overrides):
 @debug_option
 def validate(config_path, overrides):
     """Check CONFIG without importing TensorFlow and print the layer table."""
-    from dlcli import plan  # noqa: PLC0415
+    from dlcli.model import specs
 
     resolved, probe = _resolve_without_tensorflow(config_path, overrides)
     click.echo(
         f"{config_path}: valid ({resolved.task}, input {probe.input_shape}"
         + (f", {probe.n_classes} classes)" if probe.n_classes else ")")
     )
-    click.echo(plan.table(plan.layers(resolved, probe.input_shape, probe.vocab_sizes), probe.input_shape))
+    click.echo(specs.table(specs.layers(resolved, probe.input_shape, probe.vocab_sizes), probe.input_shape))
 
 
 @cli.group("config")
@@ -275,7 +268,7 @@ def config_group():
 @debug_option
 def config_show(config_path, overrides):
     """Print CONFIG fully resolved: every default and auto value filled in (no TensorFlow)."""
-    import yaml  # noqa: PLC0415
+    import yaml
 
     resolved, _ = _resolve_without_tensorflow(config_path, overrides)
     click.echo(yaml.safe_dump(resolved.dump(), sort_keys=False), nl=False)
@@ -285,7 +278,7 @@ def config_show(config_path, overrides):
 @debug_option
 def config_schema():
     """Print the JSON Schema of a config file (for an editor's YAML language server)."""
-    from dlcli.config import schema  # noqa: PLC0415
+    from dlcli.config.jsonschema import schema
 
     click.echo(json.dumps(schema(), indent=2))
 
@@ -295,12 +288,13 @@ def config_schema():
 @debug_option
 def info(as_json):
     """Versions of dlcli, Python, TensorFlow and Keras, and the devices TensorFlow sees."""
-    import platform  # noqa: PLC0415
+    import platform
 
-    from dlcli.device import describe, gpu_hint, import_tensorflow  # noqa: PLC0415
+    from dlcli.device import describe, gpu_hint, import_tensorflow
+    from dlcli.text import table
 
     tf = import_tensorflow("auto")
-    import keras  # noqa: PLC0415
+    import keras
 
     facts = {
         "dlcli": __version__,
@@ -314,10 +308,11 @@ def info(as_json):
     if as_json:
         click.echo(json.dumps(facts))
         return
-    width = max(len(k) for k in facts)
+    rows = []
     for key, value in facts.items():
         shown = ", ".join(value) if isinstance(value, list) else value
-        click.echo(f"{key.ljust(width)}  {shown if shown not in (None, '') else '-'}")
+        rows.append((key, shown if shown not in (None, "") else "-"))
+    click.echo(table(rows))
 
 
 def main() -> None:

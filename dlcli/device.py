@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 from dlcli.errors import DeviceError
+from dlcli.log import note
 
 NOISE = re.compile(
     r"All log messages before absl::InitializeLog|oneDNN custom operations are on"
@@ -47,7 +48,7 @@ def filtered_stderr():
             capture.seek(0)
             for line in capture.read().decode("utf-8", "replace").splitlines():
                 if line.strip() and not NOISE.search(line):
-                    print(line, file=sys.stderr)
+                    note(line)
 
 
 def prepare_environment(device: str = "auto") -> None:
@@ -72,7 +73,7 @@ def import_tensorflow(device: str = "auto", *, cpu_devices: int = 1):
     already = "tensorflow" in sys.modules
     prepare_environment(device)
     with contextlib.nullcontext() if already else filtered_stderr():
-        import tensorflow as tf  # noqa: PLC0415
+        import tensorflow as tf
 
         gpus = tf.config.list_physical_devices("GPU")
     if cpu_devices > 1:
@@ -103,7 +104,9 @@ def gpu_hint(tf) -> str:
     in_container = Path("/.dockerenv").exists() or Path("/run/.containerenv").exists()
     if not Path("/proc/driver/nvidia/version").exists():
         if in_container:
-            return "no NVIDIA driver inside this container; start it with docker run --gpus all (NVIDIA Container Toolkit)"
+            return (
+                "no NVIDIA driver inside this container; start it with docker run --gpus all (NVIDIA Container Toolkit)"
+            )
         return "no NVIDIA driver is loaded on this machine (no GPU, or the driver is not installed)"
     if not list(Path("/dev").glob("nvidia[0-9]*")):
         return "the NVIDIA driver is loaded but no /dev/nvidiaN device is visible here (container without --gpus?)"

@@ -2,14 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
-
-def warn(message: str) -> None:
-    """A problem that does not stop the run: one line on stderr."""
-    located = message.startswith("--set ") or message.split(": ", 1)[0].count(":") >= 2
-    print(message if located else f"warning: {message}", file=sys.stderr)
-
 
 class DlcliError(Exception):
     """Base of every error dlcli reports to the user without a traceback."""

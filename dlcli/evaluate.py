@@ -1,62 +1,104 @@
-"""Test metrics for a trained model: Keras's loss and metrics plus accuracy or mae/rmse/r2."""
+"""``dlcli evaluate``: reload a complete run's model and score it on its test split, or on other data.
+
+The test split is rebuilt from the run's saved config and seed, from the data
+files it recorded; when those are gone, ``--data FILE`` scores every row of a
+file with the training columns instead.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
-from dlcli.model import model_inputs, predicted_classes
+from dlcli.config.load import load_config
+from dlcli.data import fingerprint, sources
+from dlcli.data.features import numeric, with_numeric
+from dlcli.data.load import load as load_data
+from dlcli.data.load import read as read_data
+from dlcli.errors import DataError
+from dlcli.log import warn
+from dlcli.runs.saved import SavedRun, open_run
 
-EVAL_BATCH = 1024
-# Keras's long metric names for the ones dlcli always computes itself on the test split.
-SAME_AS = {"mean_absolute_error": "mae", "root_mean_squared_error": "rmse", "r2_score": "r2"}
 
+def evaluate_run(run_dir: str | Path, *, data_arg: str | None = None, device: str = "auto") -> dict[str, float]:
+    """Reload a run's model and score it on its own test split (or on ``data_arg``: a config or a data file)."""
+    from dlcli.device import import_tensorflow, prepare_environment
+    from dlcli.scoring import score
 
-def evaluate(model, x, y: np.ndarray, config, classes: list | None = None) -> dict:
-    """Metrics on (x, y); classification always has ``accuracy``, regression ``mae``, ``rmse``, ``r2``.
-
-    ``x`` may also be a ``tf.data.Dataset`` of (features, label) batches, with
-    ``y`` its labels in the same order (a streamed test split). Classification
-    adds per-class precision / recall / F1 and the confusion matrix (``report``)
-    after the scalar metrics; ``classes`` names them.
-    """
-    if hasattr(x, "element_spec"):
-        results = model.evaluate(x, verbose=0, return_dict=True)
-        outputs = np.asarray(model.predict(x, verbose=0))
+    prepare_environment(device)
+    run = open_run(run_dir)
+    config = run.config
+    if data_arg is None:
+        _data_still_there(run)
+        x, y = _own_test_split(run, config.config)
+    elif Path(data_arg).suffix.lower() in (".yaml", ".yml"):
+        other = load_config(data_arg)
+        x, y = _own_test_split(run, config.config.copy_with(data=other.data))
     else:
-        x = model_inputs(x)
-        results = model.evaluate(x, y, batch_size=EVAL_BATCH, verbose=0, return_dict=True)
-        outputs = np.asarray(model.predict(x, batch_size=EVAL_BATCH, verbose=0))
-    metrics = {"loss": float(results.pop("loss"))}
-    if config.task == "regression":
-        pred = outputs.reshape(-1).astype(np.float64)
-        truth = np.asarray(y, dtype=np.float64).reshape(-1)
-        err = pred - truth
-        ss_tot = float(np.sum((truth - truth.mean()) ** 2))
-        metrics["mae"] = float(np.mean(np.abs(err)))
-        metrics["rmse"] = float(np.sqrt(np.mean(err**2)))
-        metrics["r2"] = float(1.0 - np.sum(err**2) / ss_tot) if ss_tot > 0 else float("nan")
-    else:
-        pred = predicted_classes(outputs, config.model.output.activation)
-        metrics["accuracy"] = float(np.mean(pred == np.asarray(y).reshape(-1)))
-    for key, value in results.items():
-        if key not in metrics and SAME_AS.get(key) not in metrics and np.ndim(value) == 0:
-            metrics[key] = float(value)
-    if config.task != "regression":
-        from dlcli import report  # noqa: PLC0415
-
-        n = max(int(config.model.output.units), 2)
-        names = classes if classes is not None and len(classes) == n else [str(i) for i in range(n)]
-        metrics.update(report.classification(np.asarray(y).reshape(-1), pred, names))
-    return metrics
+        x, y = _whole_file(run, data_arg)
+    import_tensorflow(device)
+    return score(run.load_model(), x, y, config, run.labels)
 
 
-def scalars(metrics: dict) -> dict[str, float]:
-    """The single-number metrics (what the tables print), without the per-class report."""
-    return {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+def _data_still_there(run: SavedRun) -> None:
+    gone = [path for path in run.config.data.files().values() if not Path(path).is_file()]
+    if gone:
+        raise DataError(
+            f"{run.path}: the run's data {gone[0]} is gone; score a file with the training columns instead: "
+            f"dlcli evaluate {run.path} --data FILE"
+        )
 
 
-def format_table(metrics: dict) -> str:
-    """A two-column table of the single-number metrics."""
-    metrics = scalars(metrics)
-    width = max(len(k) for k in metrics)
-    return "\n".join(f"{k.ljust(width)}  {v:.6g}" for k, v in metrics.items())
+def _own_test_split(run: SavedRun, config):
+    """The test split of ``config``'s data, rebuilt with the run's seed and checked against the run."""
+    dataset = load_data(config)
+    changed = fingerprint.changes(run.data_facts, dataset.info.fingerprint)
+    if changed:
+        warn(f"{', '.join(changed)} changed since training; the test split is not the one the run was scored on")
+    if run.labels is not None and dataset.info.classes != run.labels:
+        raise DataError(
+            f"the data's classes {dataset.info.classes[:10]} differ from the run's labels.json {run.labels[:10]}"
+        )
+    return dataset.test()
+
+
+def _whole_file(run: SavedRun, data_arg: str):
+    """Every row of a data file as one evaluation set, labels encoded as in training."""
+    trained = run.config.data
+    scorable = {s: m for s, m in sources.EXTENSIONS.items() if hasattr(sources.module(m), "scoring_data")}
+    kind = scorable.get(Path(data_arg).suffix.lower())
+    if kind is None:
+        raise DataError(f"{data_arg}: --data takes a config (.yaml) or a data file ({', '.join(sorted(scorable))})")
+    if not Path(data_arg).exists():
+        raise DataError(f"{data_arg}: file not found")
+    if not (kind == trained.source or sources.is_table(kind) and sources.is_table(trained.source)):
+        raise DataError(f"{data_arg}: the run was trained on {trained.source} data; give a .{trained.source} file")
+    module = sources.module(kind)
+    keys = module.scoring_data(str(Path(data_arg).resolve()), trained, run.inputs)
+    config = run.config.config.copy_with(data=sources.CONFIGS[module.NAME].model_validate(keys))
+    from dlcli.data.prepare import fill
+
+    x, y = _all_rows(read_data(config), run)
+    return fill(x, run.inputs.fill), y
+
+
+def _all_rows(raw, run: SavedRun):
+    x = with_numeric(raw.x, numeric(raw.x).astype(np.float32, copy=False))
+    y = np.ravel(raw.y)
+    if raw.x_test is not None:
+        if isinstance(x, dict):
+            x = {k: np.concatenate([v, raw.x_test[k]]) for k, v in x.items()}
+        else:
+            x = np.concatenate([x, raw.x_test.astype(np.float32, copy=False)])
+        y = np.concatenate([y, np.ravel(raw.y_test)])
+    if run.config.task == "regression":
+        return x, y.astype(np.float32)
+    index = {str(v): i for i, v in enumerate(run.labels or [])}
+    unknown = sorted({str(v) for v in y} - set(index))
+    if unknown:
+        raise DataError(
+            f"{raw.files[0] if raw.files else 'the data'}: labels {unknown[:5]} were not seen in training "
+            f"(classes: {list(index)[:10]})"
+        )
+    return x, np.array([index[str(v)] for v in y], dtype=np.int32)

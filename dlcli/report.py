@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dlcli import runs
+from dlcli.runs import store
 
 PLOTS = "plots"
 CURVES = "learning_curves.png"
@@ -54,8 +54,12 @@ def classification(y_true, y_pred, classes: list) -> dict:
             }
             for i, name in enumerate(names)
         },
-        "confusion_matrix": {"labels": names, "rows": "true class", "columns": "predicted class",
-                             "matrix": matrix.tolist()},  # fmt: skip
+        "confusion_matrix": {
+            "labels": names,
+            "rows": "true class",
+            "columns": "predicted class",
+            "matrix": matrix.tolist(),
+        },  # fmt: skip
     }
 
 
@@ -71,12 +75,12 @@ def read_history(path: Path) -> dict[str, list[float]]:
 def write_plots(run_path: Path) -> list[Path]:
     """``plots/learning_curves.png`` and, for classification, ``plots/confusion_matrix.png``; returns the paths."""
     run_path = Path(run_path)
-    history = read_history(run_path / runs.HISTORY) if (run_path / runs.HISTORY).exists() else {}
-    metrics = runs.read_json_if_present(run_path / runs.METRICS, {})
-    import matplotlib  # noqa: PLC0415
+    history = read_history(run_path / store.HISTORY) if (run_path / store.HISTORY).exists() else {}
+    metrics = store.read_json_if_present(run_path / store.METRICS, {})
+    import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    import matplotlib.pyplot as plt
 
     folder = run_path / PLOTS
     folder.mkdir(exist_ok=True)

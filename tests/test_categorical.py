@@ -7,9 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from dlcli import data, plan
-from dlcli.config import load_config_text
+from dlcli.config.load import load_config_text
+from dlcli.config.resolve import resolve
+from dlcli.data import load as data
 from dlcli.errors import DataError
+from dlcli.model import specs as layer_specs
 from tests.conftest import CONFIGS, assert_same_metrics, invoke, train_json
 
 
@@ -55,8 +57,8 @@ def test_validate_counts_the_lookups_like_keras(churn_run):
     config = load_config_text((CONFIGS / "churn_csv.yaml").read_text(), "churn.yaml", base_dir=CONFIGS)
     probe = data.probe(config)
     assert probe.vocab_sizes == {"city": 5, "plan": 3} and probe.input_shape == (3,)
-    resolved = plan.resolve(config, probe.task, probe.n_classes)
-    total = sum(s.params for s in plan.layers(resolved, probe.input_shape, probe.vocab_sizes))
+    resolved = resolve(config, probe.task, probe.n_classes)
+    total = sum(s.params for s in layer_specs.layers(resolved, probe.input_shape, probe.vocab_sizes))
     model = keras.saving.load_model(churn_run / "model.keras")
     assert total == model.count_params()
 

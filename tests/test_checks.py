@@ -9,9 +9,11 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from dlcli import checks, plan
-from dlcli.checks import Problem
-from dlcli.config import Config, LossSpec, OutputConfig, load_config_text
+from dlcli.config import checks
+from dlcli.config.checks import Problem
+from dlcli.config.load import load_config_text
+from dlcli.config.resolve import resolve
+from dlcli.config.schema import Config, LossSpec, OutputConfig
 from dlcli.errors import ConfigError
 
 DIGITS = "data: {source: sklearn, name: digits}\n"
@@ -52,6 +54,26 @@ def test_problem_severity_defaults_to_error():
 # -- file checks ---------------------------------------------------------------------------------
 
 
+def schema_problems(text: str) -> list[str]:
+    """What validating the file against the schema reports (the sources' own models), as located lines."""
+    from pydantic import ValidationError
+
+    from dlcli.config.messages import describe
+    from dlcli.config.yamlpos import load_yaml
+
+    located = load_yaml(text, "x.yaml")
+    try:
+        Config.model_validate(located.data)
+    except ValidationError as exc:
+        return describe(exc, located)
+    return []
+
+
+def key_paths(lines: list[str]) -> list[tuple]:
+    """The key path each located line is about: ``x.yaml:1:7: data.name: ...`` -> ("data", "name")."""
+    return [tuple(line.split(": ")[1].split(".")) for line in lines]
+
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -61,8 +83,8 @@ def test_problem_severity_defaults_to_error():
         "data: {source: npz, path: m.npz, test_path: t.npz}\n",
     ],
 )
-def test_source_fields_accepts_complete_sources(text):
-    assert checks.source_fields(unchecked(text)) == []
+def test_each_source_accepts_its_complete_keys(text):
+    assert schema_problems(text) == []
 
 
 @pytest.mark.parametrize(
@@ -75,20 +97,36 @@ def test_source_fields_accepts_complete_sources(text):
         ("data: {source: sklearn, name: iris, path: t.csv, target: y}\n", [("data", "path"), ("data", "target")]),
         ("data: {source: csv, path: t.csv, target: y, name: iris}\n", [("data", "name")]),
         ("data: {source: npz, path: m.npz, target: y, features: [a]}\n", [("data", "target"), ("data", "features")]),
-        ("data: {source: csv, path: t.csv, target: y, features: [a, y]}\n", [("data", "features")]),
     ],
 )
-def test_source_fields(text, expected):
-    problems = checks.source_fields(unchecked(text))
+def test_each_source_needs_its_keys_and_takes_no_other(text, expected):
+    problems = schema_problems(text)
+    assert key_paths(problems) == expected
+    assert all("warning" not in p for p in problems)
+
+
+def test_source_key_messages():
+    (missing,) = schema_problems("data: {source: csv, path: t.csv}\n")
+    assert "source 'csv' needs 'target'" in missing
+    (ignored,) = schema_problems("data: {source: csv, path: t.csv, target: y, name: x}\n")
+    assert "not used by source 'csv'" in ignored
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("data: {source: csv, path: t.csv, target: y}\n", []),
+        ("data: {source: csv, path: t.csv, target: y, features: [a, y]}\n", [("data", "features")]),
+        ("data: {source: csv, path: t.csv, target: y, categorical: [y]}\n", [("data", "categorical")]),
+        ("data: {source: csv, path: t.csv, target: y, embedding: {y: 2}}\n", [("data", "embedding", "y")]),
+        ("data: {source: csv, path: t.csv, target: y, features: [a], categorical: [b]}\n", [("data", "categorical")]),
+        (DIGITS, []),
+    ],
+)
+def test_table_columns(text, expected):
+    problems = checks.table_columns(unchecked(text))
     assert paths(problems) == expected
-    assert {p.severity for p in problems} == {"error"}
-
-
-def test_source_fields_messages():
-    (missing,) = checks.source_fields(unchecked("data: {source: csv, path: t.csv}\n"))
-    assert "source 'csv' needs 'target'" in missing.message
-    (ignored,) = checks.source_fields(unchecked("data: {source: csv, path: t.csv, target: y, name: x}\n"))
-    assert "not used by source 'csv'" in ignored.message
+    assert {p.severity for p in problems} <= {"error"}
 
 
 @pytest.mark.parametrize(
@@ -232,13 +270,12 @@ def test_regression_output(head, output, expected):
 def test_check_config_runs_every_file_check():
     text = (
         "task: regression\n"
-        "data: {source: csv, validation_split: 0}\n"
+        "data: {source: csv, path: t.csv, target: y, features: [a, y], validation_split: 0}\n"
         "model: {output: {units: 1, activation: sigmoid}}\n"
         "training: {early_stopping: true}\n"
     )
     assert paths(checks.check_config(unchecked(text))) == [
-        ("data", "path"),
-        ("data", "target"),
+        ("data", "features"),
         ("training", "early_stopping", "monitor"),
         ("model", "output", "activation"),
     ]
@@ -414,7 +451,7 @@ def test_logits_loss_with_an_auto_output_is_not_squashed_twice(output, capsys):
     config = load(
         DIGITS + f"model: {{output: {output}}}\nloss: {{name: sparse_categorical_crossentropy, from_logits: true}}\n"
     )
-    resolved = plan.resolve(config, "multiclass", 10)
+    resolved = resolve(config, "multiclass", 10)
     assert resolved.model.output.activation == "linear" or "applies it twice" in capsys.readouterr().err
 
 
@@ -526,7 +563,7 @@ def test_logged_names():
 def test_monitors_are_logged_uses_the_names_keras_logs(tmp_path):
     # Keras logs metrics: [mae] as mean_absolute_error / val_mean_absolute_error (see history.csv of a
     # diabetes run); the alias val_mae is accepted and handed to the callback under the logged name.
-    from dlcli import checkpoints
+    from dlcli.training import callbacks
 
     def problems(monitor):
         text = DIGITS + f"metrics: [mae]\ntraining: {{early_stopping: {{monitor: {monitor}, mode: min}}}}\n"
@@ -536,13 +573,13 @@ def test_monitors_are_logged_uses_the_names_keras_logs(tmp_path):
     assert problems("val_mae") == []
     assert paths(problems("val_mse")) == [("training", "early_stopping", "monitor")]
     config = unchecked(DIGITS + "metrics: [mae]\ntraining: {early_stopping: {monitor: val_mae}}\n")
-    assert checkpoints.callbacks(config, tmp_path)["early_stopping"].monitor == "val_mean_absolute_error"
+    assert callbacks.configured(config, tmp_path)["early_stopping"].monitor == "val_mean_absolute_error"
 
 
 def test_monitors_are_logged_stops_resolve_with_a_location():
     config = load(DIGITS + "training:\n  early_stopping: {monitor: val_acc}\n")
     with pytest.raises(ConfigError) as info:
-        plan.resolve(config, "multiclass", 10)
+        resolve(config, "multiclass", 10)
     (problem,) = info.value.problems
     assert problem.startswith("x.yaml:3:29: training.early_stopping.monitor: 'val_acc' is not logged")
 
@@ -572,7 +609,7 @@ def test_class_weight_fits_task(class_weight, task, reported):
 def test_class_weight_fits_task_stops_resolve_with_a_location():
     config = load("data: {source: sklearn, name: diabetes}\ntraining:\n  class_weight: balanced\n")
     with pytest.raises(ConfigError) as info:
-        plan.resolve(config, "regression", None)
+        resolve(config, "regression", None)
     (problem,) = info.value.problems
     assert problem == "x.yaml:3:17: training.class_weight: weights classes, but the target is continuous; remove it"
 
@@ -594,13 +631,28 @@ def test_check_against_data_collects_every_data_check():
     assert checks.check_against_data(load(DIGITS), "multiclass", 10) == []
 
 
-# -- plan.resolve ----------------------------------------------------------------------------------
+# -- resolve -----------------------------------------------------------------------------------
 
 
-def output_of(config: Config) -> tuple:
-    out = config.model.output
+def output_of(resolved) -> tuple:
+    """The output layer, as the resolved type has it and as the saved config writes it (the two agree)."""
+    out = resolved.config.model.output
     assert isinstance(out, OutputConfig)
+    assert (resolved.output.units, resolved.output.activation) == (out.units, out.activation)
     return out.units, out.activation
+
+
+def loss_of(resolved):
+    """The loss as the saved config writes it (a name, or a LossSpec with parameters); the typed one agrees."""
+    saved = resolved.config.loss
+    assert resolved.loss.name == (saved if isinstance(saved, str) else saved.name)
+    assert resolved.loss.params == ({} if isinstance(saved, str) else saved.model_extra)
+    return saved
+
+
+def metrics_of(resolved) -> list:
+    assert [m.name for m in resolved.metrics] == list(resolved.config.metrics)
+    return resolved.config.metrics
 
 
 @pytest.mark.parametrize(
@@ -613,27 +665,27 @@ def output_of(config: Config) -> tuple:
     ],
 )
 def test_resolve_auto(task, n_classes, output, loss, metrics):
-    resolved = plan.resolve(load(DIGITS), task, n_classes)
+    resolved = resolve(load(DIGITS), task, n_classes)
     assert resolved.task == task
     assert output_of(resolved) == output
-    assert resolved.loss == loss
-    assert resolved.metrics == metrics
+    assert loss_of(resolved) == loss
+    assert metrics_of(resolved) == metrics
 
 
 def test_resolve_keeps_explicit_choices():
     config = load(DIGITS + "loss: huber\nmetrics: [mse]\nmodel: {output: {units: 1, activation: relu}}\n")
-    resolved = plan.resolve(config, "regression", None)
-    assert (resolved.loss, resolved.metrics, output_of(resolved)) == ("huber", ["mse"], (1, "relu"))
+    resolved = resolve(config, "regression", None)
+    assert (loss_of(resolved), metrics_of(resolved), output_of(resolved)) == ("huber", ["mse"], (1, "relu"))
 
 
 def test_resolve_binary_softmax_gets_two_units():
-    resolved = plan.resolve(load(DIGITS + "model: {output: {activation: softmax}}\n"), "binary", 2)
+    resolved = resolve(load(DIGITS + "model: {output: {activation: softmax}}\n"), "binary", 2)
     assert output_of(resolved) == (2, "softmax")
-    assert resolved.loss == "sparse_categorical_crossentropy"
+    assert loss_of(resolved) == "sparse_categorical_crossentropy"
 
 
 def test_resolve_binary_two_units_gets_softmax():
-    resolved = plan.resolve(load(DIGITS + "model: {output: {units: 2}}\n"), "binary", 2)
+    resolved = resolve(load(DIGITS + "model: {output: {units: 2}}\n"), "binary", 2)
     assert output_of(resolved) == (2, "softmax")
 
 
@@ -642,16 +694,16 @@ def test_resolve_binary_two_units_gets_softmax():
     [("multiclass", 10, "sparse_categorical_crossentropy"), ("binary", 2, "binary_crossentropy")],
 )
 def test_resolve_linear_output_with_auto_loss_uses_logits(task, n_classes, loss):
-    resolved = plan.resolve(load(DIGITS + "model: {output: {activation: linear}}\n"), task, n_classes)
-    assert isinstance(resolved.loss, LossSpec)
+    resolved = resolve(load(DIGITS + "model: {output: {activation: linear}}\n"), task, n_classes)
+    assert isinstance(loss_of(resolved), LossSpec)
     assert resolved.loss.name == loss
-    assert resolved.loss.model_extra == {"from_logits": True}
+    assert loss_of(resolved).model_extra == {"from_logits": True}
 
 
 def test_resolve_linear_output_with_plain_loss_is_an_error():
     config = load(DIGITS + "model: {output: {activation: linear}}\nloss: sparse_categorical_crossentropy\n")
     with pytest.raises(ConfigError) as info:
-        plan.resolve(config, "multiclass", 10)
+        resolve(config, "multiclass", 10)
     (problem,) = info.value.problems
     assert problem.startswith("x.yaml:3:7: loss: ")
     assert "from_logits: true" in problem
@@ -662,12 +714,12 @@ def test_resolve_linear_output_with_logits_loss_is_fine():
         DIGITS
         + "model: {output: {activation: linear}}\nloss: {name: sparse_categorical_crossentropy, from_logits: true}\n"
     )
-    assert plan.resolve(config, "multiclass", 10).loss.model_extra == {"from_logits": True}
+    assert loss_of(resolve(config, "multiclass", 10)).model_extra == {"from_logits": True}
 
 
 def test_resolve_linear_output_for_regression_needs_no_logits():
     config = load(DIGITS + "model: {output: {activation: linear}}\nloss: mse\n")
-    assert plan.resolve(config, "regression", None).loss == "mse"
+    assert loss_of(resolve(config, "regression", None)) == "mse"
 
 
 @pytest.mark.parametrize(
@@ -683,7 +735,7 @@ def test_resolve_linear_output_for_regression_needs_no_logits():
 )
 def test_resolve_rejects_mismatches_with_location(text, task, n_classes, line, key, fragment):
     with pytest.raises(ConfigError) as info:
-        plan.resolve(load(DIGITS + text), task, n_classes)
+        resolve(load(DIGITS + text), task, n_classes)
     (problem,) = info.value.problems
     assert problem.startswith(f"x.yaml:{line}:")
     assert f" {key}: " in problem
@@ -691,13 +743,13 @@ def test_resolve_rejects_mismatches_with_location(text, task, n_classes, line, k
 
 
 def test_resolve_keeps_the_origin_for_later_errors():
-    resolved = plan.resolve(load(DIGITS + "training:\n  epochs: 3\n"), "multiclass", 10)
+    resolved = resolve(load(DIGITS + "training:\n  epochs: 3\n"), "multiclass", 10)
     assert resolved.where(("training", "epochs")) == "x.yaml:3:11"
 
 
 def test_resolve_prints_warnings_and_goes_on(capsys):
     config = load(DIGITS + "metrics: [accuracy, categorical_accuracy]\n")
-    assert plan.resolve(config, "multiclass", 10).metrics == ["accuracy", "categorical_accuracy"]
+    assert metrics_of(resolve(config, "multiclass", 10)) == ["accuracy", "categorical_accuracy"]
     (row,) = capsys.readouterr().err.splitlines()
     assert row.startswith("x.yaml:2:21: metrics[1]: warning: 'categorical_accuracy' runs but means little")
 
@@ -705,7 +757,7 @@ def test_resolve_prints_warnings_and_goes_on(capsys):
 def test_resolve_raises_only_the_errors_when_there_are_warnings_too(capsys):
     config = load(DIGITS + "metrics: [categorical_accuracy, auc]\n")
     with pytest.raises(ConfigError) as info:
-        plan.resolve(config, "multiclass", 10)
+        resolve(config, "multiclass", 10)
     (problem,) = info.value.problems
     assert problem.startswith("x.yaml:2:33: metrics[1]: 'auc' cannot score")
     assert "warning" not in capsys.readouterr().err

@@ -41,7 +41,7 @@ def test_train_writes_the_run_directory(digits_run):
 
 
 def test_saved_config_is_resolved_and_includes_overrides(digits_run):
-    from dlcli.config import load_config
+    from dlcli.config.load import load_config
 
     run, _ = digits_run
     saved = load_config(run / "config.yaml")
@@ -206,12 +206,12 @@ def test_evaluate_refuses_an_incomplete_run(digits_run, tmp_path):
 
 
 def test_interrupt_marks_the_run_and_leaves_no_model(tmp_path, monkeypatch):
-    import dlcli.train
+    import dlcli.training.fit
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(dlcli.train, "fit", interrupted)
+    monkeypatch.setattr(dlcli.training.fit, "fit", interrupted)
     result = invoke("train", CONFIGS / "iris.yaml", "--output-dir", tmp_path)
     assert result.exit_code == 130
     (run,) = tmp_path.iterdir()
@@ -222,12 +222,12 @@ def test_interrupt_marks_the_run_and_leaves_no_model(tmp_path, monkeypatch):
 
 
 def test_a_crash_during_fit_marks_the_run_failed_exit_1(tmp_path, monkeypatch):
-    import dlcli.train
+    import dlcli.training.fit
 
     def boom(*args, **kwargs):
         raise RuntimeError("simulated failure")
 
-    monkeypatch.setattr(dlcli.train, "fit", boom)
+    monkeypatch.setattr(dlcli.training.fit, "fit", boom)
     result = invoke("train", CONFIGS / "iris.yaml", "--output-dir", tmp_path)
     assert result.exit_code == 1
     assert "simulated failure" in result.stderr and "Traceback" not in result.output

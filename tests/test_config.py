@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dlcli.config import EarlyStoppingConfig, LossSpec, OptimizerSpec, load_config, load_config_text
+from dlcli.config.load import load_config, load_config_text
+from dlcli.config.schema import LossSpec, OptimizerSpec
+from dlcli.config.sections import EarlyStoppingConfig
 from dlcli.errors import ConfigError, UsageError
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"

@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dlcli import data
-from dlcli.config import SKLEARN_DATASETS, load_config_text
+from dlcli.config.load import load_config_text
+from dlcli.data import load as data
 from dlcli.data.prepare import infer_task
+from dlcli.data.sources.sklearn import DATASETS as SKLEARN_DATASETS
 from dlcli.errors import ConfigError, DataError
 
 
@@ -432,13 +433,14 @@ def test_validation_path_never_imports_tensorflow(tmp_path):
     script = textwrap.dedent(
         f"""
         import sys
-        import dlcli.cli, dlcli.config, dlcli.data
-        from dlcli import plan
+        import dlcli.cli, dlcli.config.load, dlcli.data.load
+        from dlcli.config.resolve import resolve
+        from dlcli.model import specs as layer_specs
         for name in {sorted(configs)!r}:
-            config = dlcli.config.load_config({str(tmp_path)!r} + "/" + name)
-            probe = dlcli.data.probe(config)
-            resolved = plan.resolve(config, probe.task, probe.n_classes)
-            plan.table(plan.layers(resolved, probe.input_shape), probe.input_shape)
+            config = dlcli.config.load.load_config({str(tmp_path)!r} + "/" + name)
+            probe = dlcli.data.load.probe(config)
+            resolved = resolve(config, probe.task, probe.n_classes)
+            layer_specs.table(layer_specs.layers(resolved, probe.input_shape), probe.input_shape)
         loaded = sorted(m for m in ("tensorflow", "keras", "sklearn") if m in sys.modules)
         print(",".join(loaded))
         """
@@ -457,9 +459,11 @@ def test_csv_with_quoted_spaced_header_and_crlf_lines(tmp_path):
     assert ds.info.feature_names == ["x 1", "x 2"] and ds.info.task == "regression"
 
 
-@pytest.mark.parametrize(("counts", "fraction"), [([40, 15, 5], 0.2), ([500, 3, 2], 0.1), ([7, 7], 0.5), ([1, 99], 0.33)])
+@pytest.mark.parametrize(
+    ("counts", "fraction"), [([40, 15, 5], 0.2), ([500, 3, 2], 0.1), ([7, 7], 0.5), ([1, 99], 0.33)]
+)
 def test_split_index_partitions_rows_and_gives_each_class_its_share(counts, fraction):
-    from dlcli.data.prepare import split_index
+    from dlcli.data.splits import split_index
 
     y = np.random.default_rng(1).permutation(np.repeat(np.arange(len(counts)), counts))
     keep, out = split_index(y, fraction, seed=4, stratify=True)
@@ -475,7 +479,7 @@ def test_split_index_partitions_rows_and_gives_each_class_its_share(counts, frac
 
 
 def test_split_index_without_stratification_is_a_seeded_sample():
-    from dlcli.data.prepare import split_index
+    from dlcli.data.splits import split_index
 
     y = np.zeros(1000, dtype=np.int32)
     keep, out = split_index(y, 0.25, seed=0, stratify=False)

@@ -104,7 +104,7 @@ def test_runs_volume_is_mounted_and_is_the_output_dir(pod, container):
 
 
 def test_configmap_config_validates_and_is_multi_worker(config_map, tmp_path):
-    from dlcli.config import load_config
+    from dlcli.config.load import load_config
 
     [(key, text)] = config_map["data"].items()
     path = tmp_path / key

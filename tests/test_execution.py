@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
-from dlcli import loop
-from dlcli.config import load_config_text
-from tests.conftest import CONFIGS, train_json
+from dlcli.config.load import load_config_text
+from dlcli.training import execution as loop
+from tests.conftest import CONFIGS, assert_same_metrics, invoke, train_json
 
 DIGITS = "data: {source: sklearn, name: digits}\n"
 
@@ -18,7 +19,8 @@ def config(training: str = "{}", layers: str = "[{units: 64}]"):
 
 
 def execution(config, steps_per_epoch=100, params=100_000, **kw):
-    return loop.execution(config, steps_per_epoch, params=params, **kw)
+    """The choice as environment.json records it."""
+    return loop.choose(config, steps_per_epoch, params=params, **kw).record()
 
 
 def test_auto_steps_fill_about_a_quarter_second_per_call_in_dlcli_loop():
@@ -123,3 +125,43 @@ def test_keras_loop_skips_xla_when_a_step_is_too_small_to_repay_compiling():
     assert small["jit_compile"] is False and "too little to repay compiling" in small["jit_compile_reason"]
     # 784-1024-1024-10 at batch 1024: ~1.9M weights, ~11 GFLOP a step
     assert execution(config("{batch_size: 1024}"), in_memory=False, params=1_863_690)["jit_compile"] is True
+
+
+# -- the compiled loop behind a Keras-version guard -----------------------------------------------------
+
+
+def test_the_compiled_loop_runs_only_on_the_keras_it_is_tested_with(monkeypatch):
+    from dlcli.training import keras_internals
+
+    assert keras_internals.version_problem() is None  # the Keras installed here is a tested one
+    monkeypatch.setattr(keras_internals, "keras_version", lambda: "3.16.0")
+    assert keras_internals.version_problem() == "dlcli's compiled loop is tested with Keras 3.15, not 3.16.0"
+    chosen = loop.choose(config(), 100, params=100_000, unsupported_keras=keras_internals.version_problem())
+    assert (chosen.loop, chosen.steps_per_execution, chosen.fallback) == (
+        "keras",
+        32,
+        keras_internals.version_problem(),
+    )
+    assert loop.choose(config(), 100, params=100_000).fallback is None
+
+
+def test_an_untested_keras_trains_in_keras_fit_and_says_so(tmp_path, monkeypatch):
+    from dlcli.training import keras_internals
+
+    sets = ("training.epochs=3", "training.plots=false")
+    ours, ours_metrics = train_json(tmp_path / "tested", CONFIGS / "iris.yaml", *sets)
+    monkeypatch.setattr(keras_internals, "keras_version", lambda: "3.99.1")
+    result = invoke("train", CONFIGS / "iris.yaml", *[a for s in sets for a in ("--set", s)], "--output-dir",
+                    tmp_path / "untested", "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (line,) = [row for row in result.stderr.splitlines() if "3.99.1" in row]
+    assert line == (
+        "warning: dlcli's compiled loop is tested with Keras 3.15, not 3.99.1; training with Keras's fit, "
+        "15 steps per call"
+    )
+    run = Path(json.loads(result.stdout)["run_dir"])
+    chosen = json.loads((run / "environment.json").read_text())["execution"]
+    assert chosen["loop"] == "keras" and chosen["fallback"].endswith("not 3.99.1")
+    assert json.loads((ours / "environment.json").read_text())["execution"]["loop"] == "dlcli"
+    # Keras's fit makes the same updates as the compiled loop (tests/test_loop.py): the same model
+    assert_same_metrics(json.loads(result.stdout)["metrics"], ours_metrics)

@@ -7,8 +7,13 @@ import zipfile
 
 import numpy as np
 
-from dlcli import data, loop, plan, train
-from dlcli.config import load_config_text
+from dlcli.config.load import load_config_text
+from dlcli.config.resolve import resolve
+from dlcli.data import load as data
+from dlcli.training import execution, fastloop, keras_internals
+from dlcli.training.compile import class_weights, compile_model
+from dlcli.training.execution import Execution, steps_per_epoch
+from dlcli.training.fit import fit
 from tests.conftest import CONFIGS, train_json
 
 # iris: 120 training rows; batch 7 leaves a last batch of 1 row in every epoch
@@ -21,10 +26,10 @@ IRIS = (
 
 
 def fitted(*, loop_name="dlcli", steps=4, jit=False, dropout=0.0, epochs=3, batch=7, training="", optimizer=None):
-    """A model trained by train.fit with the given execution; (model, history)."""
+    """A model trained by training.fit.fit with the given execution; (model, history)."""
     import keras
 
-    from dlcli import model as build
+    from dlcli.model import build
 
     text = IRIS.format(dropout=dropout, epochs=epochs, batch=batch, training=training)
     if optimizer:
@@ -32,13 +37,13 @@ def fitted(*, loop_name="dlcli", steps=4, jit=False, dropout=0.0, epochs=3, batc
     config = load_config_text(text, "c.yaml")
     dataset = data.load(config)
     info = dataset.info
-    resolved = plan.resolve(config, info.task, info.n_classes)
+    resolved = resolve(config, info.task, info.n_classes)
     keras.utils.set_random_seed(resolved.seed)
     net = build.build(resolved, info, dataset.x_train)
-    chosen = {"loop": loop_name, "steps_per_execution": steps, "jit_compile": jit}
-    train.compile_model(net, resolved, chosen, train.steps_per_epoch(dataset, resolved))
-    weights = train.class_weights(resolved, info.classes, dataset.y_train)
-    history = train.fit(net, dataset, resolved, chosen, class_weight=weights, verbose=0)
+    chosen = Execution(loop_name, steps, jit)
+    compile_model(net, resolved, chosen, steps_per_epoch(dataset, resolved))
+    weights = class_weights(resolved, info.classes, dataset.y_train)
+    history = fit(net, dataset, resolved, chosen, class_weight=weights, verbose=0)
     assert net.train_function is None or loop_name == "keras"  # dlcli's loop lets go of its copy of the data
     return net, history.history
 
@@ -67,7 +72,7 @@ def test_a_model_compiled_for_keras_loop_still_trains_every_step():
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile("sgd", "mse", steps_per_execution=32)
     x, y = np.ones((100, 2), np.float32), np.ones(100, np.float32)
-    epochs = loop.CompiledEpochs(model, x, y, batch_size=10, seed=0, steps=3, jit=False)
+    epochs = fastloop.CompiledEpochs(model, x, y, batch_size=10, seed=0, steps=3, jit=False)
     epochs.install()
     model.fit(epochs.dataset, epochs=2, verbose=0, shuffle=False, callbacks=[epochs.callback()])
     assert int(model.optimizer.iterations.numpy()) == 2 * 10
@@ -93,7 +98,7 @@ def test_a_model_xla_refuses_trains_without_it_and_says_so(capsys):
     model = keras.Sequential([keras.Input((3,)), HostCopy(), keras.layers.Dense(1)])
     model.compile("sgd", "mse")
     x, y = np.ones((40, 3), np.float32), np.ones(40, np.float32)
-    epochs = loop.CompiledEpochs(model, x, y, batch_size=8, seed=0, steps=2, jit=True)
+    epochs = fastloop.CompiledEpochs(model, x, y, batch_size=8, seed=0, steps=2, jit=True)
     epochs.install()
     model.fit(epochs.dataset, epochs=2, verbose=0, shuffle=False, callbacks=[epochs.callback()])
     assert int(model.optimizer.iterations.numpy()) == 2 * 5 and epochs.jit is False
@@ -110,7 +115,7 @@ def test_a_layer_that_fails_to_build_shows_its_own_error():
 
     model = keras.Sequential([keras.layers.Dense(2), Broken()])
     model.compile("sgd", "mse")
-    epochs = loop.CompiledEpochs(
+    epochs = fastloop.CompiledEpochs(
         model, np.ones((8, 3), np.float32), np.ones(8), batch_size=4, seed=0, steps=1, jit=False
     )
     with pytest.raises(TypeError, match="this layer cannot take its input"):
@@ -163,7 +168,7 @@ def test_philox_override_draws_the_bits_keras_draws_under_xla_and_leaves_the_lay
 
         @tf.function(jit_compile=True)
         def three():
-            with loop._xla_dropout(model, jit=override):
+            with keras_internals.philox_dropout(model, jit=override):
                 assert ("call" in vars(layer)) is override
                 return [layer(x, training=True) for _ in range(3)]
 
@@ -174,7 +179,7 @@ def test_philox_override_draws_the_bits_keras_draws_under_xla_and_leaves_the_lay
     for a, b in zip(ours, keras_masks, strict=True):
         np.testing.assert_array_equal(a, b)
     assert not np.array_equal(keras_masks[0], keras_masks[1])
-    with loop._xla_dropout(model, jit=True):
+    with keras_internals.philox_dropout(model, jit=True):
         np.testing.assert_array_equal(layer(x, training=False).numpy(), x.numpy())
 
 
@@ -184,7 +189,7 @@ def test_each_epoch_is_a_permutation_keyed_by_seed_and_epoch():
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile("sgd", "mse")
     x, y = np.zeros((50, 2), np.float32), np.zeros(50, np.float32)
-    epochs = loop.CompiledEpochs(model, x, y, batch_size=8, seed=5, steps=3, jit=False)
+    epochs = fastloop.CompiledEpochs(model, x, y, batch_size=8, seed=5, steps=3, jit=False)
     assert (epochs.full, epochs.chunks, epochs.calls) == (6, 2, 3)  # 6 full batches in 2 calls, then 2 rows
     orders = []
     for epoch in (0, 1, 0):
@@ -226,11 +231,11 @@ def test_determinism_and_string_lookups_keep_xla_off():
 
     config = load_config_text(IRIS.format(dropout=0, epochs=1, batch=8, training=", deterministic: true"), "c.yaml")
     plain = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
-    assert "deterministic: true" in loop.no_xla_reason(config, plain)
+    assert "deterministic: true" in execution.no_xla_reason(config, plain)
     config = load_config_text(IRIS.format(dropout=0, epochs=1, batch=8, training=""), "c.yaml")
-    assert loop.no_xla_reason(config, plain) is None
+    assert execution.no_xla_reason(config, plain) is None
     lookup = keras.Sequential([keras.Input((1,), dtype="string"), keras.layers.StringLookup(vocabulary=["a", "b"])])
-    assert loop.no_xla_reason(config, lookup) == "the model's StringLookup layers do not support XLA"
+    assert execution.no_xla_reason(config, lookup) == "the model's StringLookup layers do not support XLA"
 
 
 def test_epoch_lines_count_optimizer_steps_not_calls(tmp_path):

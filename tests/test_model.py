@@ -5,17 +5,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dlcli import data, plan
-from dlcli.config import load_config_text
+from dlcli.config.load import load_config_text
+from dlcli.config.resolve import resolve
+from dlcli.data import load as data
 from dlcli.data.prepare import normalization_stats
-from dlcli.model import build, predicted_classes
-from dlcli.train import compile_model, make_loss, make_metrics, make_optimizer
+from dlcli.model import specs as layer_specs
+from dlcli.model.build import build
+from dlcli.model.head import predicted_classes
+from dlcli.training.compile import compile_model, make_loss, make_metrics, make_optimizer
 
 
 def resolved(text: str, **kw):
     config = load_config_text(text, "c.yaml", **kw)
     ds = data.load(config)
-    return plan.resolve(config, ds.info.task, ds.info.n_classes), ds
+    return resolve(config, ds.info.task, ds.info.n_classes), ds
 
 
 def test_digits_model_matches_the_plan():
@@ -25,7 +28,7 @@ def test_digits_model_matches_the_plan():
     model = build(config, ds.info, ds.x_train)
     kinds = [type(layer).__name__ for layer in model.layers]
     assert kinds == ["Normalization", "Dense", "Dense", "Dropout", "Dense"]
-    specs = plan.layers(config, ds.info.input_shape)
+    specs = layer_specs.layers(config, ds.info.input_shape)
     assert [s.name for s in specs] == [layer.name for layer in model.layers]
     assert model.count_params() == sum(s.params for s in specs) == 64 * 64 + 64 + 64 * 64 + 64 + 64 * 10 + 10
     assert model.layers[-1].units == 10

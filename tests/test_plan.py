@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from dlcli import plan
-from dlcli.config import load_config_text
+from dlcli.config.load import load_config_text
+from dlcli.config.resolve import resolve
+from dlcli.model import specs as layer_specs
 
 
 def resolved(text: str, task: str = "multiclass", n_classes: int | None = 10):
-    return plan.resolve(load_config_text(text, "x.yaml"), task, n_classes)
+    return resolve(load_config_text(text, "x.yaml"), task, n_classes)
 
 
 def kinds(specs) -> list[str]:
@@ -26,7 +27,7 @@ model:
 
 
 def test_digits_mlp_layers_and_params():
-    specs = plan.layers(resolved(DIGITS_MLP), (64,))
+    specs = layer_specs.layers(resolved(DIGITS_MLP), (64,))
     assert [(s.name, s.kind, s.output_shape, s.params) for s in specs] == [
         ("normalize", "normalization", (None, 64), 0),
         ("hidden_1", "dense", (None, 64), 64 * 64 + 64),
@@ -40,8 +41,8 @@ def test_digits_mlp_layers_and_params():
 
 
 def test_table_for_digits_mlp():
-    specs = plan.layers(resolved(DIGITS_MLP), (64,))
-    lines = plan.table(specs, (64,)).splitlines()
+    specs = layer_specs.layers(resolved(DIGITS_MLP), (64,))
+    lines = layer_specs.table(specs, (64,)).splitlines()
     assert lines[0].split() == ["layer", "type", "output", "shape", "params"]
     assert set(lines[1].replace(" ", "")) == {"-"}
     assert lines[2].split() == ["input", "Input", "(None,", "64)", "0"]
@@ -55,35 +56,35 @@ def test_table_for_digits_mlp():
 
 
 def test_table_columns_line_up():
-    specs = plan.layers(resolved(DIGITS_MLP), (64,))
-    lines = plan.table(specs, (64,)).splitlines()[:-1]
+    specs = layer_specs.layers(resolved(DIGITS_MLP), (64,))
+    lines = layer_specs.table(specs, (64,)).splitlines()[:-1]
     assert len({len(line) for line in lines}) == 1
 
 
 def test_image_input_is_flattened_first():
-    specs = plan.layers(resolved("data: {source: sklearn, name: digits}\n"), (28, 28))
+    specs = layer_specs.layers(resolved("data: {source: sklearn, name: digits}\n"), (28, 28))
     assert specs[0].kind == "flatten"
     assert specs[0].output_shape == (None, 784)
     assert specs[2].params == 784 * 64 + 64
-    table = plan.table(specs, (28, 28))
+    table = layer_specs.table(specs, (28, 28))
     assert "(None, 28, 28)" in table
     assert "Flatten" in table
 
 
 def test_flat_input_has_no_flatten():
-    assert "flatten" not in kinds(plan.layers(resolved("data: {source: sklearn, name: digits}\n"), (64,)))
+    assert "flatten" not in kinds(layer_specs.layers(resolved("data: {source: sklearn, name: digits}\n"), (64,)))
 
 
 def test_scale_adds_rescaling_before_normalization():
     config = resolved("data: {source: sklearn, name: digits, scale: 0.00392156862745098}\n")
-    specs = plan.layers(config, (28, 28))
+    specs = layer_specs.layers(config, (28, 28))
     assert kinds(specs)[:3] == ["flatten", "rescaling", "normalization"]
     assert specs[1].scale == pytest.approx(1 / 255)
-    assert "Rescaling" in plan.table(specs, (28, 28))
+    assert "Rescaling" in layer_specs.table(specs, (28, 28))
 
 
 def test_no_scale_no_rescaling_and_normalize_off():
-    specs = plan.layers(resolved("data: {source: sklearn, name: digits, normalize: false}\n"), (64,))
+    specs = layer_specs.layers(resolved("data: {source: sklearn, name: digits, normalize: false}\n"), (64,))
     assert kinds(specs) == ["dense", "dense", "dense"]
 
 
@@ -95,10 +96,10 @@ model:
   output: {units: 10, activation: linear}
 loss: {name: sparse_categorical_crossentropy, from_logits: true}
 """
-    specs = plan.layers(resolved(text), (28, 28))
+    specs = layer_specs.layers(resolved(text), (28, 28))
     assert kinds(specs) == ["flatten", "rescaling", "dense", "dropout", "dense"]
     assert sum(s.params for s in specs) == 101_770  # the TensorFlow beginner tutorial's count
-    assert "Dense (linear)" in plan.table(specs, (28, 28))
+    assert "Dense (linear)" in layer_specs.table(specs, (28, 28))
 
 
 @pytest.mark.parametrize(
@@ -107,7 +108,7 @@ loss: {name: sparse_categorical_crossentropy, from_logits: true}
 )
 def test_output_layer_follows_the_task(task, n_classes, units, activation):
     config = resolved("data: {source: sklearn, name: iris}\nmodel: {layers: [{units: 8}]}\n", task, n_classes)
-    out = plan.layers(config, (4,))[-1]
+    out = layer_specs.layers(config, (4,))[-1]
     assert (out.name, out.units, out.activation, out.params) == ("output", units, activation, 8 * units + units)
 
 
@@ -120,7 +121,7 @@ model:
     - {units: 8}
     - {units: 4, activation: tanh, dropout: 0.1}
 """
-    specs = plan.layers(resolved(text, "multiclass", 3), (4,))
+    specs = layer_specs.layers(resolved(text, "multiclass", 3), (4,))
     assert [(s.name, s.rate) for s in specs] == [
         ("hidden_1", None),
         ("dropout_1", 0.5),
@@ -131,7 +132,7 @@ model:
     ]
     assert specs[1].output_shape == (None, 16)
     assert sum(s.params for s in specs) == (4 * 16 + 16) + (16 * 8 + 8) + (8 * 4 + 4) + (4 * 3 + 3)
-    table = plan.table(specs, (4,))
+    table = layer_specs.table(specs, (4,))
     assert "Dropout (0.5)" in table and "Dropout (0.1)" in table and "Dense (tanh)" in table
 
 
@@ -139,16 +140,16 @@ def test_hidden_layer_without_activation_is_linear():
     config = resolved(
         "data: {source: sklearn, name: iris}\nmodel: {layers: [{units: 5, activation: null}]}\n", "multiclass", 3
     )
-    assert plan.layers(config, (4,))[1].activation == "linear"
+    assert layer_specs.layers(config, (4,))[1].activation == "linear"
 
 
 def test_no_hidden_layers_is_a_linear_model():
     config = resolved("data: {source: sklearn, name: diabetes}\nmodel: {layers: []}\n", "regression", None)
-    specs = plan.layers(config, (10,))
+    specs = layer_specs.layers(config, (10,))
     assert kinds(specs) == ["normalization", "dense"]
     assert specs[-1].params == 11
 
 
 def test_keras_type_names():
-    specs = plan.layers(resolved("data: {source: sklearn, name: digits, scale: 0.5}\n"), (8, 8))
+    specs = layer_specs.layers(resolved("data: {source: sklearn, name: digits, scale: 0.5}\n"), (8, 8))
     assert [s.keras_type for s in specs] == ["Flatten", "Rescaling", "Normalization", "Dense", "Dense", "Dense"]

@@ -96,8 +96,8 @@ def _predict_proba(run: Path, x: np.ndarray, tmp_path: Path) -> tuple[list[str],
 
 
 def _test_split(run: Path):
-    from dlcli import data
-    from dlcli.config import load_config
+    from dlcli.config.load import load_config
+    from dlcli.data import load as data
 
     dataset = data.load(load_config(run / "config.yaml"))
     return dataset.x_test, dataset.y_test
@@ -197,7 +197,7 @@ def test_no_plots_and_text_table_prints_only_scalars(tmp_path):
 
 
 def test_format_table_and_scalars():
-    from dlcli.evaluate import format_table, scalars
+    from dlcli.scoring import format_table, scalars
 
     metrics = {"loss": 0.5, "accuracy": 0.75, "per_class": {"a": {}}, "confusion_matrix": {"matrix": []}}
     assert scalars(metrics) == {"loss": 0.5, "accuracy": 0.75}
@@ -348,7 +348,7 @@ def test_proba_binary_sigmoid(binary_run, tmp_path):
 
 def test_proba_from_logits_is_softmax(logits_run, tmp_path):
     run = logits_run[0]
-    from dlcli.config import load_config
+    from dlcli.config.load import load_config
 
     assert load_config(run / "config.yaml").model.output.activation == "linear"
     labels = _labels(run)
@@ -371,7 +371,7 @@ def test_proba_on_regression_is_refused(diabetes_run, tmp_path):
 def test_probabilities_unit():
     from scipy.special import expit, softmax
 
-    from dlcli.predict import probabilities
+    from dlcli.model.head import probabilities
 
     logits = np.array([[-2.0], [0.0], [3.0]])
     for activation in ("linear", "tanh"):

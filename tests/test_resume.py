@@ -89,7 +89,8 @@ def read_column(run: Path, name: str) -> list[str]:
 
 def weights_sha256(model_path: Path) -> str:
     """The saved model's weights hashed as run.json's weights_sha256 is."""
-    from dlcli import pipeline, runs
+    from dlcli import pipeline
+    from dlcli.runs import store as runs
 
     return pipeline.weights_sha256(runs.load_model(model_path, compile=False))
 
@@ -147,9 +148,9 @@ def assert_resume_state_cleared(run: Path) -> None:
 def signal_at(monkeypatch):
     """signal_at(epoch, step): raise SIGINT in this process during that training step (0-based), once."""
 
-    from dlcli import checkpoints
+    from dlcli.training.callbacks import StopOnSignal
 
-    original = checkpoints.Keeper.on_train_batch_end
+    original = StopOnSignal.on_train_batch_end
 
     def arm(epoch: int, step: int, sig=signal.SIGINT):
         fired = []
@@ -163,7 +164,7 @@ def signal_at(monkeypatch):
                     time.sleep(0.001)
             return original(self, batch, logs)
 
-        monkeypatch.setattr(checkpoints.Keeper, "on_train_batch_end", patched)
+        monkeypatch.setattr(StopOnSignal, "on_train_batch_end", patched)
         return fired
 
     return arm
@@ -414,9 +415,9 @@ def test_interrupted_twice_resumed_twice(tmp_path, iris_csv, signal_at, iris_exp
 
 
 def test_a_second_ctrl_c_stops_at_once_and_the_run_stays_resumable(tmp_path, iris_csv, monkeypatch, iris_expected):
-    from dlcli import checkpoints
+    from dlcli.training.callbacks import StopOnSignal
 
-    original = checkpoints.Keeper.on_train_batch_end
+    original = StopOnSignal.on_train_batch_end
     fired = []
 
     def twice(self, batch, logs=None):
@@ -430,7 +431,7 @@ def test_a_second_ctrl_c_stops_at_once_and_the_run_stays_resumable(tmp_path, iri
             pytest.fail("the second Ctrl-C did not interrupt")
         return original(self, batch, logs)
 
-    monkeypatch.setattr(checkpoints.Keeper, "on_train_batch_end", twice)
+    monkeypatch.setattr(StopOnSignal, "on_train_batch_end", twice)
     cfg = tmp_path / "iris.yaml"
     cfg.write_text(iris_config(iris_csv))
     stopped = invoke("train", cfg, "--output-dir", tmp_path / "runs", "--quiet")
@@ -471,7 +472,7 @@ def test_a_diverging_run_fails_and_keeps_its_last_good_epoch(tmp_path, write):
     assert json.loads((run / "checkpoints" / "state.json").read_text())["epochs_done"] == good
     checkpoint = run / "checkpoints" / f"epoch-{good:04d}.keras"
     assert checkpoint.is_file()
-    from dlcli import runs
+    from dlcli.runs import store as runs
 
     weights = runs.load_model(checkpoint, compile=False).get_weights()
     assert all(np.isfinite(w).all() for w in weights)  # the checkpoint is the good epoch, not the inf step
@@ -509,26 +510,63 @@ def test_a_completed_run_keeps_only_its_best_checkpoint(tmp_path, iris_csv):
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["best.keras"]
 
 
-# -- the keeper, directly --------------------------------------------------------------------
+# -- the run callbacks, directly ------------------------------------------------------------------
+
+
+class Keeper:
+    """dlcli's run callbacks (signal, NaN, history, run.json, resume state), driven by hand as Keras's fit
+    drives them; ``partial``, ``diverged``, ``saved_epochs`` and ``save`` are what the pipeline reads."""
+
+    def __init__(self, run, model, every_seconds: float):
+        import keras
+
+        from dlcli.training import callbacks
+
+        self.stop = callbacks.StopRequest()
+        found, self.resume = callbacks.run_callbacks(run, self.stop, {}, every_seconds=every_seconds)
+        self.callbacks = keras.callbacks.CallbackList(found, model=model)
+        self.callbacks.on_train_begin()
+
+    def on_epoch_begin(self, epoch):
+        self.callbacks.on_epoch_begin(epoch)
+
+    def on_train_batch_end(self, batch, logs):
+        self.callbacks.on_train_batch_end(batch, logs)
+
+    def on_epoch_end(self, epoch, logs):
+        self.callbacks.on_epoch_end(epoch, logs)
+
+    def save(self):
+        self.resume.save()
+
+    @property
+    def partial(self) -> bool:
+        return self.stop.epoch_cut
+
+    @property
+    def diverged(self):
+        return self.stop.diverged
+
+    @property
+    def saved_epochs(self) -> int:
+        return self.resume.saved_epochs
 
 
 @pytest.fixture
 def keeper_parts(tmp_path):
     import keras
 
-    from dlcli import checkpoints, runs
+    from dlcli.runs import store
 
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     model.compile(optimizer="adam", loss="mse")
-    run = runs.Run(tmp_path)
+    run = store.Run(tmp_path)
     run.update(status="running", epochs_done=0)
 
     def make(every_seconds: float = 0):
-        stop = checkpoints.StopRequest()
-        keeper = checkpoints.Keeper(run, stop, {}, every_seconds=every_seconds)
-        keeper.set_model(model)
-        return keeper, stop
+        keeper = Keeper(run, model, every_seconds)
+        return keeper, keeper.stop
 
     return model, run, make
 
@@ -573,7 +611,7 @@ def test_keeper_saves_the_last_completed_epoch_not_the_weights_after_it(keeper_p
     keeper.on_epoch_end(1, {"loss": 0.9})
     keeper.save()
     assert json.loads((tmp_path / "checkpoints" / "state.json").read_text())["epochs_done"] == 1
-    from dlcli import runs
+    from dlcli.runs import store as runs
 
     saved = runs.load_model(tmp_path / "checkpoints" / "epoch-0001.keras", compile=False).get_weights()
     for got, want in zip(saved, at_epoch_end, strict=True):
@@ -614,9 +652,9 @@ def test_best_checkpoint_is_never_a_cut_short_epoch(tmp_path, iris_csv, signal_a
 
 
 def test_ctrl_c_during_the_final_evaluation_keeps_the_trained_epochs(tmp_path, iris_csv, monkeypatch):
-    from dlcli import evaluate
+    from dlcli import scoring
 
-    original = evaluate.evaluate
+    original = scoring.score
     fired = []
 
     def interrupted(*args, **kwargs):
@@ -626,7 +664,7 @@ def test_ctrl_c_during_the_final_evaluation_keeps_the_trained_epochs(tmp_path, i
             time.sleep(5)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(evaluate, "evaluate", interrupted)
+    monkeypatch.setattr(scoring, "score", interrupted)
     cfg = tmp_path / "iris.yaml"
     cfg.write_text(iris_config(iris_csv, every=30))  # the default: nothing written yet in a 1 s run
     stopped = invoke("train", cfg, "--output-dir", tmp_path / "runs", "--quiet")

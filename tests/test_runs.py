@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from dlcli import runs
 from dlcli.errors import RunDirError
+from dlcli.runs import store as runs
 
 
 def test_atomic_write_replaces_whole_files(tmp_path):
@@ -55,25 +55,25 @@ def make_run(tmp_path, status="complete", files=("config.yaml", "model.keras", "
 
 
 def test_open_run_accepts_only_complete_runs(tmp_path):
-    assert runs.open_run(make_run(tmp_path)) == tmp_path / "r"
+    assert runs.complete_run(make_run(tmp_path)) == tmp_path / "r"
 
 
 @pytest.mark.parametrize("status", ["running", "interrupted", "failed"])
 def test_open_run_refuses_incomplete_runs(tmp_path, status):
     with pytest.raises(RunDirError, match=f"run is {status} after 2 of 5 epochs"):
-        runs.open_run(make_run(tmp_path, status))
+        runs.complete_run(make_run(tmp_path, status))
 
 
 def test_open_run_refuses_a_complete_run_without_its_model(tmp_path):
     with pytest.raises(RunDirError, match="model.keras is missing"):
-        runs.open_run(make_run(tmp_path, files=("config.yaml", "metrics.json")))
+        runs.complete_run(make_run(tmp_path, files=("config.yaml", "metrics.json")))
 
 
 def test_open_run_refuses_damaged_run_json(tmp_path):
     run = make_run(tmp_path)
     (run / "run.json").write_text("{not json")
     with pytest.raises(RunDirError, match="not valid JSON"):
-        runs.open_run(run)
+        runs.complete_run(run)
 
 
 def test_history_csv(tmp_path):

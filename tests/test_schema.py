@@ -8,7 +8,7 @@ import jsonschema
 import pytest
 import yaml
 
-from dlcli.config import schema
+from dlcli.config.jsonschema import schema
 from tests.conftest import CONFIGS
 
 SCHEMA_FILE = CONFIGS / "dlcli.schema.json"

@@ -20,11 +20,12 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from dlcli import data
 from dlcli.cli import cli
-from dlcli.config import load_config, load_config_text
-from dlcli.data import keras_datasets
-from dlcli.data.synthetic import DEFAULT_NOISE, DEFAULT_SAMPLES, SHAPES
+from dlcli.config.load import load_config, load_config_text
+from dlcli.data import load as data
+from dlcli.data.sources import keras as keras_datasets
+from dlcli.data.sources.synthetic import DATASETS as SHAPES
+from dlcli.data.sources.synthetic import DEFAULT_NOISE, DEFAULT_SAMPLES
 from dlcli.errors import ConfigError, DataError
 from tests.conftest import ROOT, make_mnist_like
 

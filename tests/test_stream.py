@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from dlcli import data
 from dlcli.cli import cli
-from dlcli.config import load_config_text
-from dlcli.data import stream
+from dlcli.config.load import load_config_text
+from dlcli.data import load as data
+from dlcli.data import splits, stream
+from dlcli.data.sources import csv as csv_source
 from dlcli.errors import DataError
 from tests.conftest import assert_same_metrics
 
@@ -49,7 +50,7 @@ def test_tf_and_numpy_assign_every_row_to_the_same_split():
 
     index = np.arange(0, 5_000_000, 997, dtype=np.int64)
     ours = stream.split_codes(index, 7, 0.25, 0.2)
-    theirs = stream._split_codes_tf(tf, tf.constant(index), 7, 0.25, 0.2).numpy()
+    theirs = splits.split_codes_tf(tf, tf.constant(index), 7, 0.25, 0.2).numpy()
     assert np.array_equal(ours, theirs)
 
 
@@ -183,9 +184,9 @@ def test_a_hole_in_a_streamed_text_column_is_named(tmp_path):
 def test_auto_streams_only_above_the_threshold(tmp_path, monkeypatch):
     write_csv(tmp_path / "t.csv", rows=50)
     auto = load_config_text("data: {path: t.csv, target: target}\n", "c.yaml", base_dir=tmp_path)
-    assert not stream.wanted(auto)
-    monkeypatch.setattr(stream, "THRESHOLD_BYTES", 10)
-    assert stream.wanted(auto)
+    assert not csv_source.streams(auto)
+    monkeypatch.setattr(csv_source, "STREAM_ABOVE_BYTES", 10)
+    assert csv_source.streams(auto)
 
 
 @pytest.mark.parametrize("classes", [True, False])

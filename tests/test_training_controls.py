@@ -16,10 +16,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dlcli import data, plan, runs, train
-from dlcli.config import load_config_text
+from dlcli.config.load import load_config_text
+from dlcli.config.resolve import resolve
+from dlcli.config.sections import ScheduleConfig
+from dlcli.data import load as data
 from dlcli.errors import ConfigError
-from dlcli.sections import ScheduleConfig
+from dlcli.model import specs as layer_specs
+from dlcli.runs import store as runs
+from dlcli.training import compile as train
 from tests.conftest import ROOT, invoke, train_json
 
 IRIS = "data: {source: sklearn, name: iris}\n"
@@ -43,7 +47,7 @@ def resolved(text: str):
     """(config resolved for its data, dataset) for in-memory sklearn data."""
     config = load(text)
     dataset = data.load(config)
-    return plan.resolve(config, dataset.info.task, dataset.info.n_classes), dataset
+    return resolve(config, dataset.info.task, dataset.info.n_classes), dataset
 
 
 def lr_at(schedule, step: int) -> float:
@@ -231,7 +235,7 @@ def test_schedule_starts_from_the_optimizer_default_learning_rate():
 
 
 def make(total_steps: int, learning_rate: float = 0.1, **spec):
-    from dlcli import schedules
+    from dlcli.model import schedules
 
     return schedules.make(ScheduleConfig(**spec), learning_rate, total_steps)
 
@@ -289,8 +293,8 @@ def test_piecewise_constant_with_warmup_ramps_to_its_first_value():
 def test_a_model_with_a_warmup_schedule_reloads(tmp_path):
     import keras
 
-    from dlcli import schedules
-    from dlcli.model import build
+    from dlcli.model import schedules
+    from dlcli.model.build import build
 
     config, ds = resolved(
         SMALL.replace("learning_rate: 0.01", "learning_rate: 0.01, schedule: {name: constant, warmup_steps: 10}")
@@ -371,7 +375,7 @@ model:
 
 def test_batch_norm_plan_is_dense_without_bias_then_batch_norm_then_activation():
     config, _ = resolved(BN_REG)
-    specs = plan.layers(config, (4,))
+    specs = layer_specs.layers(config, (4,))
     assert [(s.name, s.keras_type, s.activation, s.params, s.use_bias) for s in specs] == [
         ("normalize", "Normalization", None, 0, True),
         ("hidden_1", "Dense", "linear", 4 * 16, False),
@@ -390,10 +394,10 @@ def test_batch_norm_plan_is_dense_without_bias_then_batch_norm_then_activation()
 def test_batch_norm_and_regularizer_model_matches_the_plan():
     import keras
 
-    from dlcli.model import build
+    from dlcli.model.build import build
 
     config, ds = resolved(BN_REG)
-    specs = plan.layers(config, ds.info.input_shape)
+    specs = layer_specs.layers(config, ds.info.input_shape)
     net = build(config, ds.info, ds.x_train)
     assert [layer.name for layer in net.layers] == [s.name for s in specs]
     assert [type(layer).__name__ for layer in net.layers] == [s.keras_type for s in specs]
@@ -424,7 +428,7 @@ def test_batch_norm_and_regularizer_model_matches_the_plan():
 
 
 def test_validate_table_counts_batch_norm_and_regularized_layers_like_keras(write):
-    from dlcli.model import build
+    from dlcli.model.build import build
 
     config_path = write("c.yaml", BN_REG)
     result = invoke("validate", config_path)
@@ -438,7 +442,7 @@ def test_validate_table_counts_batch_norm_and_regularized_layers_like_keras(writ
 
 
 def test_batch_norm_in_a_model_with_categorical_inputs(tmp_path):
-    from dlcli.model import build
+    from dlcli.model.build import build
 
     rows = "\n".join(f"{i % 7},{'abc'[i % 3]},{'xy'[i % 2]},{i % 2}" for i in range(60))
     (tmp_path / "t.csv").write_text("n,c1,c2,y\n" + rows + "\n")
@@ -448,8 +452,8 @@ def test_batch_norm_in_a_model_with_categorical_inputs(tmp_path):
     )
     config = load_config_text(text, "c.yaml", base_dir=tmp_path)
     ds = data.load(config)
-    config = plan.resolve(config, ds.info.task, ds.info.n_classes)
-    specs = plan.layers(config, ds.info.input_shape, {c: len(v) for c, v in ds.info.vocab.items()})
+    config = resolve(config, ds.info.task, ds.info.n_classes)
+    specs = layer_specs.layers(config, ds.info.input_shape, {c: len(v) for c, v in ds.info.vocab.items()})
     net = build(config, ds.info, ds.x_train)
     assert net.count_params() == sum(s.params for s in specs)
     assert net.get_layer("hidden_1").use_bias is False
@@ -548,7 +552,8 @@ def test_mixed_float16_trains_with_a_float32_output(write, tmp_path):
 
 def weights_sha256(model_path: Path) -> str:
     """The saved model's weights hashed as run.json's weights_sha256 is."""
-    from dlcli import pipeline, runs
+    from dlcli import pipeline
+    from dlcli.runs import store as runs
 
     return pipeline.weights_sha256(runs.load_model(model_path, compile=False))
 

@@ -9,11 +9,12 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from dlcli import data, plan
 from dlcli.cli import cli
-from dlcli.config import load_config
+from dlcli.config.load import load_config
+from dlcli.config.resolve import resolve
+from dlcli.config.yamlpos import MAX_BYTES
+from dlcli.data import load as data
 from dlcli.errors import ConfigError
-from dlcli.yamlpos import MAX_BYTES
 from tests.conftest import CONFIGS, make_mnist_like
 
 IRIS = "data: {source: sklearn, name: iris}\n"
@@ -230,7 +231,7 @@ def test_one_explicit_document_is_fine(tmp_path):
 def resolved(path: Path, overrides=()):
     config = load_config(path, overrides)
     probe = data.probe(config)
-    return plan.resolve(config, probe.task, probe.n_classes)
+    return resolve(config, probe.task, probe.n_classes)
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in CONFIGS.glob("*.yaml")))

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -27,6 +23,7 @@ class RawData:
     files: list[str] = field(default_factory=list)
     target_label: str = "target"
     categorical: list[str] = field(default_factory=list)  # x is a dict {"numeric": ..., column: ...} when set
+    unseen: str = "oov"  # a category of the validation or test split missing from training: oov | error
 
 
 @dataclass
@@ -60,7 +57,13 @@ class DataInfo:
 
 @dataclass
 class Dataset:
-    """Train, validation and test arrays plus their ``DataInfo``."""
+    """Train, validation and test arrays plus their ``DataInfo``.
+
+    ``stream.StreamData`` (a CSV streamed from disk) offers the same split
+    interface: ``streamed``, ``info``, ``rows``, ``labels`` and ``test``.
+    """
+
+    streamed: ClassVar[bool] = False
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -70,67 +73,15 @@ class Dataset:
     y_test: np.ndarray
     info: DataInfo
 
+    def rows(self, which: str) -> int:
+        """Rows in the ``train``, ``validation`` or ``test`` split."""
+        labels = self.labels(which)
+        return 0 if labels is None else len(labels)
 
-_HASHING: dict = {}  # (path, size, mtime) -> Future of its sha256, started by hash_in_background
+    def labels(self, which: str) -> np.ndarray | None:
+        """The labels of one split."""
+        return {"train": self.y_train, "validation": self.y_val, "test": self.y_test}[which]
 
-
-def _key(path) -> tuple:
-    stat = os.stat(path)
-    return (os.path.abspath(path), stat.st_size, stat.st_mtime_ns)
-
-
-def hash_in_background(paths) -> None:
-    """Start hashing ``paths`` on a thread, to overlap with parsing; ``sha256_file`` collects the result.
-
-    hashlib and file reads release the GIL, so the hash of a large file costs
-    little extra wall time next to pandas's parser.
-    """
-    global _POOL
-    for path in paths:
-        if not path or not os.path.isfile(path):
-            continue
-        if _POOL is None:
-            _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dlcli-sha256")
-        key = _key(path)
-        if key not in _HASHING:
-            _HASHING[key] = _POOL.submit(_sha256, path)
-
-
-_POOL: ThreadPoolExecutor | None = None
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file: from the background hash when one was started for this very file, else now."""
-    future = _HASHING.pop(_key(path), None)
-    return future.result() if future is not None else _sha256(path)
-
-
-def _sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def sha256_arrays(*arrays) -> str:
-    """Hex sha256 over arrays' dtypes, shapes and bytes (None skipped; dicts by sorted key)."""
-    digest = hashlib.sha256()
-    flat = []
-    for arr in arrays:
-        if isinstance(arr, dict):
-            for key in sorted(arr):
-                digest.update(key.encode())
-                flat.append(arr[key])
-        else:
-            flat.append(arr)
-    for arr in flat:
-        if arr is None:
-            continue
-        arr = np.ascontiguousarray(arr)
-        digest.update(f"{arr.dtype.str}{arr.shape}".encode())
-        if arr.dtype.kind in "OUS":
-            digest.update("\x1f".join(map(str, arr.ravel())).encode())
-        else:
-            digest.update(arr.tobytes())
-    return digest.hexdigest()
+    def test(self):
+        """(features, labels) of the test split, as the scoring step takes them."""
+        return self.x_test, self.y_test

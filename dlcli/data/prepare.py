@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
-from dlcli.data.base import DataInfo, Dataset, RawData, sha256_arrays, sha256_file
-from dlcli.errors import DataError, warn
+from dlcli.data import fingerprint
+from dlcli.data.base import DataInfo, Dataset, RawData
+from dlcli.data.features import numeric, take, with_numeric
+from dlcli.data.splits import split
+from dlcli.errors import DataError
+from dlcli.log import warn
 
 MANY_CLASSES = 50
 
@@ -91,67 +93,6 @@ def _plain(value):
     return value.item() if hasattr(value, "item") else value
 
 
-def numeric(x):
-    """The numeric feature array of ``x`` (a dict when the table has categorical columns)."""
-    return x["numeric"] if isinstance(x, dict) else x
-
-
-def with_numeric(x, values):
-    """``x`` with its numeric part replaced by ``values``."""
-    return {**x, "numeric": values} if isinstance(x, dict) else values
-
-
-def take(x, index):
-    """Rows ``index`` of ``x`` (an array, or a dict of arrays for tables with categorical columns)."""
-    return {k: v[index] for k, v in x.items()} if isinstance(x, dict) else x[index]
-
-
-def split_index(y, fraction: float, seed: int, stratify: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(kept rows, held-out rows), each in file order: a seeded shuffle, stratified by class when asked.
-
-    Stratified, every class gives its share of ``ceil(fraction * rows)``
-    held-out rows (floors, then the largest remainders); which of its rows go
-    is a seeded random choice. Plain numpy: importing scikit-learn's splitter
-    alone costs over a second, more than the split of a million rows.
-    """
-    rows = len(y)
-    n_out = int(np.ceil(fraction * rows))
-    order = np.random.default_rng(seed).permutation(rows)
-    if stratify:
-        order = order[np.argsort(y[order], kind="stable")]  # grouped by class, random within each
-        counts = np.bincount(y)
-        ideal = counts * (n_out / rows)
-        share = np.floor(ideal).astype(np.int64)
-        short = n_out - int(share.sum())
-        share[np.argsort(-(ideal - share), kind="stable")[:short]] += 1
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        picked = np.concatenate([order[a : a + k] for a, k in zip(starts, share, strict=True)])
-    else:
-        picked = order[:n_out]
-    held = np.zeros(rows, dtype=bool)
-    held[picked] = True
-    return np.flatnonzero(~held), np.flatnonzero(held)
-
-
-def _split(x, y, fraction: float, seed: int, stratify: bool, what: str):
-    """(x_keep, x_out, y_keep, y_out), seeded and, for classes, stratified when the counts allow."""
-    rows = len(y)
-    n_out = int(np.ceil(fraction * rows))
-    if n_out < 1 or rows - n_out < 1:
-        raise DataError(
-            f"{what}: {rows} rows cannot be split {1 - fraction:.0%}/{fraction:.0%}; more data or another split"
-        )
-    if stratify:
-        counts = np.bincount(y)
-        n_classes = int(np.count_nonzero(counts))
-        if not (counts[counts > 0].min() >= 2 and n_out >= n_classes and rows - n_out >= n_classes):
-            warn(f"{what}: too few rows per class to stratify; splitting at random")
-            stratify = False
-    # Rows keep their file order within a split (fit shuffles anyway): gathers run sequentially.
-    keep, out = split_index(y, fraction, seed, stratify)
-    return take(x, keep), take(x, out), y[keep], y[out]
-
-
 def _as_float(x, label: str, missing: str):
     values = numeric(x).astype(np.float32, copy=False)
     if values.dtype.kind == "f":
@@ -182,7 +123,7 @@ def fill_values(x_train, policy: str) -> np.ndarray | None:
     flat = values.reshape(len(values), -1).astype(np.float64)
     if policy == "zero" or flat.shape[1] == 0:
         return np.zeros(flat.shape[1])
-    import warnings  # noqa: PLC0415
+    import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -239,18 +180,16 @@ def prepare(raw: RawData, config) -> Dataset:
     stratify = task != "regression"
     x_train, y_train = x, y
     if x_test is None:
-        x_train, x_test, y_train, y_test = _split(
-            x_train, y_train, data.test_split, config.seed, stratify, "test_split"
-        )
+        x_train, x_test, y_train, y_test = split(x_train, y_train, data.test_split, config.seed, stratify, "test_split")
     if x_val is None and data.validation_split > 0:
-        x_train, x_val, y_train, y_val = _split(
+        x_train, x_val, y_train, y_val = split(
             x_train, y_train, data.validation_split, config.seed, stratify, "validation_split"
         )
     fills = fill_values(x_train, data.missing)
     x_train, x_val, x_test = fill(x_train, fills), fill(x_val, fills), fill(x_test, fills)
     vocab = {c: np.unique(x_train[c]).tolist() for c in raw.categorical}
-    _check_unseen(x_val, vocab, data.unseen, "validation split")
-    _check_unseen(x_test, vocab, data.unseen, "test split")
+    _check_unseen(x_val, vocab, raw.unseen, "validation split")
+    _check_unseen(x_test, vocab, raw.unseen, "test split")
     if stratify:
         absent = np.setdiff1d(np.arange(len(classes)), np.unique(y_train))
         if len(absent):
@@ -259,24 +198,17 @@ def prepare(raw: RawData, config) -> Dataset:
                 "more data or a smaller test_split"
             )
     splits = {"train": len(y_train), "validation": 0 if x_val is None else len(y_val), "test": len(y_test)}
-    fingerprint = {
-        "source": data.source,
-        "name": data.name,
-        "files": {f: {"sha256": sha256_file(f), "bytes": os.path.getsize(f)} for f in raw.files},
-        # Files are fingerprinted by their bytes; in-memory data (sklearn, keras, synthetic) by its arrays.
-        "arrays_sha256": None
-        if raw.files
-        else sha256_arrays(raw.x, raw.y, raw.x_val, raw.y_val, raw.x_test, raw.y_test),
-        "rows": int(sum(len(a) for a in (raw.y, raw.y_val, raw.y_test) if a is not None)),
-        "columns": raw.feature_names,
-    }
+    facts = fingerprint.of(
+        data, files=raw.files, arrays=(raw.x, raw.y, raw.x_val, raw.y_val, raw.x_test, raw.y_test),
+        rows=int(sum(len(a) for a in (raw.y, raw.y_val, raw.y_test) if a is not None)), columns=raw.feature_names,
+    )  # fmt: skip
     info = DataInfo(
         task=task,
         input_shape=tuple(int(d) for d in numeric(x).shape[1:]),
         classes=classes,
         feature_names=raw.feature_names,
         splits=splits,
-        fingerprint=fingerprint,
+        fingerprint=facts,
         fill=None if fills is None else [float(v) for v in fills],
         vocab=vocab,
     )

@@ -16,62 +16,24 @@ floats directly.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
-from dlcli.data.base import DataInfo, sha256_file
-from dlcli.data.table import (
-    MISSING_CATEGORY,
-    MISSING_TEXT,
-    _categories,
-    _places,
-    _sep,
-    _typed,
-    categorical_columns,
-    columns,
-    csv_errors,
-    csv_options,
-    header,
-    numbers,
-)
-from dlcli.errors import DataError, warn
+from dlcli.data import cells, fingerprint
+from dlcli.data.base import DataInfo
+from dlcli.data.features import NUMERIC, input_name
+from dlcli.data.splits import split_codes, split_codes_tf
+from dlcli.data.table import MISSING_CATEGORY, categorical_columns, categories, numbers, places
+from dlcli.data.tablefile import columns, csv_errors, csv_options, header, sep
+from dlcli.errors import DataError
+from dlcli.log import warn
 
-THRESHOLD_BYTES = 1 << 30  # streaming: auto streams files above 1 GiB
 CHUNK_ROWS = 200_000
-HASH_MULT = 2654435761
-HASH_MOD = 1 << 32
 CHUNK_LINES = 8192  # lines decoded per decode_csv call
 SHUFFLE_CHUNKS = 8  # chunks mixed at a time when shuffling (rows are also shuffled within a chunk)
 MAX_CATEGORIES = 100_000  # per categorical column; more is an identifier, not a category
-
-
-def wanted(config) -> bool:
-    """Stream this config's data? (``streaming: true``, or ``auto`` and a CSV above the threshold)."""
-    data = config.data
-    if data.source != "csv" or data.streaming is False:
-        return False
-    if data.streaming is True:
-        return True
-    return os.path.getsize(data.path) > THRESHOLD_BYTES
-
-
-def _offset(seed: int) -> int:
-    """A seed-dependent rotation of the hash, computed with Python's unbounded ints."""
-    return (seed * 0x9E3779B1 + 0x5BD1E995) % HASH_MOD
-
-
-def split_codes(index: np.ndarray, seed: int, test: float, val: float) -> np.ndarray:
-    """0 train, 1 validation, 2 test for each row number: a seeded hash, the same in numpy and TF."""
-    u = ((index.astype(np.int64) * HASH_MULT + _offset(seed)) % HASH_MOD) / HASH_MOD
-    return np.where(u < test, 2, np.where(u < test + (1 - test) * val, 1, 0)).astype(np.int8)
-
-
-def _split_codes_tf(tf, index, seed: int, test: float, val: float):
-    u = tf.cast(tf.math.floormod(index * HASH_MULT + _offset(seed), HASH_MOD), tf.float64) / HASH_MOD
-    return tf.where(u < test, 2, tf.where(u < test + (1 - test) * val, 1, 0))
 
 
 @dataclass
@@ -97,11 +59,19 @@ class StreamData:
     text_columns: set[str] = field(default_factory=set)  # numeric columns decoded as text, then converted
     info: DataInfo = field(repr=False, default=None)
 
+    streamed: ClassVar[bool] = True
+
+    def rows(self, which: str) -> int:
+        """Rows in the ``train``, ``validation`` or ``test`` split."""
+        return self.splits[which]
+
+    def test(self):
+        """(a dataset of feature batches with labels, the labels in the same order) of the test split."""
+        return self.dataset("test", 4096), self.labels("test")
+
     def dataset(self, which: str, batch_size: int, *, shuffle: bool = False, with_labels: bool = True):
         """A ``tf.data.Dataset`` of (features, label) batches for ``which`` (train | validation | test)."""
-        import tensorflow as tf  # noqa: PLC0415
-
-        from dlcli.model import input_name  # noqa: PLC0415
+        import tensorflow as tf
 
         code = {"train": 0, "validation": 1, "test": 2}[which]
         seed, test, val = self.seed, self.test_split, self.validation_split
@@ -126,36 +96,26 @@ class StreamData:
             table = tf.lookup.StaticHashTable(
                 tf.lookup.KeyValueTensorInitializer(keys, tf.range(len(self.classes), dtype=tf.int32)), -1
             )
-        missing_words = tf.constant(list(MISSING_TEXT))
-
-        def is_missing(text):
-            return tf.reduce_any(tf.equal(tf.expand_dims(text, 1), missing_words), axis=1)
-
-        def as_number(cells, name):
-            # As the pass read it: stripped, true/false as 1/0, missing words as holes filled from training.
-            text = tf.strings.strip(cells)
-            lowered = tf.strings.lower(text)
-            text = tf.where(tf.equal(lowered, "true"), "1", tf.where(tf.equal(lowered, "false"), "0", text))
-            hole = is_missing(text)
-            number = tf.strings.to_number(tf.where(hole, "0", text), tf.float32)
-            return tf.where(hole, tf.constant(float(fill_of[name]), tf.float32), number)
 
         def decode(index, lines):
             # Batch-then-decode: a whole chunk of lines at once, then keep this split's rows.
             cols = tf.io.decode_csv(lines, record_defaults=defaults, field_delim=self.sep, select_cols=used)
-            keep = tf.equal(_split_codes_tf(tf, index, seed, test, val), code)
+            keep = tf.equal(split_codes_tf(tf, index, seed, test, val), code)
             numeric = [
-                as_number(cols[at[c]], c) if c in self.text_columns else cols[at[c]] for c in self.features
+                cells.tf_numbers(tf, cols[at[c]], float(fill_of[c])) if c in self.text_columns else cols[at[c]]
+                for c in self.features
             ]
             x = tf.stack(numeric, axis=1) if numeric else tf.zeros([tf.shape(lines)[0], 0])
             y = cols[at[self.target]]
             if table is not None:
                 y = table.lookup(tf.strings.strip(y))
             if self.categorical:
-                x = {"numeric": x} if self.features else {}
+                x = {NUMERIC: x} if self.features else {}
                 for c in self.categorical:
                     text = tf.strings.strip(cols[at[c]])
-                    x[input_name(c)] = tf.expand_dims(tf.where(is_missing(text), MISSING_CATEGORY, text), 1)
+                    x[input_name(c)] = tf.expand_dims(
+                        tf.where(cells.tf_is_missing(tf, text), MISSING_CATEGORY, text), 1
+                    )
             x = tf.nest.map_structure(lambda t: tf.boolean_mask(t, keep), x)
             y = tf.boolean_mask(y, keep)
             if shuffle:
@@ -192,7 +152,7 @@ class StreamData:
 
 def _reader(path: str, usecols: list[str], text: list[str] = (), **kwargs):
     """pandas.read_csv of ``usecols`` (header names compared stripped, as ``header`` gives them), ``text`` as str."""
-    import pandas as pd  # noqa: PLC0415
+    import pandas as pd
 
     options = csv_options(path)
     raw = {str(c).strip(): c for c in pd.read_csv(path, nrows=0, **options).columns}
@@ -239,7 +199,7 @@ class _Categories:
 
 def scan(config) -> StreamData:
     """The one pass over the file: checks, split sizes, training-split statistics, classes and vocabularies."""
-    import pandas as pd  # noqa: PLC0415
+    import pandas as pd
 
     data = config.data
     path = data.path
@@ -256,7 +216,7 @@ def scan(config) -> StreamData:
         n = len(numeric)
         total, total_sq, count = np.zeros(n), np.zeros(n), np.zeros(n)
         text_columns: set[str] = set()
-        categories = _Categories(path, categorical)
+        vocabularies = _Categories(path, categorical)
         targets: set = set()
         splits = {"train": 0, "validation": 0, "test": 0}
         row0 = 0
@@ -268,17 +228,21 @@ def scan(config) -> StreamData:
             row0 += len(chunk)
             x = np.empty((len(chunk), n))
             for j, col in enumerate(numeric):
-                cells = chunk[col]
-                x[:, j] = numbers(cells, path, col, where, data.missing)
-                if not pd.api.types.is_numeric_dtype(cells) or pd.api.types.is_bool_dtype(cells) or cells.isna().any():
+                column = chunk[col]
+                x[:, j] = numbers(column, path, col, where, data.missing)
+                if (
+                    not pd.api.types.is_numeric_dtype(column)
+                    or pd.api.types.is_bool_dtype(column)
+                    or column.isna().any()
+                ):
                     text_columns.add(col)
             for col in categorical:
-                categories.add(col, _categories(chunk[col], path, col, where, data.missing), codes, lines)
+                vocabularies.add(col, categories(chunk[col], path, col, where, data.missing), codes, lines)
             y = chunk[target]
             if y.isna().any():
                 empty = y.isna().to_numpy()
                 raise DataError(
-                    f"{path}: target column '{target}' is empty at {_places(empty, where)}; fill or drop those rows "
+                    f"{path}: target column '{target}' is empty at {places(empty, where)}; fill or drop those rows "
                     "(streaming cannot drop rows: set data.streaming: false and data.missing: drop)"
                 )
             if len(targets) <= 10_000:
@@ -294,9 +258,9 @@ def scan(config) -> StreamData:
         raise DataError(f"{path}: has a header but no data rows")
     if data.missing == "median" and count.sum() < splits["train"] * n:
         warn(f"{path}: streaming fills missing values with the training mean (a median needs the data in memory)")
-    from dlcli.data.prepare import infer_task  # noqa: PLC0415
+    from dlcli.data.prepare import infer_task
 
-    y_values = _typed(np.array(sorted(targets), dtype=object))
+    y_values = cells.typed(np.array(sorted(targets), dtype=object))
     task = infer_task(config.task, y_values, f"{path}: column '{target}'")
     classes = None if task == "regression" else [v.item() if hasattr(v, "item") else v for v in y_values]
     safe = np.maximum(count, 1)
@@ -310,9 +274,9 @@ def scan(config) -> StreamData:
         fill = np.zeros(n)
     if splits["train"] == 0 or splits["test"] == 0:
         raise DataError(f"{path}: {row0} rows leave an empty train or test split; more data or another split")
-    vocab = categories.vocab(data.unseen)
+    vocab = vocabularies.vocab(data.unseen)
     stream = StreamData(
-        path=path, sep=_sep(path), features=numeric, target=target, column_index={c: head.index(c) for c in head},
+        path=path, sep=sep(path), features=numeric, target=target, column_index={c: head.index(c) for c in head},
         task=task, classes=classes, mean=mean, var=var, fill=fill, seed=config.seed, test_split=data.test_split,
         validation_split=data.validation_split, splits=splits, categorical=categorical, vocab=vocab,
         text_columns=text_columns,
@@ -323,14 +287,7 @@ def scan(config) -> StreamData:
         classes=classes,
         feature_names=features,
         splits=splits,
-        fingerprint={
-            "source": "csv",
-            "streaming": True,
-            "files": {path: {"sha256": sha256_file(path), "bytes": Path(path).stat().st_size}},
-            "arrays_sha256": None,
-            "rows": row0,
-            "columns": features,
-        },
+        fingerprint=fingerprint.of(data, files=[path], rows=row0, columns=features, streaming=True),
         fill=None if fill is None else [float(v) for v in fill],
         vocab=vocab,
     )

@@ -1,4 +1,4 @@
-"""Keras's downloadable datasets (``source: keras``).
+"""``source: keras``: Keras's downloadable datasets.
 
 A file already in Keras's cache (``$KERAS_HOME/datasets``, default
 ``~/.keras/datasets``) is read directly and never handed to Keras: Keras
@@ -14,11 +14,17 @@ import os
 import socket
 import zipfile
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
+from pydantic import Field, field_validator
 
 from dlcli.data.base import Probe, RawData
+from dlcli.data.sources.base import SourceConfig, known_name
 from dlcli.errors import DataError
+
+NAME = "keras"
+EXTENSIONS: tuple[str, ...] = ()
 
 # name -> (input shape, task, classes, cached file or folder, how to get it)
 DATASETS = {
@@ -29,6 +35,13 @@ DATASETS = {
     "boston_housing": ((13,), "regression", None, "boston_housing.npz"),
 }
 TIMEOUT_S = 10.0
+
+
+class KerasConfig(SourceConfig):
+    source: Literal["keras"] = "keras"
+    name: str = Field(description="Dataset: " + ", ".join(DATASETS) + ".", examples=["mnist"])
+
+    _known = field_validator("name")(classmethod(lambda cls, v: known_name(NAME, v, DATASETS)))
 
 
 def cache_dir() -> Path:
@@ -58,10 +71,10 @@ def _read_npz(path: Path, name: str) -> RawData:
 
 def _download(name: str):
     """``keras.datasets.<name>.load_data()`` with a socket timeout; returns ((x, y), (x_test, y_test))."""
-    from dlcli.device import filtered_stderr  # noqa: PLC0415
+    from dlcli.device import filtered_stderr
 
     with filtered_stderr():  # importing Keras imports TensorFlow, with its CUDA start-up noise
-        import keras  # noqa: PLC0415
+        import keras
 
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(TIMEOUT_S)

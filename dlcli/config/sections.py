@@ -1,39 +1,12 @@
-"""Config sections for training: the ``training:`` block and the optimizer's schedule.
-
-Split from ``config.py`` (which loads files and locates errors); like it,
-pure pydantic with no TensorFlow import.
-"""
+"""Config sections for training: the ``training:`` block and the optimizer's schedule (pure pydantic)."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-
-class Strict(BaseModel):
-    """A config section: unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=False)
-
-
-def _shorthand(value):
-    """``true`` is the section with its defaults, ``false`` is no section."""
-    if value is True:
-        return {}
-    if value is False:
-        return None
-    return value
-
-
-Mode = Literal["auto", "min", "max"]
-
-
-def at_least_one(value):
-    """A count that may also be ``auto``: whole numbers must be >= 1."""
-    if isinstance(value, int) and value < 1:
-        raise ValueError(f"must be at least 1, got {value}")
-    return value
+from dlcli.config.base import Mode, Strict, at_least_one, shorthand
 
 
 class EarlyStoppingConfig(Strict):
@@ -83,7 +56,9 @@ class ScheduleConfig(Strict):
             raise ValueError("exponential_decay needs decay_rate, e.g. {name: exponential_decay, decay_rate: 0.9}")
         if self.name == "piecewise_constant":
             if not self.boundaries or not self.values:
-                raise ValueError("piecewise_constant needs boundaries and values, e.g. boundaries: [1000], values: [0.01, 0.001]")
+                raise ValueError(
+                    "piecewise_constant needs boundaries and values, e.g. boundaries: [1000], values: [0.01, 0.001]"
+                )
             if len(self.values) != len(self.boundaries) + 1:
                 raise ValueError(
                     f"piecewise_constant needs one more value than boundaries; got {len(self.boundaries)} "
@@ -122,7 +97,8 @@ class TrainingConfig(Strict):
     deterministic: bool = Field(False, description="TensorFlow op determinism: identical weights for the same seed.")
     device: Literal["auto", "cpu", "gpu"] = Field("auto", description="auto uses a GPU when one is visible.")
     steps_per_execution: int | Literal["auto"] = Field(
-        "auto", description="Optimizer steps per call into TensorFlow; auto: chosen from the model (environment.json says why)."
+        "auto",
+        description="Optimizer steps per call into TensorFlow; auto: chosen from the model (environment.json says why).",
     )
     jit_compile: bool | Literal["auto"] = Field(
         "auto", description="XLA-compile the training step; auto: chosen from the model and device."
@@ -138,7 +114,7 @@ class TrainingConfig(Strict):
 
     _steps = field_validator("steps_per_execution")(classmethod(lambda cls, v: at_least_one(v)))
     _sections = field_validator("early_stopping", "reduce_lr_on_plateau", "checkpoint", mode="before")(
-        classmethod(lambda cls, v: _shorthand(v))
+        classmethod(lambda cls, v: shorthand(v))
     )
 
     @field_validator("class_weight")

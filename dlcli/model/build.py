@@ -1,31 +1,31 @@
-"""Build the Keras model that ``plan.layers`` describes."""
+"""Build the Keras model that ``specs.layers`` describes, under the run's dtype policy."""
 
 from __future__ import annotations
 
+import contextlib
 import math
-import re
 
 import numpy as np
 
-from dlcli import plan
-from dlcli.data import DataInfo
+from dlcli.config.resolve import ResolvedConfig
+from dlcli.data.base import DataInfo
+from dlcli.data.features import FEATURES, NUMERIC, input_name
 from dlcli.data.prepare import normalization_stats
+from dlcli.model import specs as layer_specs
 
 
-def build(config, info: DataInfo, x_train, stats=None):
+def build(config: ResolvedConfig, info: DataInfo, x_train, stats=None):
     """Input -> [Flatten] -> [Rescaling] -> [Normalization] -> hidden Dense (+Dropout) -> output.
 
-    ``config`` must be resolved (``plan.resolve``); the normalization
-    statistics come from ``x_train`` only (or are given as ``stats`` = (mean,
-    variance) of the raw training features, for streamed data) and are saved
-    inside the model. A
-    table with categorical columns gets a functional model instead: one string
-    input per column through a ``StringLookup`` (one-hot or embedding),
-    concatenated with the numeric input.
+    The normalization statistics come from ``x_train`` only (or are given as
+    ``stats`` = (mean, variance) of the raw training features, for streamed
+    data) and are saved inside the model. A table with categorical columns
+    gets a functional model instead: one string input per column through a
+    ``StringLookup`` (one-hot or embedding), concatenated with the numeric input.
     """
-    import keras  # noqa: PLC0415
+    import keras
 
-    specs = plan.layers(config, info.input_shape, {c: len(v) for c, v in info.vocab.items()})
+    specs = layer_specs.layers(config, info.input_shape, {c: len(v) for c, v in info.vocab.items()})
     if stats is None:
         stats = normalization_stats(x_train, config.data.scale) if config.data.normalize else (None, None)
     elif config.data.scale is not None:  # streamed stats are of the raw values; Rescaling runs first
@@ -33,7 +33,7 @@ def build(config, info: DataInfo, x_train, stats=None):
     if info.vocab:
         return _functional(keras, config, info, stats, specs)
     model = keras.Sequential(name=_name(config))
-    model.add(keras.Input(shape=info.input_shape, name="features"))
+    model.add(keras.Input(shape=info.input_shape, name=FEATURES))
     for spec in specs:
         model.add(_layer(keras, spec, config, stats))
     return model
@@ -71,17 +71,12 @@ def _layer(keras, spec, config, stats):
     )
 
 
-def input_name(column: str) -> str:
-    """A Keras-safe input name for a categorical column."""
-    return "cat_" + re.sub(r"\W", "_", column)
-
-
 def _functional(keras, config, info: DataInfo, stats, specs):
     inputs: dict = {}  # keyed by input name, as Keras matches dict inputs by name
     parts = []
     numeric = None
     if math.prod(info.input_shape):
-        numeric = inputs["numeric"] = keras.Input(shape=info.input_shape, name="numeric")
+        numeric = inputs[NUMERIC] = keras.Input(shape=info.input_shape, name=NUMERIC)
     hidden = None
     for spec in specs:
         if spec.kind in ("flatten", "rescaling", "normalization"):
@@ -89,7 +84,7 @@ def _functional(keras, config, info: DataInfo, stats, specs):
         elif spec.kind == "lookup":
             column = spec.column
             tensor = inputs[input_name(column)] = keras.Input(shape=(1,), dtype="string", name=input_name(column))
-            mode = "int" if column in (config.data.embedding or {}) else "one_hot"
+            mode = "int" if spec_has_embedding(specs, column) else "one_hot"
             lookup = keras.layers.StringLookup(
                 vocabulary=info.vocab[column], num_oov_indices=1, output_mode=mode, name=spec.name
             )
@@ -104,34 +99,27 @@ def _functional(keras, config, info: DataInfo, stats, specs):
     return keras.Model(inputs=inputs, outputs=hidden, name=_name(config))
 
 
+def spec_has_embedding(specs, column: str) -> bool:
+    return any(s.kind == "embedding" and s.column == column for s in specs)
+
+
 def spec_input_dim(specs, embedding_spec) -> int:
     """Buckets of the lookup that feeds ``embedding_spec``."""
     return next(s.units for s in specs if s.kind == "lookup" and s.column == embedding_spec.column)
 
 
-def model_inputs(x):
-    """Arrays as the model takes them: categorical columns as (n, 1) string tensors.
+@contextlib.contextmanager
+def precision(policy: str | None):
+    """Keras's global dtype policy set to ``policy`` (a mixed-precision name, or None for float32) within the block.
 
-    Keras's array adapter refuses numpy string and object arrays; a
-    ``tf.string`` tensor is what its ``StringLookup`` inputs accept.
+    Layers keep the policy they were made under, so models are built (and
+    mixed-float16 models reloaded) inside this block.
     """
-    if not isinstance(x, dict):
-        return x
-    import tensorflow as tf  # noqa: PLC0415
+    import keras
 
-    out = {}
-    for key, values in x.items():
-        if key != "numeric":
-            out[input_name(key)] = tf.constant(np.asarray(values, dtype=object).reshape(-1, 1), dtype=tf.string)
-        elif math.prod(values.shape[1:]):
-            out[key] = values
-    return out
-
-
-def predicted_classes(outputs: np.ndarray, activation: str) -> np.ndarray:
-    """Class indices from the output layer's values."""
-    if outputs.ndim == 2 and outputs.shape[1] > 1:
-        return np.argmax(outputs, axis=1)
-    flat = outputs.reshape(-1)
-    threshold = 0.0 if activation in ("linear", "tanh") else 0.5
-    return (flat > threshold).astype(np.int64)
+    before = keras.mixed_precision.global_policy().name
+    keras.mixed_precision.set_global_policy(policy or "float32")
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(before)

@@ -1,9 +1,8 @@
-"""From a config and the data's shape to the model, without TensorFlow.
+"""The layer table of a resolved config, without TensorFlow.
 
-``resolve`` fills the ``auto`` values (task, output layer, loss, metrics) once
-the data is known; ``layers`` lists every layer with its output shape and
-parameter count. ``model.build`` turns exactly this list into Keras layers, so
-``validate``'s table and the trained model cannot disagree.
+``layers`` lists every layer with its output shape and parameter count;
+``model.build`` turns exactly this list into Keras layers, so ``validate``'s
+table and the trained model cannot disagree.
 """
 
 from __future__ import annotations
@@ -11,9 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from dlcli.checks import _from_logits, check_against_data
-from dlcli.config import Config, LossSpec, OutputConfig
-from dlcli.errors import ConfigError, warn
+from dlcli.config.resolve import ResolvedConfig
+from dlcli.text import table as text_table
 
 
 @dataclass(frozen=True)
@@ -48,48 +46,9 @@ class LayerSpec:
         }[self.kind]
 
 
-def resolve(config: Config, task: str, n_classes: int | None) -> Config:
-    """``config`` with task, output, loss and metrics made explicit for this data.
-
-    Runs the data-dependent checks first: errors raise ConfigError (all of
-    them at once), warnings are printed.
-    """
-    problems = check_against_data(config, task, n_classes)
-    errors = [config.problem(p.path, p.message) for p in problems if p.severity == "error"]
-    if errors:
-        raise ConfigError(errors)
-    for p in problems:
-        warn(config.problem(p.path, f"warning: {p.message}"))
-    out = config.model.output
-    units = None if out == "auto" or out.units == "auto" else out.units
-    activation = None if out == "auto" or out.activation == "auto" else out.activation
-    if activation is None and task != "regression" and _from_logits(config.loss):
-        activation = "linear"  # the loss applies softmax / sigmoid itself
-    if task == "regression":
-        units, activation = units or 1, activation or "linear"
-    elif task == "binary":
-        units = units or (2 if activation == "softmax" else 1)
-        activation = activation or ("sigmoid" if units == 1 else "softmax")
-    else:
-        units, activation = units or n_classes, activation or "softmax"
-    output = OutputConfig(units=units, activation=activation)
-    loss = config.loss
-    if loss == "auto":
-        if task == "regression":
-            loss = "mean_squared_error"
-        else:
-            name = "binary_crossentropy" if units == 1 else "sparse_categorical_crossentropy"
-            loss = LossSpec(name=name, from_logits=True) if activation == "linear" else name
-    metrics = config.metrics
-    if metrics == "auto":
-        metrics = ["mae"] if task == "regression" else ["accuracy"]
-    model = config.model.model_copy(update={"output": output})
-    resolved = config.model_copy(update={"task": task, "model": model, "loss": loss, "metrics": metrics})
-    resolved._origin = config._origin
-    return resolved
-
-
-def layers(config: Config, input_shape: tuple[int, ...], vocab_sizes: dict[str, int] | None = None) -> list[LayerSpec]:
+def layers(
+    config: ResolvedConfig, input_shape: tuple[int, ...], vocab_sizes: dict[str, int] | None = None
+) -> list[LayerSpec]:
     """Every layer after the inputs, in order, for a resolved config.
 
     ``vocab_sizes`` (categorical column -> categories seen in training) adds a
@@ -104,7 +63,7 @@ def layers(config: Config, input_shape: tuple[int, ...], vocab_sizes: dict[str, 
         specs.append(LayerSpec("rescaling", "scale", (None, width), scale=config.data.scale))
     if width and config.data.normalize:
         specs.append(LayerSpec("normalization", "normalize", (None, width)))
-    embedding = config.data.embedding or {}
+    embedding = getattr(config.data, "embedding", None) or {}
     for i, (column, size) in enumerate((vocab_sizes or {}).items(), start=1):
         buckets = size + 1  # the categories seen in training plus one out-of-vocabulary bucket
         if column in embedding:
@@ -142,7 +101,7 @@ def layers(config: Config, input_shape: tuple[int, ...], vocab_sizes: dict[str, 
         width = layer.units
         if layer.dropout:
             specs.append(LayerSpec("dropout", f"dropout_{i}", (None, width), rate=layer.dropout))
-    out = config.model.output
+    out = config.output
     specs.append(
         LayerSpec("dense", "output", (None, out.units), width * out.units + out.units, out.units, out.activation)
     )
@@ -161,13 +120,5 @@ def table(specs: list[LayerSpec], input_shape: tuple[int, ...]) -> str:
         if s.rate is not None:
             detail += f" ({s.rate:g})"
         rows.append((s.name, detail, str(s.output_shape), f"{s.params:,}"))
-    header = ("layer", "type", "output shape", "params")
-    widths = [max(len(r[i]) for r in rows + [header]) for i in range(4)]
-
-    def line(row):
-        return "  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
-
-    total = sum(s.params for s in specs)
-    out = [line(header), "  ".join("-" * w for w in widths)] + [line(r) for r in rows]
-    out.append(f"total params: {total:,}")
-    return "\n".join(out)
+    body = text_table(rows, ("layer", "type", "output shape", "params"), right=(3,), rule=True)
+    return f"{body}\ntotal params: {sum(s.params for s in specs):,}"

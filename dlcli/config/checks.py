@@ -1,4 +1,4 @@
-"""Cross-field checks on a config, each a named function that returns problems.
+"""Cross-field checks on a config, each a named function that returns problems (no TensorFlow).
 
 ``check_config`` runs the ones that need only the file; ``check_against_data``
 runs the ones that need the data's task and classes. Errors stop the run;
@@ -23,63 +23,13 @@ def warning(path: tuple, message: str) -> Problem:
     return Problem(path, message, "warning")
 
 
-SOURCE_NEEDS = {
-    "sklearn": ("name",),
-    "keras": ("name",),
-    "synthetic": ("name",),
-    "csv": ("path", "target"),
-    "parquet": ("path", "target"),
-    "npz": ("path",),
-    "npy": ("path", "y_path"),
-}
-SOURCE_KEYS = (
-    "name",
-    "path",
-    "target",
-    "features",
-    "y_path",
-    "validation_path",
-    "test_path",
-    "n_samples",
-    "noise",
-    "seed",
-)
-SOURCE_USES = {
-    "sklearn": {"name"},
-    "keras": {"name"},
-    "synthetic": {"name", "n_samples", "noise", "seed"},
-    "csv": {"path", "target", "features", "categorical", "embedding", "validation_path", "test_path"},
-    "parquet": {"path", "target", "features", "categorical", "embedding", "validation_path", "test_path"},
-    "npz": {"path", "test_path"},
-    "npy": {"path", "y_path"},
-}
-EXAMPLES = {
-    "name": "name: digits",
-    "path": "path: data/train.csv",
-    "target": "target: label",
-    "y_path": "y_path: data/y.npy",
-}
-
-
-def _dataset_names(source: str) -> tuple[str, ...]:
-    from dlcli.config import SKLEARN_DATASETS  # noqa: PLC0415
-    from dlcli.data.keras_datasets import DATASETS  # noqa: PLC0415
-    from dlcli.data.synthetic import SHAPES  # noqa: PLC0415
-
-    return {"sklearn": SKLEARN_DATASETS, "keras": tuple(DATASETS), "synthetic": tuple(SHAPES)}.get(source, ())
-
-
-def source_fields(config) -> list[Problem]:
-    """Each data source gets the keys it needs and no keys it would ignore; dataset names exist."""
+def table_columns(config) -> list[Problem]:
+    """A table's target is not a feature; the columns to encode are features."""
     data = config.data
+    if not hasattr(data, "target"):
+        return []
     out: list[Problem] = []
-    for key in SOURCE_NEEDS[data.source]:
-        if getattr(data, key) is None:
-            out.append(Problem(("data", key), f"source '{data.source}' needs '{key}' (e.g. {EXAMPLES[key]})"))
-    for key in SOURCE_KEYS:
-        if key not in SOURCE_USES[data.source] and getattr(data, key) is not None:
-            out.append(Problem(("data", key), f"not used by source '{data.source}'; remove it"))
-    if data.source in ("csv", "parquet") and data.features and data.target in data.features:
+    if data.features and data.target in data.features:
         out.append(Problem(("data", "features"), f"lists the target '{data.target}'; a target is not a feature"))
     for key in ("categorical", "embedding"):
         for column in getattr(data, key) or ():
@@ -108,7 +58,7 @@ def _monitors(config):
 
 def early_stopping_monitor(config) -> list[Problem]:
     """A ``val_*`` monitor (early stopping, reduce-LR, checkpoint) needs validation data."""
-    if config.data.validation_split > 0 or config.data.validation_path:
+    if config.data.validates:
         return []
     return [
         Problem(
@@ -163,7 +113,7 @@ def regression_output(config) -> list[Problem]:
 
 
 FILE_CHECKS = (
-    source_fields,
+    table_columns,
     early_stopping_monitor,
     schedule_with_plateau,
     steps_per_execution_under_mirrored,
@@ -290,7 +240,8 @@ def output_activation_matches(config, task: str, n_classes: int | None) -> list[
     return []
 
 
-def _from_logits(loss) -> bool:
+def from_logits(loss) -> bool:
+    """Does a configured loss say ``from_logits: true``?"""
     return not isinstance(loss, str) and bool((loss.model_extra or {}).get("from_logits"))
 
 
@@ -300,7 +251,7 @@ def logits_match_loss(config, task: str, n_classes: int | None) -> list[Problem]
     name = loss_name(config.loss)
     if out == "auto" or out.activation == "auto" or name is None or task == "regression":
         return []
-    if out.activation == "linear" and not _from_logits(config.loss):
+    if out.activation == "linear" and not from_logits(config.loss):
         return [
             Problem(
                 ("loss",),
@@ -308,7 +259,7 @@ def logits_match_loss(config, task: str, n_classes: int | None) -> list[Problem]
                 f"write loss: {{name: {name}, from_logits: true}}",
             )
         ]
-    if out.activation in ("softmax", "sigmoid") and _from_logits(config.loss):
+    if out.activation in ("softmax", "sigmoid") and from_logits(config.loss):
         return [
             warning(
                 ("loss", "from_logits"),
@@ -355,8 +306,7 @@ def logged_names(config, task: str) -> list[str]:
     else:
         metrics = [m if isinstance(m, str) else m.name for m in config.metrics]
     keras_logged = ["loss", *(names.logged_as(m) for m in metrics if m not in names.DLCLI_METRICS)]
-    validation = config.data.validation_split > 0 or config.data.validation_path
-    return keras_logged + ([f"val_{m}" for m in keras_logged] if validation else [])
+    return keras_logged + ([f"val_{m}" for m in keras_logged] if config.data.validates else [])
 
 
 def monitors_are_logged(config, task: str, n_classes: int | None) -> list[Problem]:

@@ -1,4 +1,4 @@
-"""The run directory: create it, write every file atomically, load it back.
+"""The run directory's files: create the directory, write every file atomically, read them back.
 
 Every file is written to a hidden temporary name in the same directory and
 renamed into place, so a crash leaves either the old file, the new file or a
@@ -62,7 +62,8 @@ def atomic_write_json(path: Path, obj: Any, *, durable: bool = True) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, allow_nan=True) + "\n", durable=durable)
 
 
-def _now() -> str:
+def now() -> str:
+    """The time now, as run.json records times."""
     return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
 
 
@@ -106,14 +107,14 @@ class Run:
     def update(self, *, durable: bool = True, **fields) -> None:
         """Merge ``fields`` into run.json and rewrite it."""
         self.state.update(fields)
-        self.state["updated_at"] = _now()
+        self.state["updated_at"] = now()
         self.write_json(RUN, self.state, durable=durable)
 
     def start(self, config, epochs_planned: int) -> None:
         self.update(
             status="running",
             name=config.name,
-            started_at=_now(),
+            started_at=now(),
             finished_at=None,
             epochs_planned=epochs_planned,
             epochs_done=0,
@@ -124,13 +125,18 @@ class Run:
         )
 
     def write_history(self, history: dict[str, list[float]], *, durable: bool = True) -> None:
+        """history.csv as Keras's CSVLogger writes it (``training.callbacks.HistoryLog`` appends to it);
+        no history, no file."""
         keys = list(history)
         rows = len(history[keys[0]]) if keys else 0
+        if not rows:
+            (self.path / HISTORY).unlink(missing_ok=True)
+            return
         buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
+        writer = csv.writer(buf)
         writer.writerow(["epoch", *keys])
         for i in range(rows):
-            writer.writerow([i + 1, *(repr(float(history[k][i])) for k in keys)])
+            writer.writerow([i + 1, *(float(history[k][i]) for k in keys)])
         self.write_text(HISTORY, buf.getvalue(), durable=durable)
 
     def save_model(self, model, name: str | Path = MODEL) -> None:
@@ -147,28 +153,16 @@ class Run:
                 tmp.unlink()
 
 
-@contextlib.contextmanager
-def precision(policy: str | None):
-    """Keras's global dtype policy set to ``policy`` (a mixed-precision name, or None for float32) within the block."""
-    import keras  # noqa: PLC0415
-
-    before = keras.mixed_precision.global_policy().name
-    keras.mixed_precision.set_global_policy(policy or "float32")
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_global_policy(before)
-
-
-def load_model(path: Path, *, compile: bool = True, policy: str | None = None):  # noqa: A002 - Keras's keyword
+def load_model(path: Path, *, compile: bool = True, policy: str | None = None):
     """A saved ``.keras`` file, with dlcli's serializable objects (the warmup schedule) registered.
 
     ``policy`` is the run's mixed-precision policy: a mixed-float16 model's
     optimizer (a loss-scale wrapper) only reloads its state under it.
     """
-    import keras  # noqa: PLC0415
+    import keras
 
-    from dlcli import schedules  # noqa: F401, PLC0415 - registers dlcli>Warmup
+    from dlcli.model.build import precision
+    from dlcli.model import schedules  # noqa: F401 - registers dlcli>Warmup
 
     try:
         with precision(policy):
@@ -232,7 +226,7 @@ def read_state(run: Path) -> dict:
     return read_json_object(run / RUN)
 
 
-def open_run(path: str | Path) -> Path:
+def complete_run(path: str | Path) -> Path:
     """The path of a complete run directory, or a RunDirError that says what is wrong."""
     run = Path(path)
     state = read_state(run)
@@ -244,48 +238,3 @@ def open_run(path: str | Path) -> Path:
         if not (run / name).exists():
             raise RunDirError(f"{run}: {name} is missing although run.json says complete; the directory was altered")
     return run
-
-
-def list_runs(root: str | Path) -> list[dict]:
-    """One summary per run directory under ``root`` (those with a run.json), oldest first."""
-    root = Path(root)
-    if not root.is_dir():
-        raise RunDirError(f"{root}: no such directory; give the --output-dir that `dlcli train` used")
-    out = []
-    for path in sorted(p for p in root.iterdir() if (p / RUN).is_file()):
-        try:
-            state = read_json_object(path / RUN)
-            metrics = read_json_object(path / METRICS) if (path / METRICS).exists() else {}
-        except RunDirError as exc:
-            out.append({"run": path.name, "path": str(path), "status": "damaged", "error": str(exc)})
-            continue
-        main = next((k for k in ("accuracy", "r2") if isinstance(metrics.get(k), (int, float))), None)
-        out.append(
-            {
-                "run": path.name,
-                "path": str(path),
-                "name": state.get("name"),
-                "started_at": state.get("started_at"),
-                "status": state.get("status"),
-                "epochs_done": state.get("epochs_done"),
-                "epochs_planned": state.get("epochs_planned"),
-                "metric": main,
-                "value": metrics.get(main) if main else None,
-                "loss": metrics.get("loss") if isinstance(metrics.get("loss"), (int, float)) else None,
-            }
-        )
-    out.sort(key=lambda r: (r.get("started_at") or "", r["run"]))
-    return out
-
-
-def format_runs(rows: list[dict]) -> str:
-    """The runs as an aligned table."""
-    header = ("run", "started", "status", "epochs", "test metric")
-    table = [header]
-    for r in rows:
-        started = (r.get("started_at") or "")[:19].replace("T", " ")
-        epochs = f"{r.get('epochs_done', '?')}/{r.get('epochs_planned', '?')}" if r["status"] != "damaged" else ""
-        metric = f"{r['metric']} {r['value']:.4f}" if r.get("metric") and r.get("value") is not None else ""
-        table.append((r["run"], started, r["status"], epochs, metric))
-    widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
-    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in table)

@@ -1,11 +1,18 @@
-"""scikit-learn's bundled datasets: offline, small, known shapes."""
+"""``source: sklearn``: scikit-learn's bundled datasets, offline, small, known shapes."""
 
 from __future__ import annotations
 
-from dlcli.data.base import Probe, RawData
+from typing import Literal
 
+from pydantic import Field, field_validator
+
+from dlcli.data.base import Probe, RawData
+from dlcli.data.sources.base import SourceConfig, known_name
+
+NAME = "sklearn"
+EXTENSIONS: tuple[str, ...] = ()
 # name -> (features, task, classes); lets ``validate`` answer without importing scikit-learn.
-SHAPES = {
+DATASETS = {
     "iris": (4, "multiclass", 3),
     "digits": (64, "multiclass", 10),
     "wine": (13, "multiclass", 3),
@@ -14,18 +21,25 @@ SHAPES = {
 }
 
 
+class SklearnConfig(SourceConfig):
+    source: Literal["sklearn"] = "sklearn"
+    name: str = Field(description="Dataset: " + ", ".join(DATASETS) + ".", examples=["digits"])
+
+    _known = field_validator("name")(classmethod(lambda cls, v: known_name(NAME, v, DATASETS)))
+
+
 def probe(config) -> Probe:
-    features, task, classes = SHAPES[config.data.name]
+    features, task, classes = DATASETS[config.data.name]
     return Probe(input_shape=(features,), task=task, n_classes=classes)
 
 
 def read(config) -> RawData:
-    import sklearn.datasets  # noqa: PLC0415 - only when the data is really needed
+    import sklearn.datasets  # only when the data is really needed: it costs a second
 
     bunch = getattr(sklearn.datasets, f"load_{config.data.name}")()
     names = getattr(bunch, "target_names", None)
     class_names = None
-    if names is not None and SHAPES[config.data.name][1] != "regression":
+    if names is not None and DATASETS[config.data.name][1] != "regression":
         class_names = {i: n.item() if hasattr(n, "item") else str(n) for i, n in enumerate(names)}
     feature_names = [str(f) for f in getattr(bunch, "feature_names", [])] or None
     return RawData(

@@ -1,13 +1,19 @@
-"""TensorFlow-Playground-style problems made on the spot: for tutorials and tests."""
+"""``source: synthetic``: TensorFlow-Playground-style problems made on the spot, for tutorials and tests."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
+from pydantic import Field, field_validator
 
 from dlcli.data.base import Probe, RawData
+from dlcli.data.sources.base import SourceConfig, known_name
 
+NAME = "synthetic"
+EXTENSIONS: tuple[str, ...] = ()
 # name -> (features, task, classes)
-SHAPES = {
+DATASETS = {
     "xor": (2, "binary", 2),
     "circles": (2, "binary", 2),
     "moons": (2, "binary", 2),
@@ -19,14 +25,24 @@ DEFAULT_SAMPLES = 1000
 DEFAULT_NOISE = 0.1
 
 
+class SyntheticConfig(SourceConfig):
+    source: Literal["synthetic"] = "synthetic"
+    name: str = Field(description="Problem: " + ", ".join(DATASETS) + ".", examples=["xor"])
+    n_samples: int = Field(DEFAULT_SAMPLES, gt=0, le=10_000_000, description="Rows to make.")
+    noise: float = Field(DEFAULT_NOISE, ge=0, description="Noise added to the features.")
+    seed: int | None = Field(None, ge=0, description="Seed for generating the data; default: the run's seed.")
+
+    _known = field_validator("name")(classmethod(lambda cls, v: known_name(NAME, v, DATASETS)))
+
+
 def probe(config) -> Probe:
-    features, task, classes = SHAPES[config.data.name]
+    features, task, classes = DATASETS[config.data.name]
     return Probe(input_shape=(features,), task=task, n_classes=classes, rows=config.data.n_samples)
 
 
 def generate(name: str, n: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(x, y) for one problem; the same arguments always give the same arrays."""
-    import sklearn.datasets as skd  # noqa: PLC0415
+    import sklearn.datasets as skd
 
     rng = np.random.default_rng(seed)
     if name == "xor":

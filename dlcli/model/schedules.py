@@ -1,8 +1,8 @@
 """Learning-rate schedules from ``optimizer.schedule``: Keras's own, plus a linear warmup in front.
 
 Imports Keras at module level: import it only where TensorFlow is already
-needed (``train``, and ``runs.load_model`` so saved models with a warmup
-reload).
+needed (compiling, and ``runs.store.load_model``, so that saved models with a
+warmup reload).
 """
 
 from __future__ import annotations

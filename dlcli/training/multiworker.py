@@ -31,8 +31,10 @@ def tf_config() -> dict | None:
     except json.JSONDecodeError as exc:
         raise ConfigError(f"TF_CONFIG: not valid JSON ({exc.msg} at character {exc.pos})") from None
     shape = '{"cluster": {"worker": ["host:port", ...]}, "task": {"type": "worker", "index": 0}}'
-    if not isinstance(value, dict) or not isinstance(value.get("cluster"), dict) or not isinstance(
-        value.get("task"), dict
+    if (
+        not isinstance(value, dict)
+        or not isinstance(value.get("cluster"), dict)
+        or not isinstance(value.get("task"), dict)
     ):
         raise ConfigError(f"TF_CONFIG: needs a cluster mapping and a task mapping, e.g. {shape}")
     task = value["task"]
@@ -84,7 +86,7 @@ def strategy(tf, config):
 
 def check_data(config, dataset) -> None:
     """multi_worker trains on in-memory data (the stream's shuffle buffer is not sharded)."""
-    if config.training.distribution == "multi_worker" and hasattr(dataset, "dataset"):
+    if config.training.distribution == "multi_worker" and dataset.streamed:
         raise ConfigError(
             config.problem(("training", "distribution"), "multi_worker reads in-memory data; set data.streaming: false")
         )
@@ -92,28 +94,30 @@ def check_data(config, dataset) -> None:
 
 def fit(model, dataset, config, strategy, *, callbacks, initial_epoch: int, class_weight, verbose: int):
     """Train ``model`` (built under ``strategy``) with ``strategy.run``, as ``model.fit`` would; returns None."""
-    import keras  # noqa: PLC0415
-    import numpy as np  # noqa: PLC0415
-    import tensorflow as tf  # noqa: PLC0415
+    import keras
+    import numpy as np
+    import tensorflow as tf
 
-    from dlcli import train  # noqa: PLC0415
-    from dlcli.model import model_inputs  # noqa: PLC0415
+    from dlcli.data.features import model_inputs
+    from dlcli.training.compile import make_loss, make_metrics
+    from dlcli.training.execution import steps_per_epoch
+    from dlcli.training.shuffle import EpochShuffle
 
     check_data(config, dataset)
     epochs, batch = config.training.epochs, config.training.batch_size
-    steps = train.steps_per_epoch(dataset, config)
-    shuffle = train.EpochShuffle(dataset.x_train, dataset.y_train, batch, config.seed)
+    steps = steps_per_epoch(dataset, config)
+    shuffle = EpochShuffle(dataset.x_train, dataset.y_train, batch, config.seed)
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     distributed = strategy.experimental_distribute_dataset(shuffle.dataset.with_options(options))
-    loss_fn = train.make_loss(config)
+    loss_fn = make_loss(config)
     if isinstance(loss_fn, keras.losses.Loss):
         loss_fn.reduction = None  # per-sample values; averaged over the global batch below
     weights = None
     if class_weight:
         weights = tf.constant([class_weight[i] for i in range(len(class_weight))], tf.float32)
     with strategy.scope():
-        tracked = [keras.metrics.Mean(name="loss"), *_metric_objects(keras, train.make_metrics(config))]
+        tracked = [keras.metrics.Mean(name="loss"), *_metric_objects(keras, make_metrics(config))]
 
     def step(x, y):
         with tf.GradientTape() as tape:
@@ -170,15 +174,15 @@ def local_copy(model, config, steps_per_epoch: int):
     Keras's evaluate and predict fail under MultiWorkerMirroredStrategy as fit
     does; the copy has the same weights and optimizer state.
     """
-    import keras  # noqa: PLC0415
+    import keras
 
-    from dlcli import loop, runs, train  # noqa: PLC0415
+    from dlcli.model.build import precision
+    from dlcli.training.compile import compile_model
 
-    with runs.precision(config.training.mixed_precision):
+    with precision(config.training.mixed_precision):
         plain = keras.models.clone_model(model)
         plain.set_weights(model.get_weights())
-        chosen = loop.execution(config, steps_per_epoch, params=plain.count_params())  # Keras's loop, as for fit
-        train.compile_model(plain, config, chosen, steps_per_epoch)  # builds the optimizer too
+        compile_model(plain, config, steps_per_epoch=steps_per_epoch)  # Keras's loop; builds the optimizer too
         for mine, theirs in zip(plain.optimizer.variables, model.optimizer.variables, strict=True):
             mine.assign(theirs.numpy())  # the optimizer's state too, so model.keras can train on
     return plain

@@ -1,0 +1,157 @@
+"""Phase two: a validated ``Config`` resolved against its data into a ``ResolvedConfig`` with no ``auto`` left.
+
+``resolve`` runs the checks that need the data's task and classes, then fills
+task, output layer, loss and metrics. Code after resolution reads the typed
+fields (``task``, ``output``, ``loss``, ``metrics``, ``optimizer``) and never
+looks at an ``auto`` or a bare name again. ``saved`` rebuilds the same object
+from a run directory's config, where every value is already explicit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from dlcli.config.checks import check_against_data, from_logits
+from dlcli.config.schema import Config, LossSpec, OptimizerSpec, OutputConfig
+from dlcli.errors import ConfigError
+from dlcli.log import warn
+
+Task = Literal["binary", "multiclass", "regression"]
+TASKS = ("binary", "multiclass", "regression")
+
+
+@dataclass(frozen=True)
+class Output:
+    """The output layer: its units and activation."""
+
+    units: int
+    activation: str
+
+
+@dataclass(frozen=True)
+class Named:
+    """A Keras loss or metric by its name, with the parameters for its constructor."""
+
+    name: str
+    params: dict = field(default_factory=dict)
+
+    @property
+    def from_logits(self) -> bool:
+        return bool(self.params.get("from_logits"))
+
+    @classmethod
+    def of(cls, value) -> Named:
+        """From a config value: a name, or ``{name: ..., **params}``."""
+        return cls(value, {}) if isinstance(value, str) else cls(value.name, value.params)
+
+
+@dataclass(frozen=True)
+class ResolvedConfig:
+    """A config with every ``auto`` settled for its data; ``config`` is what the run directory saves."""
+
+    config: Config
+    task: Task
+    output: Output
+    loss: Named
+    metrics: tuple[Named, ...]
+    optimizer: OptimizerSpec
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def seed(self) -> int:
+        return self.config.seed
+
+    @property
+    def data(self):
+        return self.config.data
+
+    @property
+    def model(self):
+        return self.config.model
+
+    @property
+    def training(self):
+        return self.config.training
+
+    def where(self, path: tuple) -> str:
+        """``FILE:LINE:COL`` of a key path in the config file."""
+        return self.config.where(path)
+
+    def problem(self, path: tuple, message: str) -> str:
+        """A located one-line error about ``path`` of the config file."""
+        return self.config.problem(path, message)
+
+    def dump(self) -> dict:
+        """The resolved config as plain data (``config.yaml``, ``dlcli config show``)."""
+        return self.config.dump()
+
+
+def resolve(config: Config, task: str, n_classes: int | None) -> ResolvedConfig:
+    """``config`` with task, output, loss and metrics made explicit for this data.
+
+    Runs the data-dependent checks first: errors raise ConfigError (all of
+    them at once), warnings are printed.
+    """
+    problems = check_against_data(config, task, n_classes)
+    errors = [config.problem(p.path, p.message) for p in problems if p.severity == "error"]
+    if errors:
+        raise ConfigError(errors)
+    for p in problems:
+        warn(config.problem(p.path, f"warning: {p.message}"))
+    out = config.model.output
+    units = None if out == "auto" or out.units == "auto" else out.units
+    activation = None if out == "auto" or out.activation == "auto" else out.activation
+    if activation is None and task != "regression" and from_logits(config.loss):
+        activation = "linear"  # the loss applies softmax / sigmoid itself
+    if task == "regression":
+        units, activation = units or 1, activation or "linear"
+    elif task == "binary":
+        units = units or (2 if activation == "softmax" else 1)
+        activation = activation or ("sigmoid" if units == 1 else "softmax")
+    else:
+        units, activation = units or n_classes, activation or "softmax"
+    loss = config.loss
+    if loss == "auto":
+        if task == "regression":
+            loss = "mean_squared_error"
+        else:
+            name = "binary_crossentropy" if units == 1 else "sparse_categorical_crossentropy"
+            loss = LossSpec(name=name, from_logits=True) if activation == "linear" else name
+    metrics = config.metrics
+    if metrics == "auto":
+        metrics = ["mae"] if task == "regression" else ["accuracy"]
+    model = config.model.model_copy(update={"output": OutputConfig(units=units, activation=activation)})
+    filled = config.copy_with(task=task, model=model, loss=loss, metrics=metrics)
+    return _typed(filled)
+
+
+def saved(config: Config, source: str = "config.yaml") -> ResolvedConfig:
+    """The ``ResolvedConfig`` of a run directory's config, whose values are all explicit already."""
+    out = config.model.output
+    if (
+        config.task not in TASKS
+        or out == "auto"
+        or "auto" in (out.units, out.activation)
+        or "auto" in (config.loss, config.metrics)
+    ):
+        raise ConfigError(
+            f"{source}: not a resolved config (task, model.output, loss and metrics must be explicit, as dlcli "
+            "saves them); the run directory was altered"
+        )
+    return _typed(config)
+
+
+def _typed(config: Config) -> ResolvedConfig:
+    out = config.model.output
+    return ResolvedConfig(
+        config=config,
+        task=config.task,
+        output=Output(int(out.units), out.activation),
+        loss=Named.of(config.loss),
+        metrics=tuple(Named.of(m) for m in config.metrics),
+        optimizer=config.optimizer,
+    )

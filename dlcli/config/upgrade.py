@@ -1,0 +1,54 @@
+"""Versions of the config language, and the one function that brings an older config up to date.
+
+A config saved in a run directory carries ``config_version``; one written
+before versions existed has none and is version 0. A file a user writes may
+leave it out: it is then taken to be in today's language. ``upgrade`` runs
+the steps from the config's version to ``CONFIG_VERSION`` one by one, so a
+key renamed in a later version is renamed in an old run's config, never
+rejected as unknown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from dlcli.errors import ConfigError
+
+CONFIG_VERSION = 1
+
+
+def _v0_to_v1(data: dict) -> dict:
+    """Version 0 saved every ``data:`` key for every source (``unseen: oov`` and ``streaming: auto`` for
+    scikit-learn's iris, say), and ignored the ones a source does not use; from version 1 each source takes
+    only its own keys. Drop the rest, as version 0 ignored them."""
+    from dlcli.data import sources
+
+    section = data.get("data")
+    source = section.get("source") if isinstance(section, dict) else None
+    if source in sources.CONFIGS:
+        taken = set(sources.keys(source))
+        data["data"] = {k: v for k, v in section.items() if k in taken}
+    return data
+
+
+# version -> the step that turns a config of that version into the next
+STEPS: dict[int, Callable[[dict], dict]] = {0: _v0_to_v1}
+
+
+def upgrade(data: dict, *, where: str, assumed: int = CONFIG_VERSION) -> dict:
+    """``data`` (a parsed config mapping) in today's language; ``assumed`` is the version when it names none.
+
+    ``where`` locates errors (a config from a newer dlcli, or a version that is not a number).
+    """
+    version = data.get("config_version", assumed)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+        raise ConfigError(f"{where}: config_version: expected a whole number >= 0; got {version!r}")
+    if version > CONFIG_VERSION:
+        raise ConfigError(
+            f"{where}: config_version: {version} was written by a newer dlcli (this one reads up to "
+            f"{CONFIG_VERSION}); upgrade dlcli"
+        )
+    while version < CONFIG_VERSION:
+        data = STEPS[version](data)
+        version += 1
+    return {"config_version": CONFIG_VERSION, **{k: v for k, v in data.items() if k != "config_version"}}

@@ -1,0 +1,51 @@
+"""The data sources, one module each (config model, dataset names, probe, reader), and their registry."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from dlcli.data.sources import csv, keras, npy, npz, parquet, sklearn, synthetic
+
+MODULES: dict[str, ModuleType] = {m.NAME: m for m in (sklearn, csv, parquet, npz, npy, keras, synthetic)}
+CONFIGS = {
+    "sklearn": sklearn.SklearnConfig,
+    "csv": csv.CsvConfig,
+    "parquet": parquet.ParquetConfig,
+    "npz": npz.NpzConfig,
+    "npy": npy.NpyConfig,
+    "keras": keras.KerasConfig,
+    "synthetic": synthetic.SyntheticConfig,
+}
+NAMES = tuple(MODULES)
+# file suffix -> source, to infer ``source`` from ``path`` and to read a file given to predict or evaluate
+EXTENSIONS = {suffix: name for name, module in MODULES.items() for suffix in module.EXTENSIONS}
+# The order of the ``data:`` keys in a saved config (every source's keys, as dlcli has always written them).
+KEY_ORDER = (
+    "source", "name", "path", "target", "features", "y_path", "validation_path", "test_path", "test_split",
+    "validation_split", "normalize", "scale", "categorical", "embedding", "unseen", "streaming", "missing",
+    "n_samples", "noise", "seed",
+)  # fmt: skip
+
+
+def module(source: str) -> ModuleType:
+    """The module of ``source: <name>``."""
+    return MODULES[source]
+
+
+def keys(source: str | None = None) -> list[str]:
+    """The ``data:`` keys ``source`` takes (every source's keys when None), in saved order."""
+    taken = (
+        set(CONFIGS[source].model_fields)
+        if source in CONFIGS
+        else {k for c in CONFIGS.values() for k in c.model_fields}
+    )
+    return [k for k in KEY_ORDER if k in taken]
+
+
+def sources_taking(key: str) -> list[str]:
+    """The sources that take ``key``."""
+    return [name for name, config in CONFIGS.items() if key in config.model_fields]
+
+
+def is_table(source: str) -> bool:
+    return "target" in CONFIGS[source].model_fields

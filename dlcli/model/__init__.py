@@ -1,0 +1,2 @@
+"""The model: its layer table without TensorFlow (``specs``), the Keras model (``build``), and what its
+output means (``head``)."""

@@ -1,0 +1,62 @@
+"""Test metrics of a trained model: Keras's loss and metrics plus accuracy, or mae / rmse / r2."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dlcli.config.resolve import ResolvedConfig
+from dlcli.data.features import model_inputs
+from dlcli.model.head import predicted_classes
+from dlcli.report import classification
+from dlcli.text import table
+
+EVAL_BATCH = 1024
+# Keras's long metric names for the ones dlcli always computes itself on the test split.
+SAME_AS = {"mean_absolute_error": "mae", "root_mean_squared_error": "rmse", "r2_score": "r2"}
+
+
+def score(model, x, y: np.ndarray, config: ResolvedConfig, classes: list | None = None) -> dict:
+    """Metrics on (x, y); classification always has ``accuracy``, regression ``mae``, ``rmse``, ``r2``.
+
+    ``x`` may also be a ``tf.data.Dataset`` of (features, label) batches, with
+    ``y`` its labels in the same order (a streamed test split). Classification
+    adds per-class precision / recall / F1 and the confusion matrix (``report``)
+    after the scalar metrics; ``classes`` names them.
+    """
+    if hasattr(x, "element_spec"):
+        results = model.evaluate(x, verbose=0, return_dict=True)
+        outputs = np.asarray(model.predict(x, verbose=0))
+    else:
+        x = model_inputs(x)
+        results = model.evaluate(x, y, batch_size=EVAL_BATCH, verbose=0, return_dict=True)
+        outputs = np.asarray(model.predict(x, batch_size=EVAL_BATCH, verbose=0))
+    metrics = {"loss": float(results.pop("loss"))}
+    if config.task == "regression":
+        pred = outputs.reshape(-1).astype(np.float64)
+        truth = np.asarray(y, dtype=np.float64).reshape(-1)
+        err = pred - truth
+        ss_tot = float(np.sum((truth - truth.mean()) ** 2))
+        metrics["mae"] = float(np.mean(np.abs(err)))
+        metrics["rmse"] = float(np.sqrt(np.mean(err**2)))
+        metrics["r2"] = float(1.0 - np.sum(err**2) / ss_tot) if ss_tot > 0 else float("nan")
+    else:
+        pred = predicted_classes(outputs, config.output.activation)
+        metrics["accuracy"] = float(np.mean(pred == np.asarray(y).reshape(-1)))
+    for key, value in results.items():
+        if key not in metrics and SAME_AS.get(key) not in metrics and np.ndim(value) == 0:
+            metrics[key] = float(value)
+    if config.task != "regression":
+        n = max(config.output.units, 2)
+        names = classes if classes is not None and len(classes) == n else [str(i) for i in range(n)]
+        metrics.update(classification(np.asarray(y).reshape(-1), pred, names))
+    return metrics
+
+
+def scalars(metrics: dict) -> dict[str, float]:
+    """The single-number metrics (what the tables print), without the per-class report."""
+    return {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+
+
+def format_table(metrics: dict) -> str:
+    """A two-column table of the single-number metrics."""
+    return table([(k, f"{v:.6g}") for k, v in scalars(metrics).items()])
