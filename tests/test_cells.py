@@ -1,0 +1,53 @@
+"""The one rule for a table cell (missing, a number, or text), and its three implementations agreeing:
+one cell (probing with the csv module), a pandas column (reading in memory), a tf.string tensor (streaming)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dlcli.data import cells
+
+# cell -> what it reads as: None (missing), a float, or "text"
+CASES = {
+    "1": 1.0, " 2.5 ": 2.5, "-3e2": -300.0, "true": 1.0, "False": 0.0, " TRUE ": 1.0, "0": 0.0,
+    "": None, "NA": None, " N/A ": None, "nan": None, "NaN": None, "null": None, "None": None, "?": None,
+    "abc": "text", "1_000": "text", "1,5": "text", "yes": "text", "3 4": "text",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("cell", "expected"), CASES.items())
+def test_one_cell(cell, expected):
+    if expected is None:
+        assert cells.is_missing(cell)
+    else:
+        assert not cells.is_missing(cell)
+        assert cells.number(cell) == (None if expected == "text" else expected)
+
+
+def test_a_pandas_column_reads_every_filled_cell_as_one_cell_does():
+    filled = {c: v for c, v in CASES.items() if v is not None}
+    values, text = cells.numbers(pd.Series(list(filled), dtype=object))
+    for (cell, expected), got, shown in zip(filled.items(), values, text, strict=True):
+        assert math.isnan(got) if expected == "text" else got == expected, cell
+        assert shown == cell.strip()
+
+
+def test_a_tf_string_tensor_reads_every_cell_as_one_cell_does():
+    import tensorflow as tf
+
+    numeric = {c: v for c, v in CASES.items() if v != "text"}
+    got = cells.tf_numbers(tf, tf.constant(list(numeric)), fill=-7.0).numpy()
+    want = np.array([-7.0 if v is None else v for v in numeric.values()], dtype=np.float32)
+    np.testing.assert_array_equal(got, want)
+    missing = cells.tf_is_missing(tf, tf.strings.strip(tf.constant(list(CASES)))).numpy()
+    assert missing.tolist() == [v is None for v in CASES.values()]
+
+
+def test_typed_reads_a_column_as_pandas_types_it():
+    assert cells.typed(np.array(["2", "10"], dtype=object)).tolist() == [2, 10]
+    assert cells.typed(np.array(["2", "1.5"], dtype=object)).tolist() == [2.0, 1.5]
+    assert cells.typed(np.array(["a", "1"], dtype=object)).tolist() == ["a", "1"]

@@ -1,0 +1,175 @@
+"""A run directory works on its own, and keeps working: runs written by earlier dlcli versions load,
+predict as they did and are upgraded to today's config language (``tests/fixtures/runs_v0``)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dlcli.config import upgrade
+from dlcli.errors import ConfigError
+from tests.conftest import CONFIGS, assert_same_metrics, invoke, train_json
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "runs_v0"
+CHURN = "churn-v0-20261128-170005"
+IRIS = "iris-v0-20261128-170011"
+
+
+@pytest.fixture
+def v0(tmp_path):
+    """copy(name) -> a copy of a version-0 run directory, away from the repository."""
+
+    def copy(name: str) -> Path:
+        target = tmp_path / "shipped" / name
+        shutil.copytree(FIXTURES / name, target)
+        return target
+
+    return copy
+
+
+def test_the_fixtures_are_version_0():
+    for name in (CHURN, IRIS):
+        saved = yaml.safe_load((FIXTURES / name / "config.yaml").read_text())
+        assert "config_version" not in saved
+        assert saved["data"]["unseen"] == "oov"  # v0 wrote every data key for every source
+
+
+@pytest.mark.parametrize(("name", "rows"), [(CHURN, CONFIGS / "data" / "churn.csv"), (IRIS, FIXTURES / "iris_x.npz")])
+def test_a_version_0_run_predicts_exactly_as_it_did(v0, tmp_path, name, rows):
+    run = v0(name)
+    out = tmp_path / "p.csv"
+    result = invoke("predict", run, rows, "--proba", "-o", out)
+    assert result.exit_code == 0, result.output
+    assert out.read_text() == (FIXTURES / f"{name}.predictions.csv").read_text()
+
+
+def test_a_version_0_config_is_upgraded_when_the_run_loads(v0):
+    from dlcli.runs.saved import open_run
+
+    run = open_run(v0(IRIS))
+    dumped = run.config.dump()
+    assert dumped["config_version"] == upgrade.CONFIG_VERSION
+    assert "unseen" not in dumped["data"] and "streaming" not in dumped["data"]  # sklearn takes neither
+    assert (run.config.task, run.config.output.units, run.config.loss.name) == (
+        "multiclass",
+        3,
+        "sparse_categorical_crossentropy",
+    )
+    churn = open_run(v0(CHURN))
+    assert churn.config.data.unseen == "oov" and churn.config.data.embedding == {"city": 3}
+    assert churn.inputs.categorical == ["city", "plan"] and churn.inputs.fill is not None
+
+
+def test_a_version_0_run_whose_data_is_still_there_evaluates_as_it_did(v0):
+    run = v0(IRIS)
+    result = invoke("evaluate", run, "--json")
+    assert result.exit_code == 0, result.output
+    assert_same_metrics(json.loads(result.stdout)["metrics"], json.loads((run / "metrics.json").read_text()))
+
+
+def test_evaluate_says_when_the_runs_data_is_gone_and_how_to_score_other_data(v0):
+    run = v0(CHURN)
+    gone = run.parent / "gone" / "churn.csv"  # where it was trained: /tmp/v0src, gone too (but not guaranteed)
+    config = run / "config.yaml"
+    config.write_text(config.read_text().replace("/tmp/v0src/churn.csv", str(gone)))
+    result = invoke("evaluate", run)
+    assert result.exit_code == 2
+    (line,) = result.stderr.splitlines()
+    assert f"{gone} is gone" in line and f"dlcli evaluate {run} --data FILE" in line
+    assert "Traceback" not in result.output
+
+
+def test_evaluate_scores_every_row_of_a_file_with_the_training_columns(v0):
+    run = v0(CHURN)
+    result = invoke("evaluate", run, "--data", CONFIGS / "data" / "churn.csv", "--json")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)["metrics"]
+    assert sum(c["support"] for c in metrics["per_class"].values()) == 600
+    assert 0.5 < metrics["accuracy"] <= 1.0
+
+
+def test_report_and_runs_work_on_version_0_runs(v0):
+    run = v0(CHURN)
+    v0(IRIS)
+    result = invoke("report", run)
+    assert result.exit_code == 0, result.output
+    assert (run / "plots" / "learning_curves.png").is_file() and (run / "plots" / "confusion_matrix.png").is_file()
+    listed = invoke("runs", run.parent, "--json")
+    assert [r["run"] for r in json.loads(listed.stdout)] == [CHURN, IRIS]
+
+
+# -- the moved run directory (the defect this layout fixes) -----------------------------------------
+
+
+def test_a_run_directory_moved_away_from_its_data_still_predicts(tmp_path, monkeypatch):
+    work = tmp_path / "project"
+    (work / "data").mkdir(parents=True)
+    shutil.copy(CONFIGS / "data" / "churn.csv", work / "data" / "churn.csv")
+    config = work / "churn.yaml"
+    config.write_text((CONFIGS / "churn_csv.yaml").read_text())
+    monkeypatch.chdir(work)
+    run, _ = train_json(work / "runs", config, "training.epochs=3", "training.plots=false")
+    before = invoke("predict", run, CONFIGS / "data" / "churn.csv", "--proba")
+    assert before.exit_code == 0, before.output
+
+    shipped = tmp_path / "elsewhere" / run.name
+    shutil.copytree(run, shipped)
+    shutil.rmtree(work)  # the training file, the config and the original run are gone
+    monkeypatch.chdir(tmp_path)
+
+    after = invoke("predict", shipped, CONFIGS / "data" / "churn.csv", "--proba")
+    assert after.exit_code == 0, after.output
+    assert after.stdout == before.stdout
+    gone = invoke("evaluate", shipped)
+    assert gone.exit_code == 2 and "--data FILE" in gone.stderr and len(gone.stderr.splitlines()) == 1
+    scored = invoke("evaluate", shipped, "--data", CONFIGS / "data" / "churn.csv", "--json")
+    assert scored.exit_code == 0, scored.output
+
+
+# -- the upgrade function ------------------------------------------------------------------------------
+
+
+def test_a_key_renamed_in_a_later_version_is_upgraded_not_rejected(monkeypatch):
+    def rename(data: dict) -> dict:  # a pretend version 2 that renamed training.epochs to training.max_epochs
+        training = data.get("training", {})
+        if "epochs" in training:
+            training["max_epochs"] = training.pop("epochs")
+        return data
+
+    monkeypatch.setattr(upgrade, "CONFIG_VERSION", 2)
+    monkeypatch.setitem(upgrade.STEPS, 1, rename)
+    old = {"config_version": 1, "data": {"source": "sklearn", "name": "iris"}, "training": {"epochs": 3}}
+    assert upgrade.upgrade(old, where="c.yaml") == {
+        "config_version": 2,
+        "data": {"source": "sklearn", "name": "iris"},
+        "training": {"max_epochs": 3},
+    }
+    v0 = {"data": {"source": "sklearn", "name": "iris", "unseen": "oov"}, "training": {"epochs": 3}}
+    assert upgrade.upgrade(v0, where="c.yaml", assumed=0)["training"] == {"max_epochs": 3}
+
+
+@pytest.mark.parametrize(
+    ("version", "fragment"),
+    [(99, "99 was written by a newer dlcli"), ("one", "expected a whole number >= 0; got 'one'"), (-1, ">= 0")],
+)
+def test_a_config_version_dlcli_cannot_read_is_a_located_error(write, version, fragment):
+    path = write("c.yaml", f"config_version: {version}\ndata: {{source: sklearn, name: iris}}\n")
+    result = invoke("validate", path)
+    assert result.exit_code == 2
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"{path}:1:17: config_version: ") and fragment in line
+
+
+def test_a_user_config_is_in_todays_language_unless_it_says_otherwise(write):
+    from dlcli.config.load import load_config
+
+    text = "data: {source: sklearn, name: iris, unseen: oov}\n"
+    with pytest.raises(ConfigError, match="data.unseen: not used by source 'sklearn'; remove it"):
+        load_config(write("new.yaml", text))
+    old = load_config(write("old.yaml", "config_version: 0\n" + text))
+    assert old.config_version == upgrade.CONFIG_VERSION and "unseen" not in old.dump()["data"]
+    assert load_config(write("now.yaml", "config_version: 1\ndata: {source: sklearn, name: iris}\n")).seed == 0
