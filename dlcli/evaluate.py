@@ -31,27 +31,32 @@ def evaluate_run(run_dir: str | Path, *, data_arg: str | None = None, device: st
     config = run.config
     if data_arg is None:
         _data_still_there(run)
-        x, y = _own_test_split(run, config.config)
+        test = _own_test_split(run, config.config)
     elif Path(data_arg).suffix.lower() in (".yaml", ".yml"):
         other = load_config(data_arg)
-        x, y = _own_test_split(run, config.config.copy_with(data=other.data))
+        test = _own_test_split(run, config.config.copy_with(data=other.data))
     else:
-        x, y = _whole_file(run, data_arg)
-    import_tensorflow(device)
+        test = _whole_file(run, data_arg)
+    import_tensorflow(device)  # before a streamed test split builds its tf.data pipeline
+    x, y = test()
     return score(run.load_model(), x, y, config, run.labels)
 
 
 def _data_still_there(run: SavedRun) -> None:
     gone = [path for path in run.config.data.files().values() if not Path(path).is_file()]
     if gone:
-        raise DataError(
-            f"{run.path}: the run's data {gone[0]} is gone; score a file with the training columns instead: "
-            f"dlcli evaluate {run.path} --data FILE"
-        )
+        if hasattr(sources.module(run.config.data.source), "scoring_data"):
+            instead = f"score a file with the training columns instead: dlcli evaluate {run.path} --data FILE"
+        else:
+            instead = f"score other data with: dlcli evaluate {run.path} --data CONFIG.yaml (its data: section)"
+        raise DataError(f"{run.path}: the run's data {gone[0]} is gone; {instead}")
 
 
 def _own_test_split(run: SavedRun, config):
-    """The test split of ``config``'s data, rebuilt with the run's seed and checked against the run."""
+    """The test split of ``config``'s data, rebuilt with the run's seed and checked against the run.
+
+    Returns a function that gives (features, labels): a streamed split builds its tf.data pipeline then.
+    """
     dataset = load_data(config)
     changed = fingerprint.changes(run.data_facts, dataset.info.fingerprint)
     if changed:
@@ -60,16 +65,16 @@ def _own_test_split(run: SavedRun, config):
         raise DataError(
             f"the data's classes {dataset.info.classes[:10]} differ from the run's labels.json {run.labels[:10]}"
         )
-    return dataset.test()
+    return dataset.test
 
 
 def _whole_file(run: SavedRun, data_arg: str):
-    """Every row of a data file as one evaluation set, labels encoded as in training."""
+    """Every row of a data file as one evaluation set, labels encoded as in training (a function giving them)."""
     trained = run.config.data
     scorable = {s: m for s, m in sources.EXTENSIONS.items() if hasattr(sources.module(m), "scoring_data")}
     kind = scorable.get(Path(data_arg).suffix.lower())
     if kind is None:
-        raise DataError(f"{data_arg}: --data takes a config (.yaml) or a data file ({', '.join(sorted(scorable))})")
+        raise DataError(f"{data_arg}: --data takes a config (.yaml) or a data file (.csv, .tsv, .parquet, .npz)")
     if not Path(data_arg).exists():
         raise DataError(f"{data_arg}: file not found")
     if not (kind == trained.source or sources.is_table(kind) and sources.is_table(trained.source)):
@@ -80,7 +85,8 @@ def _whole_file(run: SavedRun, data_arg: str):
     from dlcli.data.prepare import fill
 
     x, y = _all_rows(read_data(config), run)
-    return fill(x, run.inputs.fill), y
+    filled = fill(x, run.inputs.fill)
+    return lambda: (filled, y)
 
 
 def _all_rows(raw, run: SavedRun):

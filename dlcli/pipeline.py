@@ -141,15 +141,18 @@ def resume(run_dir: str | Path, *, device: str | None = None, verbose: int = 2):
             (net, execution), saved_state = _build(session), {}
         else:
             net, saved_state = saved
-            execution = _execution(session, net)  # as the run chose (environment.json)
+            execution = _execution(session, net)  # chosen again: this Keras may not be the run's first
         weights = _class_weights(resolved, session.dataset)
     _check_tensorboard(resolved)
     run = store.Run(run_path)
     run.state = state
     done = saved_state.get("epochs_done", 0)
+    import keras
+
+    resumed = {"at": store.now(), "from_epoch": done, "keras": keras.__version__, "execution": execution.record()}
     run.update(
         status="running", epochs_done=done, error=None, finished_at=None,
-        resumed=[*state.get("resumed", []), {"at": store.now(), "from_epoch": done}],
+        resumed=[*state.get("resumed", []), resumed],
     )  # fmt: skip
     return _fit_and_finish(
         run, net, session, execution, class_weight=weights, verbose=verbose, initial_epoch=done,

@@ -29,7 +29,7 @@ def read_input(path: str, schema):
     }
     module = readable.get(Path(path).suffix.lower())
     if module is None:
-        raise DataError(f"{path}: give a file ending in {', '.join(sorted(readable))}")
+        raise DataError(f"{path}: give a .csv, .tsv, .parquet, .npz or .npy file")
     return module.read_inputs(path, schema)
 
 

@@ -105,6 +105,34 @@ def test_each_source_needs_its_keys_and_takes_no_other(text, expected):
     assert all("warning" not in p for p in problems)
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "data: {source: sklearn, nmae: iris}\n",
+            ["x.yaml:1:25: data.nmae: unknown key 'nmae' (did you mean 'name'?)"],
+        ),
+        (
+            "data: {source: cvs, path: a.csv, trget: y}\n",
+            [
+                "x.yaml:1:16: data.source: expected one of sklearn, csv, parquet, npz, npy, keras, synthetic; "
+                "got 'cvs' (did you mean 'csv'?)",
+                "x.yaml:1:34: data.trget: unknown key 'trget' (did you mean 'target'?)",
+            ],
+        ),
+        (
+            "data: {path: 5}\n",
+            ["data.source: required key is missing", "x.yaml:1:14: data.path: expected a string; got 5"],
+        ),
+    ],
+)
+def test_one_line_per_mistake_under_data(text, expected):
+    problems = schema_problems(text)
+    assert len(problems) == len(expected), problems
+    for line, fragment in zip(problems, expected, strict=True):
+        assert fragment in line
+
+
 def test_source_key_messages():
     (missing,) = schema_problems("data: {source: csv, path: t.csv}\n")
     assert "source 'csv' needs 'target'" in missing

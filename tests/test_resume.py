@@ -63,7 +63,7 @@ optimizer: {{name: adam, learning_rate: 0.01}}
 training:
   epochs: {IRIS_EPOCHS}
   batch_size: 8
-  steps_per_execution: 1            # the keeper sees every step, so signals land on exact steps
+  steps_per_execution: 1            # the callbacks see every step, so signals land on exact steps
   checkpoint_every_seconds: {every}
   early_stopping: {{patience: 50}}
   reduce_lr_on_plateau: {{monitor: val_loss, mode: max, patience: 0}}
@@ -280,6 +280,7 @@ def test_a_signalled_run_resumes_to_the_uninterrupted_result(tmp_path, digits_co
     state = read_run(run)
     assert state["status"] == "complete" and state["epochs_done"] == 8 and state["error"] is None
     assert [r["from_epoch"] for r in state["resumed"]] == [done]
+    assert state["resumed"][0]["execution"]["loop"] == "dlcli" and state["resumed"][0]["keras"].startswith("3.")
     assert_resume_state_cleared(run)
     assert outcome(run) == uninterrupted
 
@@ -477,6 +478,19 @@ def test_a_diverging_run_fails_and_keeps_its_last_good_epoch(tmp_path, write):
     weights = runs.load_model(checkpoint, compile=False).get_weights()
     assert all(np.isfinite(w).all() for w in weights)  # the checkpoint is the good epoch, not the inf step
     assert len(history_rows(run)) == good
+
+
+def test_a_run_that_fails_in_its_first_epoch_leaves_no_history_file(tmp_path, write):
+    cfg = write(
+        "diverge.yaml",
+        "data: {source: sklearn, name: diabetes, normalize: false}\n"
+        "optimizer: {name: sgd, learning_rate: 1.0e+12}\ntraining: {epochs: 3}\n",
+    )
+    result = invoke("train", cfg, "--output-dir", tmp_path / "runs", "--quiet")
+    assert result.exit_code == 1 and "at epoch 1" in result.stderr, result.stderr
+    run = only_run(tmp_path / "runs")
+    assert read_run(run)["epochs_done"] == 0
+    assert not (run / "history.csv").exists()
     assert not (run / "model.keras").exists() and not (run / "metrics.json").exists()
 
     evaluated = invoke("evaluate", run)

@@ -173,3 +173,46 @@ def test_a_user_config_is_in_todays_language_unless_it_says_otherwise(write):
     old = load_config(write("old.yaml", "config_version: 0\n" + text))
     assert old.config_version == upgrade.CONFIG_VERSION and "unseen" not in old.dump()["data"]
     assert load_config(write("now.yaml", "config_version: 1\ndata: {source: sklearn, name: iris}\n")).seed == 0
+
+
+def test_a_saved_config_of_version_0_trains_again_as_its_header_promises(tmp_path):
+    saved = FIXTURES / IRIS / "config.yaml"
+    assert saved.read_text().startswith("# Resolved by dlcli")
+    result = invoke("validate", saved)
+    assert result.exit_code == 0, result.output
+    shown = yaml.safe_load(invoke("config", "show", saved).stdout)
+    assert shown["config_version"] == upgrade.CONFIG_VERSION and "unseen" not in shown["data"]
+
+
+def test_version_0_keys_it_refused_stay_refused():
+    v0 = {"data": {"source": "sklearn", "name": "iris", "path": "x.csv", "unseen": "oov", "categorical": ["a"]}}
+    assert upgrade.upgrade(v0, where="c.yaml", assumed=0)["data"] == {
+        "source": "sklearn",
+        "name": "iris",
+        "path": "x.csv",
+    }
+
+
+def test_a_run_config_set_back_to_auto_by_hand_resolves_with_the_runs_own_facts(v0, tmp_path):
+    run = v0(IRIS)
+    config = run / "config.yaml"
+    config.write_text(config.read_text().replace("loss: sparse_categorical_crossentropy", "loss: auto"))
+    out = tmp_path / "p.csv"
+    result = invoke("predict", run, FIXTURES / "iris_x.npz", "--proba", "-o", out)
+    assert result.exit_code == 0, result.output
+    assert out.read_text() == (FIXTURES / f"{IRIS}.predictions.csv").read_text()
+
+
+def test_the_data_gone_hint_fits_the_source(tmp_path):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "x.npy", rng.normal(size=(60, 3)).astype("float32"))
+    np.save(tmp_path / "y.npy", rng.integers(0, 2, 60))
+    config = tmp_path / "pair.yaml"
+    config.write_text("data: {source: npy, path: x.npy, y_path: y.npy}\ntraining: {epochs: 1, plots: false}\n")
+    run, _ = train_json(tmp_path / "runs", config)
+    (tmp_path / "y.npy").unlink()
+    result = invoke("evaluate", run)
+    assert result.exit_code == 2
+    assert f"y.npy is gone; score other data with: dlcli evaluate {run} --data CONFIG.yaml" in result.stderr

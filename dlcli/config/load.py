@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from dlcli.config.checks import check_config
 from dlcli.config.messages import describe, show
 from dlcli.config.schema import Config
-from dlcli.config.upgrade import CONFIG_VERSION, upgrade
+from dlcli.config.upgrade import CONFIG_VERSION, assumed_version, upgrade
 from dlcli.config.yamlpos import Located, apply_overrides, format_path, load_yaml, read_config_text
 from dlcli.errors import ConfigError
 from dlcli.log import warn
@@ -26,13 +26,17 @@ from dlcli.log import warn
 
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """Read, override and validate a config file; every problem found is raised at once."""
-    located = load_yaml(read_config_text(path), str(path))
-    return config_from_located(located, overrides, base_dir=Path(path).resolve().parent, stem=Path(path).stem)
+    return load_config_text(
+        read_config_text(path), str(path), overrides, base_dir=Path(path).resolve().parent, stem=Path(path).stem
+    )
 
 
 def load_config_text(text: str, source: str, overrides=(), base_dir: Path | None = None, stem="config") -> Config:
     """Like :func:`load_config` for text that is not in a file (the embedded example)."""
-    return config_from_located(load_yaml(text, source), overrides, base_dir=base_dir or Path.cwd(), stem=stem)
+    located = load_yaml(text, source)
+    return config_from_located(
+        located, overrides, base_dir=base_dir or Path.cwd(), stem=stem, version=assumed_version(text)
+    )
 
 
 def load_saved(path: str | Path) -> Config:
@@ -55,11 +59,13 @@ def _validated(located: Located, *, assumed_version: int) -> Config:
     return config.with_origin(located)
 
 
-def config_from_located(located: Located, overrides, *, base_dir: Path, stem: str) -> Config:
+def config_from_located(
+    located: Located, overrides, *, base_dir: Path, stem: str, version: int = CONFIG_VERSION
+) -> Config:
     """A user's config: overrides applied, validated, cross-field checks run, name and data paths filled in."""
     if isinstance(located.data, dict):
         apply_overrides(located, list(overrides))
-    config = _validated(located, assumed_version=CONFIG_VERSION)
+    config = _validated(located, assumed_version=version)
     problems = check_config(config)
     errors = [f"{located.where(p.path)}: {format_path(p.path)}: {p.message}" for p in problems if p.severity == "error"]
     if errors:

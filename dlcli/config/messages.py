@@ -16,16 +16,51 @@ from dlcli.data import sources
 def describe(exc: ValidationError, located: Located) -> list[str]:
     """Every error of ``exc`` as ``FILE:LINE:COL: key.path: message``, each once."""
     lines = []
-    for err in exc.errors(include_url=False):
+    errors = _misspelt_not_missing(exc.errors(include_url=False))
+    for err in errors:
         loc, source = _untagged(err["loc"])
         if loc == ("data",) and err["type"] in ("union_tag_invalid", "union_tag_not_found"):
             path, message = _data_source(err["input"])
-        else:
-            path = _data_path(loc, located.data, source)
-            message = _message(err, path, source)
+            lines.append(f"{located.where(path)}: {format_path(path)}: {message}")
+            lines += _keys_of_any_source(err["input"], located)
+            continue
+        path = _data_path(loc, located.data, source)
+        message = _message(err, path, source)
         key = err["type"] == "extra_forbidden" and not message.startswith("not used by source")
         lines.append(f"{located.where(path, key=key)}: {format_path(path) or '(top level)'}: {message}")
     return list(dict.fromkeys(lines))
+
+
+def _misspelt_not_missing(errors: list[dict]) -> list[dict]:
+    """Under ``data:``, a required key reported missing next to an unknown key that is its misspelling
+    (``nmae`` for ``name``) is one mistake: keep the did-you-mean line only."""
+    meant = set()
+    for err in errors:
+        loc, source = _untagged(err["loc"])
+        if err["type"] == "extra_forbidden" and source and len(loc) == 2:
+            meant.add((source, names.closest(str(loc[1]), sources.keys(source))))
+
+    def misspelt(err: dict) -> bool:
+        loc, source = _untagged(err["loc"])
+        return err["type"] == "missing" and len(loc) == 2 and (source, loc[1]) in meant
+
+    return [e for e in errors if not misspelt(e)]
+
+
+def _keys_of_any_source(value, located: Located) -> list[str]:
+    """The other mistakes of a ``data:`` mapping whose source is missing or wrong, checked against every key."""
+    if not isinstance(value, dict):
+        return []
+    try:
+        sources.ANY_SOURCE.model_validate({k: v for k, v in value.items() if k != "source"})
+    except ValidationError as exc:
+        out = []
+        for err in exc.errors(include_url=False):
+            path = _data_path(("data", *err["loc"]), located.data)
+            key = err["type"] == "extra_forbidden"
+            out.append(f"{located.where(path, key=key)}: {format_path(path)}: {_message(err, path)}")
+        return out
+    return []
 
 
 def _untagged(loc: tuple) -> tuple[tuple, str | None]:

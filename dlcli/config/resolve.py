@@ -129,20 +129,25 @@ def resolve(config: Config, task: str, n_classes: int | None) -> ResolvedConfig:
     return _typed(filled)
 
 
-def saved(config: Config, source: str = "config.yaml") -> ResolvedConfig:
-    """The ``ResolvedConfig`` of a run directory's config, whose values are all explicit already."""
+def saved(
+    config: Config, source: str = "config.yaml", *, task: str | None = None, n_classes: int | None = None
+) -> ResolvedConfig:
+    """The ``ResolvedConfig`` of a run directory's config, whose values dlcli saved explicit.
+
+    A value set back to ``auto`` by hand is resolved with the ``task`` and
+    ``n_classes`` the run recorded; without them it is an error.
+    """
     out = config.model.output
-    if (
-        config.task not in TASKS
-        or out == "auto"
-        or "auto" in (out.units, out.activation)
-        or "auto" in (config.loss, config.metrics)
-    ):
+    explicit = config.task in TASKS and out != "auto" and "auto" not in (out.units, out.activation)
+    if explicit and "auto" not in (config.loss, config.metrics):
+        return _typed(config)
+    known = config.task if config.task in TASKS else task
+    if known not in TASKS:
         raise ConfigError(
-            f"{source}: not a resolved config (task, model.output, loss and metrics must be explicit, as dlcli "
-            "saves them); the run directory was altered"
+            f"{source}: task, model.output, loss or metrics is auto and the run recorded no task to resolve it "
+            "with; the run directory was altered"
         )
-    return _typed(config)
+    return resolve(config, known, n_classes)
 
 
 def _typed(config: Config) -> ResolvedConfig:

@@ -1,8 +1,10 @@
 """Versions of the config language, and the one function that brings an older config up to date.
 
 A config saved in a run directory carries ``config_version``; one written
-before versions existed has none and is version 0. A file a user writes may
-leave it out: it is then taken to be in today's language. ``upgrade`` runs
+before versions existed has none and is version 0 (it starts with
+``SAVED_HEADER``, so training such a file again reads it as version 0 too). A
+file a user writes may leave the version out: it is then taken to be in
+today's language. ``upgrade`` runs
 the steps from the config's version to ``CONFIG_VERSION`` one by one, so a
 key renamed in a later version is renamed in an old run's config, never
 rejected as unknown.
@@ -15,19 +17,26 @@ from collections.abc import Callable
 from dlcli.errors import ConfigError
 
 CONFIG_VERSION = 1
+SAVED_HEADER = "# Resolved by dlcli: every default filled in. `dlcli train` on this file repeats the run.\n"
+# data: keys version 0 accepted on every source and ignored where the source did not use them (it wrote
+# unseen and streaming into every saved config); the keys it refused on the wrong source stay errors.
+V0_IGNORED = ("categorical", "embedding", "unseen", "streaming")
+
+
+def assumed_version(text: str) -> int:
+    """The version of a config file that names none: 0 for one dlcli saved in a run directory, else today's."""
+    return 0 if text.startswith(SAVED_HEADER.split(":")[0]) else CONFIG_VERSION
 
 
 def _v0_to_v1(data: dict) -> dict:
-    """Version 0 saved every ``data:`` key for every source (``unseen: oov`` and ``streaming: auto`` for
-    scikit-learn's iris, say), and ignored the ones a source does not use; from version 1 each source takes
-    only its own keys. Drop the rest, as version 0 ignored them."""
+    """From version 1 each source takes only its own keys; drop those version 0 ignored on this source."""
     from dlcli.data import sources
 
     section = data.get("data")
     source = section.get("source") if isinstance(section, dict) else None
     if source in sources.CONFIGS:
         taken = set(sources.keys(source))
-        data["data"] = {k: v for k, v in section.items() if k in taken}
+        data["data"] = {k: v for k, v in section.items() if k in taken or k not in V0_IGNORED}
     return data
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from dlcli.config.upgrade import SAVED_HEADER
 from dlcli.errors import RunDirError
 
 CONFIG = "config.yaml"
@@ -101,8 +102,7 @@ class Run:
         atomic_write_json(self.path / name, obj, durable=durable)
 
     def write_config(self, config) -> None:
-        header = "# Resolved by dlcli: every default filled in. `dlcli train` on this file repeats the run.\n"
-        self.write_text(CONFIG, header + yaml.safe_dump(config.dump(), sort_keys=False))
+        self.write_text(CONFIG, SAVED_HEADER + yaml.safe_dump(config.dump(), sort_keys=False))
 
     def update(self, *, durable: bool = True, **fields) -> None:
         """Merge ``fields`` into run.json and rewrite it."""

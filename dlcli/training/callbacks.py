@@ -220,15 +220,24 @@ def _steps_done(model) -> int:
 
 class HistoryLog(keras.callbacks.CSVLogger):
     """Keras's CSVLogger appending to history.csv: epochs counted from 1, as the progress lines count them,
-    columns in the order Keras logs them, and no row for an epoch cut short."""
+    columns in the order Keras logs them, and no row for an epoch cut short.
+
+    The file is opened at the first completed epoch (Keras opens it when
+    training begins), so a run that fails in its first epoch has no empty history.csv.
+    """
 
     def __init__(self, path: Path, stop: StopRequest):
         super().__init__(str(path), append=True)
         self.stop = stop
 
+    def on_train_begin(self, logs=None):
+        pass
+
     def on_epoch_end(self, epoch, logs=None):
         if self.stop.cut():
             return
+        if self.csv_file is None:
+            super().on_train_begin()
         logs = {k: float(v) for k, v in (logs or {}).items()}
         if self.keys is None:
             self.keys = list(logs)  # else CSVLogger sorts them and adds val_* columns of "NA" without validation

@@ -47,8 +47,10 @@ class Execution:
     fallback: str | None = None  # why dlcli's compiled loop, wanted here, could not run (this Keras version)
 
     def record(self) -> dict:
-        """What environment.json keeps under ``execution``."""
-        return asdict(self)
+        """What environment.json keeps under ``execution`` (each choice followed by its reason)."""
+        out = asdict(self)
+        order = ("loop", "steps_per_execution", "steps_per_execution_reason", "jit_compile", "jit_compile_reason")
+        return {**{k: out.pop(k) for k in order}, **out}
 
 
 def steps_per_epoch(dataset, config) -> int:

@@ -8,7 +8,7 @@
   2.21 ("Attempt to convert a value (PerReplica...)", keras-team/keras#20585),
   so ``fit`` below is a loop over ``strategy.run`` on the same Keras model,
   driving the same Keras callbacks (early stopping, plateau, best checkpoint)
-  and dlcli's keeper. Every worker computes the same validation metrics, so
+  and dlcli's run callbacks. Every worker computes the same validation metrics, so
   every worker stops at the same epoch; only the chief writes the run
   directory.
 """

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from types import ModuleType
 
+from pydantic import create_model
+from pydantic.fields import FieldInfo
+
+from dlcli.config.base import Strict
 from dlcli.data.sources import csv, keras, npy, npz, parquet, sklearn, synthetic
 
 MODULES: dict[str, ModuleType] = {m.NAME: m for m in (sklearn, csv, parquet, npz, npy, keras, synthetic)}
@@ -49,3 +53,17 @@ def sources_taking(key: str) -> list[str]:
 
 def is_table(source: str) -> bool:
     return "target" in CONFIGS[source].model_fields
+
+
+def _any_source():
+    """Every source's keys, all optional: what a ``data:`` section that names no valid source is checked against,
+    so its other mistakes (an unknown key, a wrong type) are still reported."""
+    fields = {}
+    for key in KEY_ORDER[1:]:
+        model = next(config for config in CONFIGS.values() if key in config.model_fields)
+        field = model.model_fields[key]
+        fields[key] = (field.annotation | None, FieldInfo.merge_field_infos(field, default=None))
+    return create_model("AnySource", __base__=Strict, **fields)
+
+
+ANY_SOURCE = _any_source()
