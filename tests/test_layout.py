@@ -119,3 +119,16 @@ def test_every_source_module_is_complete():
         "npz",
         "npy",
     }
+
+
+def test_git_tracks_every_module():
+    """.gitignore once said ``runs/``, which also hid the ``dlcli/runs`` package from commits."""
+    import shutil
+    import subprocess
+
+    root = PACKAGE.parent
+    if shutil.which("git") is None or not (root / ".git").exists():
+        pytest.skip("not a git checkout")
+    files = [str(p.relative_to(root)) for p in MODULES.values()]
+    ignored = subprocess.run(["git", "check-ignore", *files], cwd=root, capture_output=True, text=True).stdout
+    assert ignored.split() == []

@@ -1,0 +1,2 @@
+"""Run directories: their files (``store``), resume checkpoints (``checkpoints``), a finished run read back
+(``saved``), and listing (``listing``)."""
