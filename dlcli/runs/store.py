@@ -161,8 +161,8 @@ def load_model(path: Path, *, compile: bool = True, policy: str | None = None):
     """
     import keras
 
-    from dlcli.model.build import precision
     from dlcli.model import schedules  # noqa: F401 - registers dlcli>Warmup
+    from dlcli.model.build import precision
 
     try:
         with precision(policy):
