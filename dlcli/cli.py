@@ -208,9 +208,9 @@ def predict(run_dir, input_path, output, proba, device):
 def report(run_dir):
     """Write RUN_DIR's plots/ (learning curves; confusion matrix for classification) from its files."""
     from dlcli import report as reports
-    from dlcli.runs.saved import open_run
+    from dlcli.runs.store import complete_run
 
-    for written in reports.write_plots(open_run(run_dir).path):
+    for written in reports.write_plots(complete_run(run_dir)):
         click.echo(str(written))
 
 

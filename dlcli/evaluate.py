@@ -45,7 +45,7 @@ def evaluate_run(run_dir: str | Path, *, data_arg: str | None = None, device: st
 def _data_still_there(run: SavedRun) -> None:
     gone = [path for path in run.config.data.files().values() if not Path(path).is_file()]
     if gone:
-        if hasattr(sources.module(run.config.data.source), "scoring_data"):
+        if hasattr(sources.module(run.config.data.source), "scoring_data"):  # a file with the training columns
             instead = f"score a file with the training columns instead: dlcli evaluate {run.path} --data FILE"
         else:
             instead = f"score other data with: dlcli evaluate {run.path} --data CONFIG.yaml (its data: section)"
@@ -71,17 +71,16 @@ def _own_test_split(run: SavedRun, config):
 def _whole_file(run: SavedRun, data_arg: str):
     """Every row of a data file as one evaluation set, labels encoded as in training (a function giving them)."""
     trained = run.config.data
-    scorable = {s: m for s, m in sources.EXTENSIONS.items() if hasattr(sources.module(m), "scoring_data")}
-    kind = scorable.get(Path(data_arg).suffix.lower())
-    if kind is None:
+    module = sources.for_file(data_arg, "scoring_data")
+    if module is None:
         raise DataError(f"{data_arg}: --data takes a config (.yaml) or a data file (.csv, .tsv, .parquet, .npz)")
     if not Path(data_arg).exists():
         raise DataError(f"{data_arg}: file not found")
+    kind = module.NAME
     if not (kind == trained.source or sources.is_table(kind) and sources.is_table(trained.source)):
         raise DataError(f"{data_arg}: the run was trained on {trained.source} data; give a .{trained.source} file")
-    module = sources.module(kind)
     keys = module.scoring_data(str(Path(data_arg).resolve()), trained, run.inputs)
-    config = run.config.config.copy_with(data=sources.CONFIGS[module.NAME].model_validate(keys))
+    config = run.config.config.copy_with(data=module.CONFIG.model_validate(keys))
     from dlcli.data.prepare import fill
 
     x, y = _all_rows(read_data(config), run)

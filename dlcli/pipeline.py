@@ -147,9 +147,9 @@ def resume(run_dir: str | Path, *, device: str | None = None, verbose: int = 2):
     run = store.Run(run_path)
     run.state = state
     done = saved_state.get("epochs_done", 0)
-    import keras
+    from dlcli.training.keras_internals import keras_version
 
-    resumed = {"at": store.now(), "from_epoch": done, "keras": keras.__version__, "execution": execution.record()}
+    resumed = {"at": store.now(), "from_epoch": done, "keras": keras_version(), "execution": execution.record()}
     run.update(
         status="running", epochs_done=done, error=None, finished_at=None,
         resumed=[*state.get("resumed", []), resumed],

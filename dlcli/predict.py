@@ -24,10 +24,7 @@ def read_input(path: str, schema):
     """Rows to predict on, checked against what the model takes (an ``InputSchema``)."""
     if not Path(path).exists():
         raise DataError(f"{path}: file not found")
-    readable = {
-        s: sources.module(m) for s, m in sources.EXTENSIONS.items() if hasattr(sources.module(m), "read_inputs")
-    }
-    module = readable.get(Path(path).suffix.lower())
+    module = sources.for_file(path, "read_inputs")
     if module is None:
         raise DataError(f"{path}: give a .csv, .tsv, .parquet, .npz or .npy file")
     return module.read_inputs(path, schema)

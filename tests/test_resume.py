@@ -687,3 +687,14 @@ def test_ctrl_c_during_the_final_evaluation_keeps_the_trained_epochs(tmp_path, i
     assert read_run(run)["status"] == "interrupted" and read_run(run)["epochs_done"] == IRIS_EPOCHS
     assert "resume with" in stopped.stderr
     assert json.loads((run / "checkpoints" / "state.json").read_text())["epochs_done"] == IRIS_EPOCHS
+
+
+def test_a_signal_and_a_non_finite_loss_in_one_call_is_an_interruption(keeper_parts, tmp_path):
+    model, run, make = keeper_parts
+    keeper, stop = make()
+    one_epoch(keeper, 0, 1.0)
+    stop.signal = "SIGINT"
+    keeper.on_epoch_begin(1)
+    keeper.on_train_batch_end(0, {"loss": float("nan")})
+    assert model.stop_training and keeper.partial
+    assert keeper.diverged is None  # resumable, as the Keeper decided: the signal came first

@@ -52,7 +52,7 @@ def _keys_of_any_source(value, located: Located) -> list[str]:
     if not isinstance(value, dict):
         return []
     try:
-        sources.ANY_SOURCE.model_validate({k: v for k, v in value.items() if k != "source"})
+        sources.any_source().model_validate({k: v for k, v in value.items() if k != "source"})
     except ValidationError as exc:
         out = []
         for err in exc.errors(include_url=False):

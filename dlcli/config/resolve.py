@@ -55,7 +55,10 @@ class ResolvedConfig:
     output: Output
     loss: Named
     metrics: tuple[Named, ...]
-    optimizer: OptimizerSpec
+
+    @property
+    def optimizer(self) -> OptimizerSpec:
+        return self.config.optimizer  # always a spec: Config turns a bare name into one
 
     @property
     def name(self) -> str:
@@ -158,5 +161,4 @@ def _typed(config: Config) -> ResolvedConfig:
         output=Output(int(out.units), out.activation),
         loss=Named.of(config.loss),
         metrics=tuple(Named.of(m) for m in config.metrics),
-        optimizer=config.optimizer,
     )

@@ -42,12 +42,13 @@ class SavedRun:
 
 def open_run(path: str | Path) -> SavedRun:
     """A complete run directory, or a RunDirError that says what is wrong with it."""
-    run = store.complete_run(path)
+    run = Path(path)
+    state = store.complete_state(run)
     labels = store.read_json_if_present(run / store.LABELS)
     environment = store.read_json_if_present(run / store.ENVIRONMENT, {})
     return SavedRun(
         path=run,
-        state=store.read_state(run),
+        state=state,
         config=saved_config(run, environment, labels),
         labels=labels,
         environment=environment,

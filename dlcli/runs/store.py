@@ -228,6 +228,12 @@ def read_state(run: Path) -> dict:
 
 def complete_run(path: str | Path) -> Path:
     """The path of a complete run directory, or a RunDirError that says what is wrong."""
+    complete_state(path)
+    return Path(path)
+
+
+def complete_state(path: str | Path) -> dict:
+    """run.json of a complete run directory, or a RunDirError that says what is wrong."""
     run = Path(path)
     state = read_state(run)
     status = state.get("status")
@@ -237,4 +243,4 @@ def complete_run(path: str | Path) -> Path:
     for name in (CONFIG, MODEL, METRICS):
         if not (run / name).exists():
             raise RunDirError(f"{run}: {name} is missing although run.json says complete; the directory was altered")
-    return run
+    return state

@@ -207,6 +207,8 @@ class StopOnNaN(keras.callbacks.TerminateOnNaN):
         self.first_step = _steps_done(self.model)
 
     def on_batch_end(self, batch, logs=None):
+        if self.stop:  # stopping for a signal already: the run is interrupted, not diverged
+            return
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
             self.stop.diverged = (self.epoch + 1, _steps_done(self.model) - self.first_step, float(loss))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
 from types import ModuleType
 
 from pydantic import create_model
@@ -11,15 +13,7 @@ from dlcli.config.base import Strict
 from dlcli.data.sources import csv, keras, npy, npz, parquet, sklearn, synthetic
 
 MODULES: dict[str, ModuleType] = {m.NAME: m for m in (sklearn, csv, parquet, npz, npy, keras, synthetic)}
-CONFIGS = {
-    "sklearn": sklearn.SklearnConfig,
-    "csv": csv.CsvConfig,
-    "parquet": parquet.ParquetConfig,
-    "npz": npz.NpzConfig,
-    "npy": npy.NpyConfig,
-    "keras": keras.KerasConfig,
-    "synthetic": synthetic.SyntheticConfig,
-}
+CONFIGS = {name: m.CONFIG for name, m in MODULES.items()}
 NAMES = tuple(MODULES)
 # file suffix -> source, to infer ``source`` from ``path`` and to read a file given to predict or evaluate
 EXTENSIONS = {suffix: name for name, module in MODULES.items() for suffix in module.EXTENSIONS}
@@ -55,7 +49,14 @@ def is_table(source: str) -> bool:
     return "target" in CONFIGS[source].model_fields
 
 
-def _any_source():
+def for_file(path: str | Path, able: str) -> ModuleType | None:
+    """The source module that reads a file with this suffix and can ``able`` (``read_inputs``, ``scoring_data``)."""
+    name = EXTENSIONS.get(Path(path).suffix.lower())
+    return MODULES[name] if name is not None and hasattr(MODULES[name], able) else None
+
+
+@functools.cache
+def any_source():
     """Every source's keys, all optional: what a ``data:`` section that names no valid source is checked against,
     so its other mistakes (an unknown key, a wrong type) are still reported."""
     fields = {}
@@ -64,6 +65,3 @@ def _any_source():
         field = model.model_fields[key]
         fields[key] = (field.annotation | None, FieldInfo.merge_field_infos(field, default=None))
     return create_model("AnySource", __base__=Strict, **fields)
-
-
-ANY_SOURCE = _any_source()

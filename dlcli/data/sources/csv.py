@@ -22,6 +22,9 @@ class CsvConfig(TableConfig):
     )
 
 
+CONFIG = CsvConfig
+
+
 def streams(config) -> bool:
     """Stream this config's data? (``streaming: true``, or ``auto`` and a file above the threshold)."""
     data = config.data

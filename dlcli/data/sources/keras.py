@@ -44,6 +44,9 @@ class KerasConfig(SourceConfig):
     _known = field_validator("name")(classmethod(lambda cls, v: known_name(NAME, v, DATASETS)))
 
 
+CONFIG = KerasConfig
+
+
 def cache_dir() -> Path:
     return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")).expanduser() / "datasets"
 

@@ -24,6 +24,9 @@ class NpyConfig(SourceConfig):
     y_path: str = Field(description="The labels (.npy), one per row of path.", examples=["data/y.npy"])
 
 
+CONFIG = NpyConfig
+
+
 def load_array(path: str, what: str, mmap: bool = False) -> np.ndarray:
     try:
         return np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)

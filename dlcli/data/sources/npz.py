@@ -29,6 +29,9 @@ class NpzConfig(SourceConfig):
     test_path: str | None = Field(None, description="Held-out test archive (x, y); replaces test_split.")
 
 
+CONFIG = NpzConfig
+
+
 def _layout(keys, path) -> tuple[str, str]:
     for x_key, y_key in LAYOUTS:
         if x_key in keys and y_key in keys:

@@ -20,6 +20,9 @@ read = table.read
 read_inputs = table.read_features
 
 
+CONFIG = ParquetConfig
+
+
 def scoring_data(path: str, trained, schema) -> dict:
     """The ``data:`` keys that score a trained run on every row of the table at ``path``."""
     return table.scoring_data(NAME, path, trained, schema)

@@ -28,6 +28,9 @@ class SklearnConfig(SourceConfig):
     _known = field_validator("name")(classmethod(lambda cls, v: known_name(NAME, v, DATASETS)))
 
 
+CONFIG = SklearnConfig
+
+
 def probe(config) -> Probe:
     features, task, classes = DATASETS[config.data.name]
     return Probe(input_shape=(features,), task=task, n_classes=classes)

@@ -35,6 +35,9 @@ class SyntheticConfig(SourceConfig):
     _known = field_validator("name")(classmethod(lambda cls, v: known_name(NAME, v, DATASETS)))
 
 
+CONFIG = SyntheticConfig
+
+
 def probe(config) -> Probe:
     features, task, classes = DATASETS[config.data.name]
     return Probe(input_shape=(features,), task=task, n_classes=classes, rows=config.data.n_samples)
