@@ -17,7 +17,6 @@ import click
 
 from dlcli import __version__
 from dlcli.errors import DlcliError, UsageError
-from dlcli.log import located, note
 
 EXAMPLE = "digits.yaml"
 
@@ -66,6 +65,8 @@ class DlcliGroup(click.Group):
         except DlcliError as exc:
             if (ctx.obj or {}).get("debug"):
                 traceback.print_exc()
+            from dlcli.log import located  # logging is not imported for --help
+
             for line in exc.lines():
                 _err(f"error: {line}" if not located(line) else line)
             ctx.exit(exc.exit_code)
@@ -100,6 +101,7 @@ def cli(ctx, debug):
 
 def _load(config_path, overrides):
     from dlcli.config.load import load_config, load_config_text
+    from dlcli.log import note
 
     if config_path is None:
         text = resources.files("dlcli").joinpath("examples", EXAMPLE).read_text(encoding="utf-8")
