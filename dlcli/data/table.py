@@ -63,7 +63,7 @@ def numbers(column, path: str, name: str, where, missing: str) -> np.ndarray:
     return values
 
 
-MISSING_CATEGORY = "(missing)"
+MISSING_CATEGORY = cells.MISSING_CATEGORY
 
 
 def _is_text(column) -> bool:
@@ -86,10 +86,7 @@ def categories(column, path: str, name: str, where, missing: str) -> np.ndarray:
             f"{path}: categorical column '{name}' has missing values at {places(empty, where)}; fill them, "
             f"or set data.missing (then they become the category '{MISSING_CATEGORY}')"
         )
-    if column.dtype.kind == "f" and not empty.all() and np.all(np.mod(column[~empty], 1) == 0):
-        column = column.astype("Int64")  # a declared integer category read as float because of a hole
-    text = column.astype(str).str.strip().to_numpy(dtype=object)
-    return np.where(empty, MISSING_CATEGORY, text).astype(str)
+    return cells.categories(column)
 
 
 def _target_values(column, had_holes: bool = False) -> np.ndarray:
