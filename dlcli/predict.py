@@ -90,7 +90,8 @@ class Predictor:
             else:
                 full = np.full(got.total, None if values.dtype == object else np.nan, dtype=values.dtype)
                 full[got.ok] = values
-                out[name] = full
+                whole = values.dtype == object and all(isinstance(v, int) for v in values)
+                out[name] = pd.array(full, dtype="Int64") if whole else full  # integer classes stay integers
         if skip_bad_rows:
             out["error"] = np.array(["" if e is None else e for e in got.errors], dtype=object)
         return pd.DataFrame(out)
@@ -134,15 +135,21 @@ def write(frame, output: str | None, fmt: str, *, regression: bool) -> None:
 
 def _write_text(frame, sink, delimiter: str, regression: bool) -> None:
     """CSV/TSV: values as repr (regression), probabilities to 6 significant digits, a skipped row's cells empty."""
+    import pandas as pd
+
     writer = csv.writer(sink, delimiter=delimiter, lineterminator="\n")
     writer.writerow(list(frame.columns))
+
+    def blank(v) -> bool:  # a skipped row's cell: None, pandas's NA or NaN
+        return v is None or v is pd.NA or (isinstance(v, float) and v != v)
+
     formats = []
     for name in frame.columns:
         if name.startswith("p_") or (name == "prediction" and regression):
             fmt = "{:.6g}".format if name.startswith("p_") else (lambda v: repr(float(v)))
-            formats.append(lambda v, fmt=fmt: "" if v is None or v != v else fmt(v))
+            formats.append(lambda v, fmt=fmt: "" if blank(v) else fmt(v))
         else:
-            formats.append(lambda v: "" if v is None or (isinstance(v, float) and v != v) else v)
+            formats.append(lambda v: "" if blank(v) else v)
     for row in frame.itertuples(index=False, name=None):
         writer.writerow([f(v) for f, v in zip(formats, row, strict=True)])
 
