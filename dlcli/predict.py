@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from dlcli.data import newrows
+from dlcli.data import newrows, sources
 from dlcli.data.features import model_inputs, rows, take
-from dlcli.errors import UsageError
+from dlcli.errors import DataError, UsageError
 from dlcli.model.head import predicted_classes, probabilities
 from dlcli.runs.saved import SavedRun, open_run
 
@@ -80,8 +80,7 @@ class Predictor:
 
         if proba and self.run.labels is None:
             raise UsageError(f"{self.run.path}: --proba needs a classifier; this run predicts values (regression)")
-        got = newrows.read(data, self.run.inputs, keep=keep, skip_bad_rows=skip_bad_rows, label=label,
-                           skip_hint=skip_hint)  # fmt: skip
+        got = rows_of(data, self.run.inputs, keep=keep, skip_bad_rows=skip_bad_rows, label=label, skip_hint=skip_hint)
         predicted = self.columns(self.outputs(got.x), proba)
         out = {c: got.kept[c] for c in keep}
         for name, values in predicted.items():
@@ -95,6 +94,23 @@ class Predictor:
         if skip_bad_rows:
             out["error"] = np.array(["" if e is None else e for e in got.errors], dtype=object)
         return pd.DataFrame(out)
+
+
+def rows_of(data, schema, *, keep=(), skip_bad_rows=False, label=None, skip_hint="--skip-bad-rows"):
+    """``newrows.Rows`` of a file (by its extension's source) or of in-memory rows."""
+    if not isinstance(data, (str, Path)):
+        return newrows.read(data, schema, keep=keep, skip_bad_rows=skip_bad_rows, label=label, skip_hint=skip_hint)
+    path = str(data)
+    if not Path(path).exists():
+        raise DataError(f"{path}: file not found")
+    module = sources.for_file(path, "read_inputs")
+    if module is None:
+        raise DataError(f"{path}: give a .csv, .tsv, .parquet, .npz or .npy file")
+    if sources.is_table(module.NAME):
+        return module.read_inputs(path, schema, keep=keep, skip_bad_rows=skip_bad_rows, skip_hint=skip_hint)
+    if keep:
+        raise DataError(f"{path}: --keep needs a table (CSV, TSV, Parquet); an array file has no columns")
+    return newrows.of_array(module.read_inputs(path, schema))
 
 
 def predict(run_dir: str | Path, input_path: str, output: str | None, *, device: str = "auto", proba: bool = False,

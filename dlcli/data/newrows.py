@@ -12,11 +12,10 @@ aside with its reason while the others are read.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from dlcli.data import cells, sources
+from dlcli.data import cells
 from dlcli.data.features import InputSchema, take
 from dlcli.data.prepare import fill
 from dlcli.data.tablefile import is_parquet, read_frame
@@ -40,35 +39,28 @@ class Rows:
 
 def read(data, schema: InputSchema, *, keep=(), skip_bad_rows: bool = False, label: str | None = None,
          skip_hint: str = "--skip-bad-rows") -> Rows:  # fmt: skip
-    """``data`` (a path, DataFrame, dict of columns or list of row dicts) as ``Rows`` for a model with ``schema``."""
-    keep = list(keep)
-    if isinstance(data, (str, Path)):
-        path = str(data)
-        if not Path(path).exists():
-            raise DataError(f"{path}: file not found")
-        module = sources.for_file(path, "read_inputs")
-        if module is None:
-            raise DataError(f"{path}: give a .csv, .tsv, .parquet, .npz or .npy file")
-        if not sources.is_table(module.NAME):
-            if keep:
-                raise DataError(f"{path}: --keep needs a table (CSV, TSV, Parquet); an array file has no columns")
-            x = module.read_inputs(path, schema)
-            n = len(x)
-            return Rows(x=x, ok=np.ones(n, dtype=bool), errors=[None] * n, kept={})
-        if not schema.features:
-            raise DataError(f"{path}: this model was not trained on a table; give an .npz with an array 'x'")
-        frame, where = read_frame(path)
-        kept = _kept_text(path, keep, frame)
-        label = label or path
-    else:
-        if not schema.features:
-            x = np.asarray(data, dtype=np.float32)
-            return Rows(x=x, ok=np.ones(len(x), dtype=bool), errors=[None] * len(x), kept={})
-        frame = frame_of(data)
-        where = ("row", np.arange(len(frame)))
-        label = label or "the rows"
-        kept = None
-    return check(frame, where, label, schema, keep=keep, kept=kept, skip_bad_rows=skip_bad_rows, skip_hint=skip_hint)
+    """``data`` (a DataFrame, dict of columns or list of row dicts; an array for an array model) as ``Rows``."""
+    if not schema.features:
+        return of_array(np.asarray(data, dtype=np.float32))
+    frame = frame_of(data)
+    return check(frame, ("row", np.arange(len(frame))), label or "the rows", schema, keep=keep,
+                 skip_bad_rows=skip_bad_rows, skip_hint=skip_hint)  # fmt: skip
+
+
+def of_array(x) -> Rows:
+    """Rows of an array model's input (read and checked whole by its source)."""
+    return Rows(x=x, ok=np.ones(len(x), dtype=bool), errors=[None] * len(x), kept={})
+
+
+def read_file(path: str, schema: InputSchema, *, keep=(), skip_bad_rows: bool = False,
+              skip_hint: str = "--skip-bad-rows") -> Rows:  # fmt: skip
+    """The rows of a table file (CSV, TSV, Parquet) for a model with ``schema``."""
+    if not schema.features:
+        raise DataError(f"{path}: this model was not trained on a table; give an .npz with an array 'x'")
+    frame, where = read_frame(path)
+    kept = _kept_text(path, list(keep), frame)
+    return check(frame, where, path, schema, keep=keep, kept=kept, skip_bad_rows=skip_bad_rows,
+                 skip_hint=skip_hint)  # fmt: skip
 
 
 def frame_of(data):
