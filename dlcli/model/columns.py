@@ -45,7 +45,7 @@ def schema_of(info) -> InputSchema:
 
 
 def raw_model(core, schema: InputSchema):
-    """``core`` behind one input per raw column (``schema.columns`` names them); ``core`` itself for array data."""
+    """A copy of ``core`` behind one input per raw column (``schema.columns`` names them); ``core`` itself for array data."""
     import keras
 
     if not schema.columns:
@@ -77,9 +77,13 @@ def raw_model(core, schema: InputSchema):
             from dlcli.layers import FillMissing
 
             packed = FillMissing(schema.fill, name=free("fill_missing"))(packed)
-    name, core.name = core.name, free("trained")  # the config's name may also be a column's
+    # An uncompiled copy: Keras would save the trained model's optimizer a second time inside it, and
+    # rebuild that optimizer on every load. The config's name may also be a column's.
+    name, trained = core.name, keras.models.clone_model(core)
+    trained.set_weights(core.get_weights())
+    trained.name = free("trained")
     if not schema.vocab:
-        return keras.Model(inputs=inputs, outputs=core(packed), name=name)
+        return keras.Model(inputs=inputs, outputs=trained(packed), name=name)
     from dlcli.layers import CanonicalCategory
 
     fed = {NUMERIC: packed} if packed is not None else {}
@@ -87,7 +91,7 @@ def raw_model(core, schema: InputSchema):
         values, names = cells.number_categories(vocabulary)
         layer = CanonicalCategory(values, names, name=free(f"canonical_{schema.columns[column]}"))
         fed[input_name(column)] = layer(inputs[schema.columns[column]])
-    return keras.Model(inputs=inputs, outputs=core(fed), name=name)
+    return keras.Model(inputs=inputs, outputs=trained(fed), name=name)
 
 
 def trained_part(model):
