@@ -164,3 +164,26 @@ def test_smoke_script_is_valid_bash():
     script = ROOT / "scripts" / "docker-smoke.sh"
     assert "set -euo pipefail" in script.read_text()
     subprocess.run(["bash", "-n", str(script)], check=True, timeout=30)
+
+
+def pyproject(path: Path) -> dict:
+    """The [project] table of a pyproject.toml."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        tomllib = pytest.importorskip("tomli")
+    return tomllib.loads(path.read_text())["project"]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_constraints_pin_the_serve_and_export_extras(variant):
+    """The image has dlcli[serve,export]: every requirement of both extras is pinned."""
+    extras = pyproject(ROOT / "pyproject.toml")["optional-dependencies"]
+    needed = {
+        re.sub(r"[-_.]+", "-", re.match(r"[A-Za-z0-9._-]+", dep)[0]).lower()
+        for dep in extras["serve"] + extras["export"]
+    }
+    assert {"fastapi", "uvicorn", "onnx", "onnxruntime", "tf2onnx", "ai-edge-litert"} <= needed
+    missing = sorted(needed - set(pins(variant)))
+    assert missing == [], f"pin {missing} in docker/constraints-{variant}.txt, with their dependencies"
+    assert {"starlette", "anyio", "h11"} <= set(pins(variant)), "the extras' own dependencies are pinned too"
