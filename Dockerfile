@@ -35,11 +35,21 @@ RUN if [ ! -f "/tmp/constraints/constraints-${VARIANT}.txt" ]; then \
     && pip check \
     && rm -rf /tmp/constraints
 
-# dlcli last, so editing it does not reinstall TensorFlow. Its dependencies are all pinned
-# above (tensorflow-cpu stands in for tensorflow), and setuptools is the pinned one.
+# dlcli last, so editing it does not reinstall TensorFlow. Its dependencies, and those of its
+# serve and export extras, are all pinned above, and setuptools is the pinned one. The CPU
+# variant's TensorFlow is the tensorflow-cpu distribution: dlcli is installed requiring that,
+# so its metadata says what the image holds and pip check agrees. The --dry-run with
+# --no-index fails if an extra needs anything the constraints did not install.
 COPY pyproject.toml README.md /tmp/dlcli/
 COPY dlcli /tmp/dlcli/dlcli
-RUN pip install --no-cache-dir --no-deps --no-build-isolation /tmp/dlcli \
+RUN if [ "${VARIANT}" = cpu ]; then \
+        grep -q '^ *"tensorflow>=' /tmp/dlcli/pyproject.toml \
+            || { echo "pyproject.toml has no \"tensorflow>=...\" dependency to make tensorflow-cpu" >&2; exit 1; }; \
+        sed -i 's/^\( *\)"tensorflow>=/\1"tensorflow-cpu>=/' /tmp/dlcli/pyproject.toml; \
+    fi \
+    && pip install --no-cache-dir --no-deps --no-build-isolation /tmp/dlcli \
+    && pip install --no-cache-dir --no-index --no-build-isolation --dry-run "/tmp/dlcli[serve,export]" \
+    && pip check \
     && rm -rf /tmp/dlcli \
     && dlcli --help > /dev/null
 

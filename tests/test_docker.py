@@ -187,3 +187,32 @@ def test_constraints_pin_the_serve_and_export_extras(variant):
     missing = sorted(needed - set(pins(variant)))
     assert missing == [], f"pin {missing} in docker/constraints-{variant}.txt, with their dependencies"
     assert {"starlette", "anyio", "h11"} <= set(pins(variant)), "the extras' own dependencies are pinned too"
+
+
+def dlcli_install() -> str:
+    (run,) = [r["value"] for r in instructions("RUN") if "/tmp/dlcli" in r["value"] and "pip install" in r["value"]]
+    return run
+
+
+def test_the_final_image_passes_pip_check_with_both_extras():
+    """pip check after dlcli is installed, and a --no-index resolve of dlcli[serve,export] that fails on a gap."""
+    run = dlcli_install()
+    assert run.index("--no-deps") < run.index("pip check")
+    assert re.search(r"pip install [^&]*--no-index[^&]*--dry-run [^&]*/tmp/dlcli\[serve,export\]", run)
+    assert "|| true" not in run
+
+
+def test_the_cpu_image_installs_dlcli_requiring_tensorflow_cpu(tmp_path):
+    """tensorflow-cpu is its own distribution: the CPU image's dlcli must require it, or pip check fails."""
+    run = dlcli_install()
+    assert re.search(r'if \[ "\$\{VARIANT\}" = cpu \]', run)
+    (expression,) = re.findall(r"sed -i '([^']+)' /tmp/dlcli/pyproject\.toml", run)
+    copy = tmp_path / "pyproject.toml"
+    copy.write_text((ROOT / "pyproject.toml").read_text())
+    subprocess.run(["sed", "-i", expression, str(copy)], check=True, timeout=30)
+    original = pyproject(ROOT / "pyproject.toml")["dependencies"]
+    renamed = pyproject(copy)["dependencies"]
+    (tensorflow,) = [dep for dep in original if re.match(r"tensorflow\b(?!-)", dep)]
+    assert renamed == [
+        tensorflow.replace("tensorflow", "tensorflow-cpu", 1) if d == tensorflow else d for d in original
+    ]
