@@ -216,3 +216,19 @@ def test_the_cpu_image_installs_dlcli_requiring_tensorflow_cpu(tmp_path):
     assert renamed == [
         tensorflow.replace("tensorflow", "tensorflow-cpu", 1) if d == tensorflow else d for d in original
     ]
+
+
+def test_any_uid_can_run_the_image():
+    """docker run --user "$(id -u):$(id -g)": HOME and matplotlib's config dir exist and are writable by all."""
+    envs = DockerfileParser(path=str(DOCKERFILE)).envs
+    home, mplconfig = envs.get("HOME"), envs.get("MPLCONFIGDIR")
+    assert home and mplconfig and mplconfig.startswith(home + "/")
+    (setup,) = [r["value"] for r in instructions("RUN") if "useradd" in r["value"]]
+    (modes,) = re.findall(r"chmod 1777 ([^&\\]+)", setup)
+    assert {"/runs", "${HOME}", "${MPLCONFIGDIR}"} <= {word.strip('"') for word in modes.split()}
+    assert 'mkdir -p /data /runs "${MPLCONFIGDIR}"' in setup
+    assert "import matplotlib.font_manager" in setup, "the font cache is built once in the image"
+
+
+def test_serve_port_is_exposed():
+    assert [e["value"] for e in instructions("EXPOSE")] == ["8080"]
