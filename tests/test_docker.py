@@ -232,3 +232,12 @@ def test_any_uid_can_run_the_image():
 
 def test_serve_port_is_exposed():
     assert [e["value"] for e in instructions("EXPOSE")] == ["8080"]
+
+
+def test_smoke_script_checks_the_first_run_and_serve():
+    script = (ROOT / "scripts" / "docker-smoke.sh").read_text()
+    assert "--entrypoint pip" in script and " check" in script
+    assert '--user "$user"' in script and 'user="$(id -u):$(id -g)"' in script
+    assert "train --output-dir /runs --set training.epochs=2" in script
+    assert "serve " in script and "--host 0.0.0.0" in script and "/healthz" in script and "/v1/predict" in script
+    assert '"predictions"' in script
