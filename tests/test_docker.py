@@ -241,3 +241,31 @@ def test_smoke_script_checks_the_first_run_and_serve():
     assert "train --output-dir /runs --set training.epochs=2" in script
     assert "serve " in script and "--host 0.0.0.0" in script and "/healthz" in script and "/v1/predict" in script
     assert '"predictions"' in script
+
+
+def readme_docker_section() -> str:
+    text = (ROOT / "README.md").read_text()
+    return text.split("## Run on a GPU with Docker\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_readme_runs_the_container_as_the_user_and_serves():
+    block = readme_docker_section().split("```console\n", 1)[1].split("```", 1)[0]
+    commands = [" ".join(c.replace("\\\n", " ").split()) for c in block.split("$ ")[1:]]
+    (train,) = [c for c in commands if " train " in c]
+    (serve,) = [c for c in commands if " serve " in c]
+    assert commands.index("mkdir -p runs") < commands.index(train), "runs/ must be the user's, not Docker's"
+    for command in (train, serve):
+        assert '--user "$(id -u):$(id -g)"' in command and '-v "$PWD/runs:/runs"' in command
+    assert "-p 8080:8080" in serve and re.search(r"serve /runs/\S+ --host 0\.0\.0\.0 --port 8080$", serve)
+
+
+def test_readme_states_the_driver_for_the_pinned_cuda():
+    """The CUDA runtime pinned for the GPU image is 12.9 Update 1 (cudart 12.9.79): NVIDIA's table says
+    driver >= 575.57.08 for it, >= 525.60.13 under CUDA 12 minor version compatibility."""
+    assert pins("gpu")["nvidia-cuda-runtime-cu12"] == "12.9.79", (
+        "a new CUDA: restate the driver in README and Dockerfile"
+    )
+    section = " ".join(readme_docker_section().split())
+    assert "CUDA 12.9 Update 1" in section and "575.57.08" in section and "525.60.13" in section
+    header = " ".join(DOCKERFILE.read_text().split())
+    assert "575.57.08" in header and "525.60.13" in header
