@@ -71,6 +71,7 @@ if [[ $status -eq 0 ]]; then
     echo "(this Docker made a directory the container may write, rootless or Desktop: nothing to explain)"
 else
     [[ $status -eq 2 ]] || fail "a run directory that cannot be created should exit 2, not $status"
+    # shellcheck disable=SC2016  # the literal text of the fix, as the user would paste it
     grep -qF -- '--user "$(id -u):$(id -g)"' <<< "$denied" \
         || fail "the permission error does not name the fix (--user \"\$(id -u):\$(id -g)\")"
     echo "exit 2, and the message names the fix"

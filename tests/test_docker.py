@@ -269,3 +269,12 @@ def test_readme_states_the_driver_for_the_pinned_cuda():
     assert "CUDA 12.9 Update 1" in section and "575.57.08" in section and "525.60.13" in section
     header = " ".join(DOCKERFILE.read_text().split())
     assert "575.57.08" in header and "525.60.13" in header
+
+
+@pytest.mark.skipif(
+    shutil.which("shellcheck") is None, reason="shellcheck is not installed (apt-get install shellcheck)"
+)
+def test_shellcheck_finds_nothing_in_the_smoke_script():
+    script = ROOT / "scripts" / "docker-smoke.sh"
+    done = subprocess.run(["shellcheck", str(script)], capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout + done.stderr) == (0, "")
