@@ -186,22 +186,38 @@ def evaluate(run_dir, data_arg, device, as_json):
 @cli.command()
 @click.argument("run_dir", type=click.Path())
 @click.argument("input_path", metavar="INPUT", type=click.Path())
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="CSV to write (default: stdout).")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False),
+    help="File to write: .csv, .tsv, .parquet or .jsonl, by its extension (default: CSV on stdout).",
+)  # fmt: skip
 @click.option("--proba", is_flag=True, help="Add one probability column per class (classification).")
+@click.option(
+    "--keep", multiple=True, metavar="COL", help="Copy this input column (e.g. an id) into the output; repeatable."
+)
+@click.option(
+    "--skip-bad-rows", is_flag=True,
+    help="Predict the other rows when one cannot be: it gets an empty prediction and its reason in an 'error' column.",
+)  # fmt: skip
 @device_option
 @debug_option
-def predict(run_dir, input_path, output, proba, device):
+def predict(run_dir, input_path, output, proba, keep, skip_bad_rows, device):
     """Predict every row of INPUT (CSV/TSV/Parquet with the training columns, or NPZ/NPY) with RUN_DIR's model.
 
-    Writes a CSV with a 'prediction' column: class names for classification,
-    values for regression; --proba adds p_<class> columns.
+    Writes a 'prediction' column: class names for classification, values for
+    regression; --proba adds p_<class> columns. Columns that are not features
+    are ignored. A row that cannot be predicted stops with its line and column,
+    unless --skip-bad-rows.
     """
     from dlcli.predict import predict as run_predict
 
     with contextlib.redirect_stdout(sys.stderr) if output else contextlib.nullcontext():
-        rows = run_predict(run_dir, input_path, output, device=device or "auto", proba=proba)
+        done, skipped = run_predict(
+            run_dir, input_path, output, device=device or "auto", proba=proba, keep=keep, skip_bad_rows=skip_bad_rows
+        )
+    if skipped:
+        _err(f"{skipped} row(s) could not be predicted; their reasons are in the 'error' column")
     if output:
-        _err(f"{rows} predictions written to {output}")
+        _err(f"{done} predictions written to {output}")
 
 
 @cli.command()

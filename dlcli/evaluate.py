@@ -39,7 +39,7 @@ def evaluate_run(run_dir: str | Path, *, data_arg: str | None = None, device: st
         test = _whole_file(run, data_arg)
     import_tensorflow(device)  # before a streamed test split builds its tf.data pipeline
     x, y = test()
-    return score(run.load_model(), x, y, config, run.labels)
+    return score(run.load_model(), x, y, config, run.labels, run.inputs)
 
 
 def _data_still_there(run: SavedRun) -> None:
@@ -97,13 +97,37 @@ def _all_rows(raw, run: SavedRun):
         else:
             x = np.concatenate([x, raw.x_test.astype(np.float32, copy=False)])
         y = np.concatenate([y, np.ravel(raw.y_test)])
+    return x, target_indices(y, run, raw.files[0] if raw.files else "the data")
+
+
+def target_indices(y, run: SavedRun, label: str) -> np.ndarray:
+    """Target values as the model is scored on them: float32 values, or class indices in labels.json's order."""
+    y = np.asarray(y)
     if run.config.task == "regression":
-        return x, y.astype(np.float32)
+        return y.astype(np.float32)
+    if y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
+        y = y.astype(np.int64)  # 1.0 read from a column with holes is the class 1
     index = {str(v): i for i, v in enumerate(run.labels or [])}
     unknown = sorted({str(v) for v in y} - set(index))
     if unknown:
-        raise DataError(
-            f"{raw.files[0] if raw.files else 'the data'}: labels {unknown[:5]} were not seen in training "
-            f"(classes: {list(index)[:10]})"
-        )
-    return x, np.array([index[str(v)] for v in y], dtype=np.int32)
+        raise DataError(f"{label}: labels {unknown[:5]} were not seen in training (classes: {list(index)[:10]})")
+    return np.array([index[str(v)] for v in y], dtype=np.int32)
+
+
+def score_rows(run: SavedRun, frame, *, device: str = "auto") -> dict:
+    """Test metrics of a run's model on a DataFrame holding the feature columns and the target."""
+    from dlcli.data.newrows import check
+    from dlcli.device import import_tensorflow
+    from dlcli.scoring import score
+
+    target = run.inputs.target
+    rows = frame.dropna(subset=[target]).reset_index(drop=True)
+    if len(rows) < len(frame):
+        warn(f"dropped {len(frame) - len(rows)} row(s) without a target value")
+    if len(rows) == 0:
+        raise DataError(f"no row has a value in the target column {target!r}")
+    label = "the rows"
+    got = check(rows, ("row", rows.index.to_numpy()), label, run.inputs, skip_hint="cleaning those rows")
+    y = target_indices(rows[target].to_numpy(), run, f"{label}: column {target!r}")
+    import_tensorflow(device)
+    return score(run.load_model(), got.x, y, run.config, run.labels, run.inputs)

@@ -21,6 +21,7 @@ from dlcli.data import fingerprint
 from dlcli.data.load import load as load_data
 from dlcli.errors import ConfigError, DataError, DlcliError, Interrupted, RunDirError, TrainingError
 from dlcli.log import note, warn
+from dlcli.model.columns import inputs_of, raw_model, schema_of
 from dlcli.runs import checkpoints, store
 from dlcli.training import multiworker
 
@@ -238,6 +239,18 @@ def _class_weights(config, dataset):
     return class_weights(config, dataset.info.classes, dataset.labels("train"))
 
 
+def _saved_model(net, info, resolved):
+    """What ``model.keras`` holds: the trained model behind one input per raw column (tables), compiled as trained."""
+    from dlcli.model.build import precision
+    from dlcli.training.compile import compile_like
+
+    with precision(resolved.training.mixed_precision):  # compiled as trained: mixed float16 scales the loss
+        saved = raw_model(net, schema_of(info))
+        if saved is not net:
+            compile_like(saved, net, resolved)
+    return saved
+
+
 def _fit_and_finish(run, net, session: Session, execution, *, class_weight, verbose, initial_epoch=0, history=None,
                     restored=None):  # fmt: skip
     """Fit with dlcli's callbacks watching, then score and save; every way out leaves run.json truthful."""
@@ -278,7 +291,7 @@ def _fit_and_finish(run, net, session: Session, execution, *, class_weight, verb
         with timer("evaluate"):
             metrics = score(net, *dataset.test(), resolved, dataset.info.classes)
         with timer("save"):
-            run.save_model(net)
+            run.save_model(_saved_model(net, dataset.info, resolved))
             run.write_json(store.METRICS, metrics)
     except KeyboardInterrupt:
         if resume_state is not None:  # a second Ctrl-C, or one after fit: keep the last completed epoch
@@ -371,6 +384,7 @@ def environment(session: Session, execution) -> dict:
             "missing": config.data.missing,
             "fill": info.fill,
             "vocab": info.vocab,
+            "inputs": inputs_of(info.feature_names, info.input_shape, info.vocab),
         },
         "execution": execution.record(),
         "distribution": {

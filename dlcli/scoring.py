@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from dlcli.config.resolve import ResolvedConfig
-from dlcli.data.features import model_inputs
+from dlcli.data.features import model_inputs, tf_column_inputs
 from dlcli.model.head import predicted_classes
 from dlcli.report import classification
 from dlcli.text import table
@@ -15,19 +15,22 @@ EVAL_BATCH = 1024
 SAME_AS = {"mean_absolute_error": "mae", "root_mean_squared_error": "rmse", "r2_score": "r2"}
 
 
-def score(model, x, y: np.ndarray, config: ResolvedConfig, classes: list | None = None) -> dict:
+def score(model, x, y: np.ndarray, config: ResolvedConfig, classes: list | None = None, inputs=None) -> dict:
     """Metrics on (x, y); classification always has ``accuracy``, regression ``mae``, ``rmse``, ``r2``.
 
     ``x`` may also be a ``tf.data.Dataset`` of (features, label) batches, with
     ``y`` its labels in the same order (a streamed test split). Classification
     adds per-class precision / recall / F1 and the confusion matrix (``report``)
-    after the scalar metrics; ``classes`` names them.
+    after the scalar metrics; ``classes`` names them. ``inputs`` is the
+    ``InputSchema`` of a saved model that takes raw columns.
     """
     if hasattr(x, "element_spec"):
+        if inputs is not None and inputs.columns:
+            x = x.map(lambda features, label: (tf_column_inputs(features, inputs), label))
         results = model.evaluate(x, verbose=0, return_dict=True)
         outputs = np.asarray(model.predict(x, verbose=0))
     else:
-        x = model_inputs(x)
+        x = model_inputs(x, inputs)
         results = model.evaluate(x, y, batch_size=EVAL_BATCH, verbose=0, return_dict=True)
         outputs = np.asarray(model.predict(x, batch_size=EVAL_BATCH, verbose=0))
     metrics = {"loss": float(results.pop("loss"))}

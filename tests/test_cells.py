@@ -51,3 +51,20 @@ def test_typed_reads_a_column_as_pandas_types_it():
     assert cells.typed(np.array(["2", "10"], dtype=object)).tolist() == [2, 10]
     assert cells.typed(np.array(["2", "1.5"], dtype=object)).tolist() == [2.0, 1.5]
     assert cells.typed(np.array(["a", "1"], dtype=object)).tolist() == ["a", "1"]
+
+
+def test_categories_read_the_same_in_pandas_and_inside_the_model():
+    """3, 3.0 and ' 3.00 ' are the category 3; holes (as astype(str) writes them) are one category."""
+    import pandas as pd
+    import tensorflow as tf
+
+    from dlcli.data import cells
+
+    column = pd.Series([" 3.00 ", "3", "3.0", "2.50", "abc ", "nan", "None", "", "<NA>", None, "1e3", "-0", "True"])
+    expected = ["3", "3", "3", "2.5", "abc", *[cells.MISSING_CATEGORY] * 5, "1000", "0", "True"]
+    assert cells.categories(column).tolist() == expected
+    values, names = cells.number_categories(["3", "2.5", "abc", "1000", "0"])
+    cells_in = tf.constant(column.fillna("").astype(str).tolist())
+    inside = [v.decode() for v in cells.tf_categories(tf, cells_in, values, names).numpy()]
+    assert inside == expected
+    assert cells.categories(pd.Series([3.0, float("nan"), 2.5])).tolist() == ["3", cells.MISSING_CATEGORY, "2.5"]

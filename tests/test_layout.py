@@ -11,7 +11,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "dlcli"
 MAX_LINES = 400
 # Modules that import Keras or TensorFlow at module level; everything else imports them inside functions.
-TENSORFLOW_AT_IMPORT = {"dlcli.model.schedules", "dlcli.training.callbacks"}
+TENSORFLOW_AT_IMPORT = {"dlcli.layers", "dlcli.model.schedules", "dlcli.training.callbacks"}
 
 
 def module_name(path: Path) -> str:

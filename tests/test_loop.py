@@ -210,6 +210,8 @@ def test_a_run_records_the_loop_and_saves_keras_own_dropout(tmp_path):
     assert metrics["accuracy"] > 0.5
     with zipfile.ZipFile(run / "model.keras") as saved:
         layers = json.loads(saved.read("config.json"))["config"]["layers"]
+    trained = [layer for layer in layers if layer["name"] == "trained"]  # inside the raw-column model
+    layers = trained[0]["config"]["layers"] if trained else layers
     dropout = [layer for layer in layers if layer["class_name"] == "Dropout"]
     assert dropout and all(layer["module"] == "keras.layers" for layer in dropout)
 

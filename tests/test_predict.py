@@ -36,10 +36,6 @@ def test_predict_to_stdout_without_the_target_column(csv_run, tmp_path):
     ("text", "needle"),
     [
         ("sepal_length,sepal_width,petal_length\n1,2,3\n", "missing column(s) petal_width"),
-        (
-            "sepal_length,sepal_width,petal_length,petal_width,id\n1,2,3,4,5\n",
-            "column(s) id were not in the training data",
-        ),
         ("sepal_length,sepal_width,petal_length,petal_width\n1,2,abc,4\n", "line 2: 'abc' is not a number"),
     ],
 )

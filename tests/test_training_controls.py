@@ -540,7 +540,9 @@ def test_mixed_float16_trains_with_a_float32_output(write, tmp_path):
     run, metrics = train_json(tmp_path / "runs", config)
     assert keras.mixed_precision.global_policy().name == "float32"
     assert np.isfinite(metrics["loss"])
-    model = runs.load_model(run / "model.keras", compile=False)
+    from dlcli.model.columns import trained_part
+
+    model = trained_part(runs.load_model(run / "model.keras", compile=False))
     assert model.get_layer("output").dtype_policy.compute_dtype == "float32"
     assert model.get_layer("hidden_1").dtype_policy.compute_dtype == "float16"
     assert model.get_layer("hidden_1").kernel.dtype == "float32"  # variables stay float32

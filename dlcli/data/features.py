@@ -2,8 +2,11 @@
 
 In-memory features are a float array, or, when a table has categorical
 columns, a dict ``{"numeric": float32 (n, k), column: str (n,), ...}``. The
-model takes one numeric input named ``numeric`` (``features`` for a model
-without categorical columns) and one string input per categorical column.
+model that trains takes one numeric input named ``numeric`` (``features`` for
+a model without categorical columns) and one string input per categorical
+column. The model a run saves for a table takes the raw columns instead, one
+named input per feature column (``column_inputs`` names them), and feeds the
+trained one (``model.columns``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,27 @@ def input_name(column: str) -> str:
     return "cat_" + re.sub(r"\W", "_", column)
 
 
+def column_inputs(features: list[str]) -> dict[str, str]:
+    """Feature column -> the name of its input in the saved model: the column's own name where it is a safe one.
+
+    A safe name is what Keras, SavedModel signatures and TF Serving all take
+    (a letter, then letters, digits, ``_ . -``); another name has every other
+    run of characters replaced by ``_`` (``sepal length (cm)`` -> ``sepal_length_cm``).
+    """
+    names: dict[str, str] = {}
+    taken: set[str] = set()
+    for column in features:
+        name = re.sub(r"[^A-Za-z0-9_.\-]+", "_", str(column)).strip("_") or "column"
+        if not name[0].isalpha():
+            name = "c_" + name
+        unique, n = name, 2
+        while unique.lower() in taken:
+            unique, n = f"{name}_{n}", n + 1
+        taken.add(unique.lower())
+        names[column] = unique
+    return names
+
+
 @dataclass(frozen=True)
 class InputSchema:
     """What a trained model takes, as recorded in its run directory: enough to read new rows for it."""
@@ -33,6 +57,7 @@ class InputSchema:
     fill: list[float] | None = None  # per numeric feature: the value for a missing cell
     target: str | None = None
     unseen: str = "oov"
+    columns: dict[str, str] | None = None  # feature column -> input name, when the saved model takes raw columns
 
     @property
     def categorical(self) -> list[str]:
@@ -48,7 +73,12 @@ class InputSchema:
             fill=data_facts.get("fill"),
             target=getattr(data_config, "target", None),
             unseen=getattr(data_config, "unseen", "oov"),
+            columns=data_facts.get("inputs"),
         )
+
+    @property
+    def numeric_columns(self) -> list[str]:
+        return [c for c in self.features or () if c not in self.vocab]
 
 
 def numeric(x):
@@ -70,12 +100,16 @@ def rows(x) -> int:
     return len(numeric(x))
 
 
-def model_inputs(x):
+def model_inputs(x, schema: InputSchema | None = None):
     """Arrays as the model takes them: categorical columns as (n, 1) string tensors.
 
     Keras's array adapter refuses numpy string and object arrays; a
-    ``tf.string`` tensor is what its ``StringLookup`` inputs accept.
+    ``tf.string`` tensor is what its ``StringLookup`` inputs accept. With the
+    ``schema`` of a run whose saved model takes raw columns, one (n, 1) input
+    per column, keyed by its input name.
     """
+    if schema is not None and schema.columns:
+        return column_arrays(x, schema)
     if not isinstance(x, dict):
         return x
     import tensorflow as tf
@@ -86,4 +120,38 @@ def model_inputs(x):
             out[input_name(key)] = tf.constant(np.asarray(values, dtype=object).reshape(-1, 1), dtype=tf.string)
         elif math.prod(values.shape[1:]):
             out[key] = values
+    return out
+
+
+def column_arrays(x, schema: InputSchema) -> dict:
+    """In-memory features as the raw-column model takes them: {input name: (n, 1) float32 or tf.string}."""
+    import tensorflow as tf
+
+    values = numeric(x)
+    values = values.reshape(len(values), -1)
+    out = {}
+    numeric_columns = schema.numeric_columns
+    for column in schema.features:
+        if column in schema.vocab:
+            text = np.asarray(x[column], dtype=object).reshape(-1, 1)
+            out[schema.columns[column]] = tf.constant(text, dtype=tf.string)
+        else:
+            j = numeric_columns.index(column)
+            out[schema.columns[column]] = np.ascontiguousarray(values[:, j : j + 1], dtype=np.float32)
+    return out
+
+
+def tf_column_inputs(x, schema: InputSchema):
+    """``column_arrays`` on the tensors of a streamed split (inside ``Dataset.map``)."""
+    import tensorflow as tf
+
+    values = x[NUMERIC] if isinstance(x, dict) else x
+    out = {}
+    numeric_columns = schema.numeric_columns
+    for column in schema.features:
+        if column in schema.vocab:
+            out[schema.columns[column]] = x[input_name(column)]
+        else:
+            j = numeric_columns.index(column)
+            out[schema.columns[column]] = tf.cast(values[:, j : j + 1], tf.float32)
     return out

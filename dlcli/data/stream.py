@@ -25,7 +25,7 @@ from dlcli.data import cells, fingerprint
 from dlcli.data.base import DataInfo
 from dlcli.data.features import NUMERIC, input_name
 from dlcli.data.splits import split_codes, split_codes_tf
-from dlcli.data.table import MISSING_CATEGORY, categorical_columns, categories, numbers, places
+from dlcli.data.table import categorical_columns, categories, numbers, places
 from dlcli.data.tablefile import columns, csv_errors, csv_options, header, sep
 from dlcli.errors import DataError
 from dlcli.log import warn
@@ -112,10 +112,8 @@ class StreamData:
             if self.categorical:
                 x = {NUMERIC: x} if self.features else {}
                 for c in self.categorical:
-                    text = tf.strings.strip(cols[at[c]])
-                    x[input_name(c)] = tf.expand_dims(
-                        tf.where(cells.tf_is_missing(tf, text), MISSING_CATEGORY, text), 1
-                    )
+                    values, names = cells.number_categories(self.vocab.get(c, ()))
+                    x[input_name(c)] = tf.expand_dims(cells.tf_categories(tf, cols[at[c]], values, names), 1)
             x = tf.nest.map_structure(lambda t: tf.boolean_mask(t, keep), x)
             y = tf.boolean_mask(y, keep)
             if shuffle:

@@ -63,7 +63,7 @@ def numbers(column, path: str, name: str, where, missing: str) -> np.ndarray:
     return values
 
 
-MISSING_CATEGORY = "(missing)"
+MISSING_CATEGORY = cells.MISSING_CATEGORY
 
 
 def _is_text(column) -> bool:
@@ -86,10 +86,7 @@ def categories(column, path: str, name: str, where, missing: str) -> np.ndarray:
             f"{path}: categorical column '{name}' has missing values at {places(empty, where)}; fill them, "
             f"or set data.missing (then they become the category '{MISSING_CATEGORY}')"
         )
-    if column.dtype.kind == "f" and not empty.all() and np.all(np.mod(column[~empty], 1) == 0):
-        column = column.astype("Int64")  # a declared integer category read as float because of a hole
-    text = column.astype(str).str.strip().to_numpy(dtype=object)
-    return np.where(empty, MISSING_CATEGORY, text).astype(str)
+    return cells.categories(column)
 
 
 def _target_values(column, had_holes: bool = False) -> np.ndarray:
@@ -208,47 +205,11 @@ def read(config) -> RawData:
     )  # fmt: skip
 
 
-def read_features(path: str, schema):
-    """The feature columns of a file to predict on, checked against the training schema (an ``InputSchema``).
+def read_features(path: str, schema, **options):
+    """The rows of a table file to predict on, checked against the training schema (``newrows.read_file``)."""
+    from dlcli.data.newrows import read_file
 
-    With the training run's fill values, numeric holes are filled as in
-    training; without them they are an error. With ``unseen: error``, a
-    category missing from the training vocabulary is an error.
-    """
-    from dlcli.data.prepare import fill as fill_holes
-
-    if not schema.features:
-        raise DataError(f"{path}: this model was not trained on a table; give an .npz with an array 'x'")
-    features, categorical = schema.features, schema.categorical
-    head = header(path)
-    missing = [f for f in features if f not in head]
-    if missing:
-        raise DataError(f"{path}: missing column(s) {', '.join(missing)} that the model was trained on")
-    extra = [c for c in head if c not in features and c != schema.target]
-    if extra:
-        raise DataError(
-            f"{path}: column(s) {', '.join(extra)} were not in the training data; "
-            f"the model takes {', '.join(features)} (the target may be present)"
-        )
-    frame, where = read_frame(path, usecols=features)
-    if len(frame) == 0:
-        raise DataError(f"{path}: has a header but no data rows")
-    x, cats = _encode(frame, path, where, features, categorical, "error" if schema.fill is None else "keep")
-    x = fill_holes(x, schema.fill)
-    if not categorical:
-        return x
-    out = {"numeric": x}
-    for col, values in cats.items():
-        if schema.unseen == "error":
-            new = ~np.isin(values, schema.vocab[col])
-            if new.any():
-                first = int(np.flatnonzero(new)[0])
-                raise DataError(
-                    f"{path}: column '{col}', {where[0]} {where[1][first]}: category {str(values[first])!r} was not seen "
-                    "in training (data.unseen: error)"
-                )
-        out[col] = values
-    return out
+    return read_file(path, schema, **options)
 
 
 def scoring_data(source: str, path: str, trained, schema) -> dict:

@@ -184,6 +184,7 @@ def load_model(path: Path, *, compile: bool = True, policy: str | None = None):
     """
     import keras
 
+    from dlcli import layers  # noqa: F401 - registers dlcli>FillMissing and dlcli>CanonicalCategory
     from dlcli.model import schedules  # noqa: F401 - registers dlcli>Warmup
     from dlcli.model.build import precision
 

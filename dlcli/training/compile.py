@@ -128,6 +128,26 @@ def compile_model(model, config: ResolvedConfig, execution=None, steps_per_epoch
     model.optimizer.build(model.trainable_variables)
 
 
+def compile_like(model, trained, config: ResolvedConfig) -> None:
+    """Compile ``model`` (which holds ``trained``'s layers) with the config's loss and metrics and ``trained``'s optimizer state.
+
+    The saved raw-column model is compiled so, and reloads ready to evaluate
+    or train further. Its optimizer is a copy: Keras saves an object once, and
+    a shared one would be saved with the inner model only.
+    """
+    import keras
+
+    inner = getattr(trained.optimizer, "inner_optimizer", trained.optimizer)  # compile wraps it again for float16
+    model.compile(
+        optimizer=keras.optimizers.deserialize(keras.optimizers.serialize(inner)),
+        loss=make_loss(config),
+        metrics=make_metrics(config),
+    )
+    model.optimizer.build(model.trainable_variables)
+    for mine, theirs in zip(model.optimizer.variables, trained.optimizer.variables, strict=True):
+        mine.assign(theirs)
+
+
 def class_weights(config: ResolvedConfig, classes: list, y_train) -> dict[int, float] | None:
     """``training.class_weight`` as Keras takes it: {class index: weight}.
 

@@ -1,0 +1,77 @@
+"""The two Keras layers dlcli's saved models use to take raw columns: registered and serializable.
+
+Keras has no layer that fills missing numbers or writes categories one way,
+so a ``model.keras`` whose table had holes or categorical columns holds these.
+Load it after importing this module (which registers them)::
+
+    import keras
+    import dlcli.layers  # noqa: F401
+    model = keras.models.load_model("runs/x/model.keras")
+
+A model that needs neither (numeric columns, no fill) loads without dlcli.
+``model.export()`` turns both into plain TensorFlow ops, so the exported
+SavedModel needs nothing but TensorFlow.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from dlcli.data import cells
+
+
+@keras.saving.register_keras_serializable(package="dlcli")
+class FillMissing(keras.layers.Layer):
+    """NaN in column j becomes ``values[j]``: the fill the training split gave (``data.missing: mean | median | zero``)."""
+
+    def __init__(self, values, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        self.values = [float(v) for v in values]
+
+    def call(self, x):
+        fill = tf.constant(self.values, dtype=x.dtype)
+        return tf.where(tf.math.is_nan(x), fill, x)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "values": self.values}
+
+
+@keras.saving.register_keras_serializable(package="dlcli")
+class CanonicalCategory(keras.layers.Layer):
+    """A categorical column's cells written as in training: stripped, holes one category, numbers by value.
+
+    ``missing`` are the cells that are a hole (the empty string, ``nan``,
+    ``None``, ...), all read as ``missing_as``. A cell that is a number equal
+    to one of ``values`` becomes that category's name, so ``3.0``, ``3.00``
+    and ``3`` all reach the category ``3``.
+    """
+
+    def __init__(self, values=(), names=(), missing=cells.MISSING_TEXT, missing_as=cells.MISSING_CATEGORY, **kwargs):
+        kwargs["dtype"] = "string"
+        super().__init__(**kwargs)
+        self.values = [float(v) for v in values]
+        self.names = [str(n) for n in names]
+        self.missing = [str(m) for m in missing]
+        self.missing_as = str(missing_as)
+        self._convert_input_args = False
+        self._allow_non_tensor_positional_args = True
+
+    def call(self, x):
+        return cells.tf_categories(tf, x, self.values, self.names, self.missing, self.missing_as)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "values": self.values,
+            "names": self.names,
+            "missing": self.missing,
+            "missing_as": self.missing_as,
+        }
