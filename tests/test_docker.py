@@ -164,3 +164,117 @@ def test_smoke_script_is_valid_bash():
     script = ROOT / "scripts" / "docker-smoke.sh"
     assert "set -euo pipefail" in script.read_text()
     subprocess.run(["bash", "-n", str(script)], check=True, timeout=30)
+
+
+def pyproject(path: Path) -> dict:
+    """The [project] table of a pyproject.toml."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        tomllib = pytest.importorskip("tomli")
+    return tomllib.loads(path.read_text())["project"]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_constraints_pin_the_serve_and_export_extras(variant):
+    """The image has dlcli[serve,export]: every requirement of both extras is pinned."""
+    extras = pyproject(ROOT / "pyproject.toml")["optional-dependencies"]
+    needed = {
+        re.sub(r"[-_.]+", "-", re.match(r"[A-Za-z0-9._-]+", dep)[0]).lower()
+        for dep in extras["serve"] + extras["export"]
+    }
+    assert {"fastapi", "uvicorn", "onnx", "onnxruntime", "tf2onnx", "ai-edge-litert"} <= needed
+    missing = sorted(needed - set(pins(variant)))
+    assert missing == [], f"pin {missing} in docker/constraints-{variant}.txt, with their dependencies"
+    assert {"starlette", "anyio", "h11"} <= set(pins(variant)), "the extras' own dependencies are pinned too"
+
+
+def dlcli_install() -> str:
+    (run,) = [r["value"] for r in instructions("RUN") if "/tmp/dlcli" in r["value"] and "pip install" in r["value"]]
+    return run
+
+
+def test_the_final_image_passes_pip_check_with_both_extras():
+    """pip check after dlcli is installed, and a --no-index resolve of dlcli[serve,export] that fails on a gap."""
+    run = dlcli_install()
+    assert run.index("--no-deps") < run.index("pip check")
+    assert re.search(r"pip install [^&]*--no-index[^&]*--dry-run [^&]*/tmp/dlcli\[serve,export\]", run)
+    assert "|| true" not in run
+
+
+def test_the_cpu_image_installs_dlcli_requiring_tensorflow_cpu(tmp_path):
+    """tensorflow-cpu is its own distribution: the CPU image's dlcli must require it, or pip check fails."""
+    run = dlcli_install()
+    assert re.search(r'if \[ "\$\{VARIANT\}" = cpu \]', run)
+    (expression,) = re.findall(r"sed -i '([^']+)' /tmp/dlcli/pyproject\.toml", run)
+    copy = tmp_path / "pyproject.toml"
+    copy.write_text((ROOT / "pyproject.toml").read_text())
+    subprocess.run(["sed", "-i", expression, str(copy)], check=True, timeout=30)
+    original = pyproject(ROOT / "pyproject.toml")["dependencies"]
+    renamed = pyproject(copy)["dependencies"]
+    (tensorflow,) = [dep for dep in original if re.match(r"tensorflow\b(?!-)", dep)]
+    assert renamed == [
+        tensorflow.replace("tensorflow", "tensorflow-cpu", 1) if d == tensorflow else d for d in original
+    ]
+
+
+def test_any_uid_can_run_the_image():
+    """docker run --user "$(id -u):$(id -g)": HOME and matplotlib's config dir exist and are writable by all."""
+    envs = DockerfileParser(path=str(DOCKERFILE)).envs
+    home, mplconfig = envs.get("HOME"), envs.get("MPLCONFIGDIR")
+    assert home and mplconfig and mplconfig.startswith(home + "/")
+    (setup,) = [r["value"] for r in instructions("RUN") if "useradd" in r["value"]]
+    (modes,) = re.findall(r"chmod 1777 ([^&\\]+)", setup)
+    assert {"/runs", "${HOME}", "${MPLCONFIGDIR}"} <= {word.strip('"') for word in modes.split()}
+    assert 'mkdir -p /data /runs "${MPLCONFIGDIR}"' in setup
+    assert "import matplotlib.font_manager" in setup, "the font cache is built once in the image"
+
+
+def test_serve_port_is_exposed():
+    assert [e["value"] for e in instructions("EXPOSE")] == ["8080"]
+
+
+def test_smoke_script_checks_the_first_run_and_serve():
+    script = (ROOT / "scripts" / "docker-smoke.sh").read_text()
+    assert "--entrypoint pip" in script and " check" in script
+    assert '--user "$user"' in script and 'user="$(id -u):$(id -g)"' in script
+    assert "train --output-dir /runs --set training.epochs=2" in script
+    assert "serve " in script and "--host 0.0.0.0" in script and "/healthz" in script and "/v1/predict" in script
+    assert '"predictions"' in script
+
+
+def readme_docker_section() -> str:
+    text = (ROOT / "README.md").read_text()
+    return text.split("## Run on a GPU with Docker\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_readme_runs_the_container_as_the_user_and_serves():
+    block = readme_docker_section().split("```console\n", 1)[1].split("```", 1)[0]
+    commands = [" ".join(c.replace("\\\n", " ").split()) for c in block.split("$ ")[1:]]
+    (train,) = [c for c in commands if " train " in c]
+    (serve,) = [c for c in commands if " serve " in c]
+    assert commands.index("mkdir -p runs") < commands.index(train), "runs/ must be the user's, not Docker's"
+    for command in (train, serve):
+        assert '--user "$(id -u):$(id -g)"' in command and '-v "$PWD/runs:/runs"' in command
+    assert "-p 8080:8080" in serve and re.search(r"serve /runs/\S+ --host 0\.0\.0\.0 --port 8080$", serve)
+
+
+def test_readme_states_the_driver_for_the_pinned_cuda():
+    """The CUDA runtime pinned for the GPU image is 12.9 Update 1 (cudart 12.9.79): NVIDIA's table says
+    driver >= 575.57.08 for it, >= 525.60.13 under CUDA 12 minor version compatibility."""
+    assert pins("gpu")["nvidia-cuda-runtime-cu12"] == "12.9.79", (
+        "a new CUDA: restate the driver in README and Dockerfile"
+    )
+    section = " ".join(readme_docker_section().split())
+    assert "CUDA 12.9 Update 1" in section and "575.57.08" in section and "525.60.13" in section
+    header = " ".join(DOCKERFILE.read_text().split())
+    assert "575.57.08" in header and "525.60.13" in header
+
+
+@pytest.mark.skipif(
+    shutil.which("shellcheck") is None, reason="shellcheck is not installed (apt-get install shellcheck)"
+)
+def test_shellcheck_finds_nothing_in_the_smoke_script():
+    script = ROOT / "scripts" / "docker-smoke.sh"
+    done = subprocess.run(["shellcheck", str(script)], capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout + done.stderr) == (0, "")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -43,6 +45,52 @@ def test_output_dir_that_is_a_file(tmp_path):
     (tmp_path / "f").write_text("")
     with pytest.raises(RunDirError, match="cannot create"):
         runs.Run.create(tmp_path / "f", "x")
+
+
+def refuse_mkdir(monkeypatch, error=errno.EACCES, only_under=None):
+    """Path.mkdir fails like a directory the user may not write (root bypasses a real chmod)."""
+    real = Path.mkdir
+
+    def mkdir(self, *args, **kwargs):
+        if only_under is None or self.parent == only_under:
+            raise OSError(error, os.strerror(error), str(self))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", mkdir)
+
+
+def test_a_run_directory_denied_in_a_container_names_the_docker_fix(tmp_path, monkeypatch):
+    """The first `docker run -v "$PWD/runs:/runs"`: Docker made runs/ as root, the image runs as uid 1000."""
+    monkeypatch.setattr(runs, "in_container", lambda: True)
+    refuse_mkdir(monkeypatch, only_under=tmp_path)
+    with pytest.raises(RunDirError) as caught:
+        runs.Run.create(tmp_path, "x")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"{tmp_path}/x-") and ": cannot create the run directory: Permission denied; " in message
+    assert f"; {tmp_path} belongs to uid {tmp_path.stat().st_uid} and uid {os.getuid()} cannot write to it: " in message
+    assert 'mkdir -p) and run the container with --user "$(id -u):$(id -g)"' in message
+    assert message.endswith(f"or make {tmp_path} writable")
+
+
+def test_an_output_directory_denied_outside_a_container_names_the_nearest_existing_parent(tmp_path, monkeypatch):
+    monkeypatch.setattr(runs, "in_container", lambda: False)
+    refuse_mkdir(monkeypatch)
+    with pytest.raises(RunDirError) as caught:
+        runs.Run.create(tmp_path / "a" / "runs", "x")
+    assert str(caught.value) == (
+        f"{tmp_path}/a/runs: cannot create the output directory: Permission denied; "
+        f"{tmp_path} belongs to uid {tmp_path.stat().st_uid} and uid {os.getuid()} cannot write to it: "
+        f"make {tmp_path} writable, or choose another --output-dir"
+    )
+
+
+def test_other_errors_creating_a_run_directory_get_no_permission_advice(tmp_path, monkeypatch):
+    monkeypatch.setattr(runs, "in_container", lambda: True)
+    refuse_mkdir(monkeypatch, error=errno.ENOSPC, only_under=tmp_path)
+    with pytest.raises(RunDirError) as caught:
+        runs.Run.create(tmp_path, "x")
+    assert str(caught.value).endswith(": cannot create the run directory: No space left on device")
 
 
 def make_run(tmp_path, status="complete", files=("config.yaml", "model.keras", "metrics.json")):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import io
 import json
 import os
@@ -68,6 +69,28 @@ def now() -> str:
     return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
 
 
+def in_container() -> bool:
+    """Docker writes ``/.dockerenv`` into every container, Podman ``/run/.containerenv``."""
+    return Path("/.dockerenv").exists() or Path("/run/.containerenv").exists()
+
+
+def _fix(path: Path, exc: OSError) -> str:
+    """For a permission error creating ``path``: who owns the parent, who we are, and the fix."""
+    getuid = getattr(os, "getuid", None)  # POSIX only
+    if exc.errno not in (errno.EACCES, errno.EPERM) or getuid is None:
+        return ""
+    parent = next((p for p in Path(path).absolute().parents if p.exists()), Path(path).parent)
+    owner = ""
+    with contextlib.suppress(OSError):
+        owner = f" belongs to uid {parent.stat().st_uid} and"
+    if in_container():
+        # A directory that `docker run -v` creates on the host belongs to root, whatever --user says.
+        fix = f'create the host directory yourself (mkdir -p) and run the container with --user "$(id -u):$(id -g)", or make {parent} writable'
+    else:
+        fix = f"make {parent} writable, or choose another --output-dir"
+    return f"; {parent}{owner} uid {getuid()} cannot write to it: {fix}"
+
+
 class Run:
     """A run directory being written by ``train``."""
 
@@ -82,7 +105,7 @@ class Run:
         try:
             root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise RunDirError(f"{root}: cannot create the output directory: {exc.strerror}") from None
+            raise RunDirError(f"{root}: cannot create the output directory: {exc.strerror}{_fix(root, exc)}") from None
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         for attempt in range(1, 1000):
             path = root / (f"{name}-{stamp}" if attempt == 1 else f"{name}-{stamp}-{attempt}")
@@ -91,7 +114,7 @@ class Run:
             except FileExistsError:
                 continue
             except OSError as exc:
-                raise RunDirError(f"{path}: cannot create the run directory: {exc.strerror}") from None
+                raise RunDirError(f"{path}: cannot create the run directory: {exc.strerror}{_fix(path, exc)}") from None
             return cls(path)
         raise RunDirError(f"{root}: too many runs named {name}-{stamp}")
 
