@@ -152,6 +152,16 @@ def test_onnx_exports_the_numeric_core_with_preprocessing_json(mixed_run, tmp_pa
     assert np.abs(p.ravel() - expected).max() <= 1e-5
 
 
+def test_an_export_replaces_its_own_kind_only(mixed_run, tmp_path):
+    out = tmp_path / "onnx"
+    assert export(mixed_run, "onnx", out)[0].exit_code == 0
+    result, record = export(mixed_run, "onnx", out)  # the previous export is replaced once the new one passed
+    assert result.exit_code == 0 and record["check"]["passed"]
+    result, _ = export(mixed_run, "litert", out)
+    assert result.exit_code == 2 and "not a dlcli litert export" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["onnx"]
+
+
 def test_litert_runs_on_the_litert_runtime(mixed_run, tmp_path):
     out = tmp_path / "litert"
     result, record = export(mixed_run, "litert", out)
