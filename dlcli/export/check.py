@@ -32,7 +32,7 @@ def main(argv: list[str]) -> int:
     try:
         predictor = {"savedmodel": SavedModel, "litert": LiteRT, "onnx": Onnx}[fmt](artefact)
     except ImportError as exc:
-        print(f"missing runtime {RUNTIMES[fmt]}: {exc}", file=sys.stderr)
+        print(f"{RUNTIMES[fmt]} ({exc})", file=sys.stderr)
         return MISSING_RUNTIME
     with np.load(rows_path) as stored:
         rows = {name: stored[name] for name in stored.files}

@@ -37,6 +37,7 @@ import numpy as np
 from dlcli import __version__
 from dlcli.errors import ExportError, MissingExtra, UsageError
 from dlcli.export import formats
+from dlcli.export.check import MISSING_RUNTIME
 from dlcli.export.rows import CheckRows, check_rows
 from dlcli.runs import store
 from dlcli.runs.saved import SavedRun, open_run
@@ -78,11 +79,8 @@ def export(run_dir: str | Path, fmt: str, output: str | None = None, *, data: st
     made = [d for d in (target, place.parent) if not d.exists()]  # removed again if nothing is kept
     try:
         described = _write(fmt, predictor.model, run, work)
-        record = _check(fmt, run, work, rows, expected, described)
-        record["artefact"] = _artefact(fmt, place)
-        if fmt == "savedmodel":  # every path in export.json is relative to its directory
-            record["files"] = {f"{record['artefact']['path']}/{k}": v for k, v in record["files"].items()}
-        else:
+        record = _check(fmt, run, work, place, rows, expected, described)
+        if fmt != "savedmodel":
             _write_json(work / EXPORT_JSON, record)
         _into_place(work, place)
     except BaseException:
@@ -154,7 +152,8 @@ def _compared(run: SavedRun, outputs: np.ndarray) -> np.ndarray:
     return probabilities(outputs, run.config.output.activation)
 
 
-def _check(fmt: str, run: SavedRun, work: Path, rows: CheckRows, expected: np.ndarray, described: dict) -> dict:
+def _check(fmt: str, run: SavedRun, work: Path, place: Path, rows: CheckRows, expected: np.ndarray,
+           described: dict) -> dict:  # fmt: skip
     """Predict the rows with the artefact in a fresh process; the record for export.json, or ExportError."""
     artefact = work if fmt == "savedmodel" else work / formats.FILES[fmt]
     arrays = work.with_name(work.name + "-rows.npz")
@@ -166,8 +165,9 @@ def _check(fmt: str, run: SavedRun, work: Path, rows: CheckRows, expected: np.nd
         if described.get("preprocessing"):
             command += ["--preprocessing", str(work / described["preprocessing"])]
         done = subprocess.run(command, capture_output=True, text=True, env=_environment())
-        if done.returncode == 3:
-            raise MissingExtra(f"checking a {fmt} export needs {done.stderr.strip().splitlines()[-1]}: {EXTRA}")
+        if done.returncode == MISSING_RUNTIME:
+            missing = done.stderr.strip().splitlines()[-1]
+            raise MissingExtra(f"checking a {fmt} export needs {missing}, which does not import: {EXTRA}")
         if done.returncode != 0:
             last = (done.stderr.strip().splitlines() or ["no message"])[-1]
             raise ExportError(f"the {fmt} export did not load or predict in a fresh process: {last}")
@@ -178,7 +178,7 @@ def _check(fmt: str, run: SavedRun, work: Path, rows: CheckRows, expected: np.nd
         arrays.unlink(missing_ok=True)
         outputs.unlink(missing_ok=True)
     differences = {size: _differences(values, expected) for size, values in found.items()}
-    record = _record(fmt, run, work, rows, described, runtime, differences)
+    record = _record(fmt, run, work, place, rows, described, runtime, differences)
     if not record["check"]["passed"]:
         sizes = ", ".join(f"batch {b}: {d[0]:.3g}" for b, d in differences.items())
         raise ExportError(
@@ -199,18 +199,21 @@ def _differences(got: np.ndarray, expected: np.ndarray) -> tuple[float, float]:
     return float(gap.max()), float((gap / np.maximum(1.0, np.abs(expected))).max())
 
 
-def _record(fmt, run, work, rows, described, runtime, differences) -> dict:
+def _record(fmt, run, work, place, rows, described, runtime, differences) -> dict:
+    """What export.json says; its paths are relative to its own directory."""
     worst = max(d[0] for d in differences.values())
     # Probabilities are compared absolutely; values relative to their size above 1, where float32's own spacing
     # (1.5e-5 at 150) is already larger than the tolerance.
     judged = max(d[0] if run.labels else d[1] for d in differences.values())
+    artefact = _artefact(fmt, place)
+    prefix = f"{artefact['path']}/" if fmt == "savedmodel" else ""  # export.json sits above the version directory
     files = sorted(p for p in work.rglob("*") if p.is_file() and p.name != EXPORT_JSON)
     return {
         "format": fmt,
         "run": str(run.path.resolve()),
         "created_at": store.now(),
-        "artefact": {},
-        "files": {str(p.relative_to(work)): {"sha256": _sha256(p), "bytes": p.stat().st_size} for p in files},
+        "artefact": artefact,
+        "files": {f"{prefix}{p.relative_to(work)}": {"sha256": _sha256(p), "bytes": p.stat().st_size} for p in files},
         "model": described,
         "signature": runtime["signature"],
         "output": _output(run),
