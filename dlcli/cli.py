@@ -220,6 +220,47 @@ def predict(run_dir, input_path, output, proba, keep, skip_bad_rows, device):
         _err(f"{done} predictions written to {output}")
 
 
+@cli.command("export")
+@click.argument("run_dir", type=click.Path())
+@click.option(
+    "--format", "fmt", required=True, type=click.Choice(["savedmodel", "litert", "onnx"]),
+    help="savedmodel: TF Serving layout, raw columns in; litert (TFLite) and onnx: the model file, plus "
+    "preprocessing.json when the run has categorical columns.",
+)  # fmt: skip
+@click.option(
+    "-o", "--output", metavar="DIR", type=click.Path(file_okay=False),
+    help="Directory to write (default: RUN_DIR/export/FORMAT); savedmodel adds DIR/<name>/<version>/.",
+)  # fmt: skip
+@click.option(
+    "--data", "data_path", metavar="FILE",
+    help="Check the export on the rows of FILE (the training columns) instead of the run's test split.",
+)  # fmt: skip
+@debug_option
+def export_command(run_dir, fmt, output, data_path):
+    """Export RUN_DIR's model as a SavedModel, LiteRT or ONNX artefact, checked before it is kept.
+
+    A fresh process loads the artefact with its own runtime and predicts the
+    run's test rows at batch 1 and 7; it is kept only if every probability (or
+    value) is within 1e-5 of dlcli predict's (LiteRT: 1e-4). The figures go
+    to DIR/export.json. Exit 1 when the check fails (nothing is kept), 2 when
+    the export extra is missing: pip install 'dlcli[export]'.
+    """
+    from dlcli.export.exporter import export
+
+    with contextlib.redirect_stdout(sys.stderr):
+        done = export(run_dir, fmt, output, data=data_path)
+    check = done.record["check"]
+    scaled = " x max(1, |value|)" if "relative" in check["rule"] else ""
+    _err(
+        f"checked with {check['runtime']} in a fresh process: max |difference| from dlcli predict "
+        f"{check['max_abs_difference_overall']:.2g} (tolerance {check['tolerance']:g}{scaled}) on {check['rows']} "
+        f"rows at batch sizes {', '.join(map(str, check['batch_sizes']))}"
+    )
+    if done.record["model"].get("preprocessing"):
+        _err(f"categorical columns go in as vocabulary indices: see {done.record['model']['preprocessing']}")
+    click.echo(str(done.path))
+
+
 @cli.command()
 @click.argument("run_dir", type=click.Path())
 @debug_option

@@ -50,3 +50,13 @@ class Interrupted(DlcliError):
     """The user interrupted a run; its state was saved (exit 130)."""
 
     exit_code = 130
+
+
+class MissingExtra(UsageError):
+    """An optional part of dlcli is not installed; the message names the extra that brings it (exit 2)."""
+
+
+class ExportError(DlcliError):
+    """An export could not be written, or its artefact did not load or predict as the run does (exit 1).
+
+    Nothing that looks finished is left behind."""

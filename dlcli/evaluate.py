@@ -31,10 +31,10 @@ def evaluate_run(run_dir: str | Path, *, data_arg: str | None = None, device: st
     config = run.config
     if data_arg is None:
         _data_still_there(run)
-        test = _own_test_split(run, config.config)
+        test = own_test_split(run, config.config)
     elif Path(data_arg).suffix.lower() in (".yaml", ".yml"):
         other = load_config(data_arg)
-        test = _own_test_split(run, config.config.copy_with(data=other.data))
+        test = own_test_split(run, config.config.copy_with(data=other.data))
     else:
         test = _whole_file(run, data_arg)
     import_tensorflow(device)  # before a streamed test split builds its tf.data pipeline
@@ -52,12 +52,13 @@ def _data_still_there(run: SavedRun) -> None:
         raise DataError(f"{run.path}: the run's data {gone[0]} is gone; {instead}")
 
 
-def _own_test_split(run: SavedRun, config):
+def own_test_split(run: SavedRun, config, *, holes: bool = False):
     """The test split of ``config``'s data, rebuilt with the run's seed and checked against the run.
 
     Returns a function that gives (features, labels): a streamed split builds its tf.data pipeline then.
+    With ``holes``, an in-memory split's numeric holes stay NaN (raw rows, as a file to predict has them).
     """
-    dataset = load_data(config)
+    dataset = load_data(config, test_holes=holes)
     changed = fingerprint.changes(run.data_facts, dataset.info.fingerprint)
     if changed:
         warn(f"{', '.join(changed)} changed since training; the test split is not the one the run was scored on")

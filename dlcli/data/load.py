@@ -17,12 +17,13 @@ def read(config) -> RawData:
     return sources.module(config.data.source).read(config)
 
 
-def load(config):
+def load(config, *, test_holes: bool = False):
     """Read, check, encode and split the data of ``config``.
 
     Returns a ``Dataset`` of in-memory arrays, or, for a CSV streamed from
     disk (``data.streaming``), a ``stream.StreamData``; both offer the same
-    split interface (``info``, ``rows``, ``labels``, ``test``).
+    split interface (``info``, ``rows``, ``labels``, ``test``). ``test_holes`` keeps
+    the in-memory test split's holes (NaN) unfilled.
     """
     module = sources.module(config.data.source)
     streams = getattr(module, "streams", None)
@@ -31,7 +32,7 @@ def load(config):
 
         return stream.scan(config)
     fingerprint.hash_in_background(config.data.files().values())
-    return prepare(module.read(config), config)
+    return prepare(module.read(config), config, test_holes=test_holes)
 
 
 def probe(config) -> Probe:

@@ -161,8 +161,12 @@ def _check_unseen(x, vocab: dict, unseen: str, what: str) -> None:
             )
 
 
-def prepare(raw: RawData, config) -> Dataset:
-    """Task, labels and seeded train / validation / test splits of ``raw``."""
+def prepare(raw: RawData, config, *, test_holes: bool = False) -> Dataset:
+    """Task, labels and seeded train / validation / test splits of ``raw``.
+
+    Holes are filled with the training split's fill, except in the test split with ``test_holes`` (the raw
+    rows an export is checked on).
+    """
     data = config.data
     given = [np.ravel(a) for a in (raw.y, raw.y_val, raw.y_test) if a is not None]
     task = infer_task(config.task, given[0] if len(given) == 1 else np.concatenate(given), raw.target_label)
@@ -186,7 +190,8 @@ def prepare(raw: RawData, config) -> Dataset:
             x_train, y_train, data.validation_split, config.seed, stratify, "validation_split"
         )
     fills = fill_values(x_train, data.missing)
-    x_train, x_val, x_test = fill(x_train, fills), fill(x_val, fills), fill(x_test, fills)
+    x_train, x_val = fill(x_train, fills), fill(x_val, fills)
+    x_test = x_test if test_holes else fill(x_test, fills)
     vocab = {c: np.unique(x_train[c]).tolist() for c in raw.categorical}
     _check_unseen(x_val, vocab, raw.unseen, "validation split")
     _check_unseen(x_test, vocab, raw.unseen, "test split")
