@@ -95,7 +95,8 @@ def raw_model(core, schema: InputSchema):
 
 
 def trained_part(model):
-    """The model that trained, inside a saved raw-column model (or ``model`` itself)."""
-    names = [layer.name for layer in model.layers]
-    inner = [layer for layer in model.layers if layer.name.startswith("trained") and hasattr(layer, "layers")]
-    return inner[0] if inner and len(names) > 1 else model
+    """The model that trained, inside a saved raw-column model (or ``model`` itself): its one nested model."""
+    import keras
+
+    inner = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+    return inner[0] if len(inner) == 1 else model
