@@ -51,3 +51,11 @@ def test_typed_reads_a_column_as_pandas_types_it():
     assert cells.typed(np.array(["2", "10"], dtype=object)).tolist() == [2, 10]
     assert cells.typed(np.array(["2", "1.5"], dtype=object)).tolist() == [2.0, 1.5]
     assert cells.typed(np.array(["a", "1"], dtype=object)).tolist() == ["a", "1"]
+
+
+def test_one_text_cell_is_the_category_a_pandas_column_makes_of_it():
+    """``text_category`` (JSON rows sent to dlcli serve) and ``categories`` (a DataFrame) agree, cell by cell."""
+    cases = [" lille ", "3", "3.0", " 3.00 ", "2.50", "-0", "+4", "1e3", "NA", "", " ? ", "null", "abc", "True", "inf"]
+    expected = cells.categories(pd.Series(cases, dtype=object)).tolist()
+    assert [cells.text_category(c) for c in cases] == expected
+    assert expected[:8] == ["lille", "3", "3", "3", "2.5", "0", "4", "1000"]
