@@ -80,28 +80,41 @@ def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8080, *, max
 
     open_run(run_dir)  # a bad run directory fails before TensorFlow loads
     sock = listen(host, port)
-    try:
+    stop = _Stop()
+    with contextlib.closing(sock), _on_sigterm(stop):
         app = create_app(run_dir, max_rows=max_rows, device=device)
         config = uvicorn.Config(app, log_level="warning", access_log=access_log, timeout_graceful_shutdown=GRACE)
-        server = uvicorn.Server(config)
+        stop.server = uvicorn.Server(config)
+        if stop.requested:  # while the model loaded
+            return
         bound = sock.getsockname()
         shown = f"[{bound[0]}]" if sock.family == socket.AF_INET6 else bound[0]
         note(
             f"serving {run_dir} on http://{shown}:{bound[1]} (POST /v1/predict; docs at /docs); Ctrl-C or SIGTERM stops"
         )
-        with _sigterm_is_a_normal_exit():
-            server.run(sockets=[sock])
-    finally:
-        sock.close()
+        stop.server.run(sockets=[sock])
+
+
+class _Stop:
+    """SIGTERM outside uvicorn's own handler: while the model loads, before uvicorn installs its handler, and when
+    uvicorn, shut down, raises the signal again for the previous handler. Each is a normal stop (exit 0)."""
+
+    def __init__(self):
+        self.requested = False
+        self.server = None
+
+    def __call__(self, signum, frame) -> None:
+        self.requested = True
+        if self.server is not None:
+            self.server.should_exit = True  # uvicorn checks it when it starts and on every tick
 
 
 @contextlib.contextmanager
-def _sigterm_is_a_normal_exit():
-    """uvicorn re-raises the signal that stopped it once it has shut down; this handler turns SIGTERM's into a return."""
+def _on_sigterm(handler):
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, lambda *_: None)
+    previous = signal.signal(signal.SIGTERM, handler)
     try:
         yield
     finally:

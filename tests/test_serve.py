@@ -389,6 +389,30 @@ def test_sigterm_answers_the_request_in_flight_and_exits_0(runs):
         proc.stderr.close()
 
 
+def test_sigterm_while_the_model_loads_is_a_normal_exit(runs):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.Popen([sys.executable, "-m", "dlcli", "serve", str(runs["churn"]), "--port", str(port)],
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # the port listens before TensorFlow and the model load
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+        assert "serving" not in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.stderr.close()
+
+
 def test_a_missing_extra_is_exit_2_naming_it(runs, monkeypatch):
     import importlib.util
 
