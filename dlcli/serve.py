@@ -83,7 +83,8 @@ def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8080, *, max
     stop = _Stop()
     with contextlib.closing(sock), _on_sigterm(stop):
         app = create_app(run_dir, max_rows=max_rows, device=device)
-        config = uvicorn.Config(app, log_level="warning", access_log=access_log, timeout_graceful_shutdown=GRACE)
+        level = "info" if access_log else "warning"  # uvicorn logs requests at info
+        config = uvicorn.Config(app, log_level=level, access_log=access_log, timeout_graceful_shutdown=GRACE)
         stop.server = uvicorn.Server(config)
         if stop.requested:  # while the model loaded
             return
