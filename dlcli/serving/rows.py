@@ -199,7 +199,12 @@ def instance_rows(instances: list, schema: InputSchema) -> list:
     if not schema.features:
         return [instance.get(FEATURES) if isinstance(instance, dict) else instance for instance in instances]
     names = input_names(schema)
-    return [_renamed(instance, names) if isinstance(instance, dict) else instance for instance in instances]
+    return [
+        {names.get(key, key): _scalar(value) for key, value in instance.items()}
+        if isinstance(instance, dict)
+        else instance
+        for instance in instances
+    ]
 
 
 def columnar_rows(inputs, schema: InputSchema) -> list:
@@ -227,7 +232,7 @@ def columnar_rows(inputs, schema: InputSchema) -> list:
     if problems:
         raise BadRows(problems)
     n = next(iter(lengths.values()), 0)
-    return [_renamed({c: columns[c][i] for c in schema.features}, {}) for i in range(n)]
+    return [{c: _scalar(columns[c][i]) for c in schema.features} for i in range(n)]
 
 
 def input_names(schema: InputSchema) -> dict[str, str]:
@@ -235,11 +240,6 @@ def input_names(schema: InputSchema) -> dict[str, str]:
     return {name: column for column, name in (schema.columns or {}).items()}
 
 
-def _renamed(instance: dict, names: dict) -> dict:
-    """An instance as a row: keys by column, a value given as a one-element list (TF Serving's (1,) input) unwrapped."""
-    row = {}
-    for key, value in instance.items():
-        if isinstance(value, list) and len(value) == 1:
-            value = value[0]
-        row[names.get(key, key)] = value
-    return row
+def _scalar(value):
+    """A value given as a one-element list (TF Serving's shape for a (1,) input) as the value itself."""
+    return value[0] if isinstance(value, list) and len(value) == 1 else value
