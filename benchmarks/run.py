@@ -9,7 +9,6 @@ Usage: python benchmarks/run.py [--repeats 3] [--quick]   (--quick: the one tabl
 from __future__ import annotations
 
 import argparse
-import platform
 import subprocess
 import sys
 import time
@@ -19,16 +18,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ceiling  # noqa: E402
 import endtoend  # noqa: E402
 import predict  # noqa: E402
+import serve  # noqa: E402
 import tutorial  # noqa: E402
-from common import PYTHON, table  # noqa: E402
+from common import PYTHON, machine, table  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-
-
-def machine() -> str:
-    import os
-
-    return f"{platform.node()}: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, Python {platform.python_version()}"
 
 
 def main() -> None:
@@ -42,6 +36,7 @@ def main() -> None:
         *ceiling.measure(args.repeats),
         *endtoend.measure(args.repeats),
         *predict.measure(args.repeats),
+        *serve.measure(args.repeats),
     ]
     print(f"dlcli benchmarks, medians of {args.repeats} alternating runs; {machine()}")
     print(table(rows))

@@ -263,6 +263,28 @@ def export_command(run_dir, fmt, output, data_path):
 
 @cli.command()
 @click.argument("run_dir", type=click.Path())
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every interface).")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="Port (0: any free one).")
+@click.option(
+    "--max-rows", default=10_000, show_default=True, type=click.IntRange(min=1),
+    help="Most rows in one request; more is a 413.",
+)  # fmt: skip
+@click.option("--access-log", is_flag=True, help="Log one line per request (costs time per request).")
+@device_option
+@debug_option
+def serve(run_dir, host, port, max_rows, access_log, device):
+    """Serve RUN_DIR's model over HTTP until SIGTERM or Ctrl-C (needs pip install 'dlcli[serve]').
+
+    GET /healthz, GET /v1/metadata, POST /v1/predict with {"rows": [{column: value, ...}]},
+    and TF Serving's POST /v1/models/NAME:predict. The OpenAPI schema is at /openapi.json, docs at /docs.
+    """
+    from dlcli.serve import serve as run_server
+
+    run_server(run_dir, host, port, max_rows=max_rows, device=device or "auto", access_log=access_log)
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path())
 @debug_option
 def report(run_dir):
     """Write RUN_DIR's plots/ (learning curves; confusion matrix for classification) from its files."""

@@ -68,3 +68,11 @@ def test_categories_read_the_same_in_pandas_and_inside_the_model():
     inside = [v.decode() for v in cells.tf_categories(tf, cells_in, values, names).numpy()]
     assert inside == expected
     assert cells.categories(pd.Series([3.0, float("nan"), 2.5])).tolist() == ["3", cells.MISSING_CATEGORY, "2.5"]
+
+
+def test_one_text_cell_is_the_category_a_pandas_column_makes_of_it():
+    """``text_category`` (JSON rows sent to dlcli serve) and ``categories`` (a DataFrame) agree, cell by cell."""
+    cases = [" lille ", "3", "3.0", " 3.00 ", "2.50", "-0", "+4", "1e3", "NA", "", " ? ", "null", "abc", "True", "inf"]
+    expected = cells.categories(pd.Series(cases, dtype=object)).tolist()
+    assert [cells.text_category(c) for c in cases] == expected
+    assert expected[:8] == ["lille", "3", "3", "3", "2.5", "0", "4", "1000"]

@@ -12,8 +12,9 @@ A **category** is the stripped cell, a hole being the category
 ``MISSING_CATEGORY``; a category that is a number is written as that number
 (``3``, ``3.0`` and ``3.00`` are the category ``3``; ``2.50`` is ``2.5``).
 ``categories`` applies it to a pandas column (training and predicting from
-files), ``tf_categories`` to a ``tf.string`` tensor (inside a saved model and
-in streamed data), where a number is matched by value to the training vocabulary.
+files), ``text_category`` to one cell (JSON rows sent to ``dlcli serve``),
+``tf_categories`` to a ``tf.string`` tensor (inside a saved model and in
+streamed data), where a number is matched by value to the training vocabulary.
 """
 
 from __future__ import annotations
@@ -87,6 +88,14 @@ def typed(values: np.ndarray) -> np.ndarray:
 def category(value: float) -> str:
     """A number as a category: a whole number without a point, else Python's shortest form."""
     return str(int(value)) if float(value).is_integer() and abs(value) < 2**63 else repr(float(value))
+
+
+def text_category(cell: str) -> str:
+    """One text cell as a category: ``categories`` for a single cell (serving JSON rows without pandas)."""
+    text = cell.strip()
+    if text in MISSING_TEXT:
+        return MISSING_CATEGORY
+    return category(float(text)) if _NUMBER.fullmatch(text) else text
 
 
 def categories(column) -> np.ndarray:

@@ -22,6 +22,12 @@ from dlcli.data.tablefile import is_parquet, read_frame
 from dlcli.errors import DataError
 from dlcli.log import note
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # the model takes float32: a larger number would become inf
+
+
+def too_big(value: float) -> str:
+    return f"{value} is beyond float32's range, which the model takes"
+
 
 @dataclass
 class Rows:
@@ -155,12 +161,15 @@ def _numbers(column, name: str, schema: InputSchema, problems) -> np.ndarray:
         values = column.to_numpy(dtype=np.float64, na_value=np.nan)
     else:
         values, text = cells.numbers(column)
+        empty = empty | text.isin(cells.MISSING_TEXT).to_numpy()  # "NA" or "" in memory is a hole, as in a file
         word = np.isnan(values) & ~empty
         _note(problems, word, name, lambda i: f"{text.iloc[i]!r} is not a number")
     _note(problems, np.isinf(values), name, lambda i: f"{values[i]} is not a finite number")
+    big = np.abs(np.nan_to_num(values, posinf=0, neginf=0)) > FLOAT32_MAX
+    _note(problems, big, name, lambda i: too_big(values[i]))
     if schema.fill is None:  # trained with data.missing: error or drop, so the model has no fill
         _note(problems, empty, name, None)
-    return np.where(np.isinf(values), np.nan, values)
+    return np.where(np.isinf(values) | big, np.nan, values)
 
 
 def _categories(column, name: str, schema: InputSchema, problems) -> np.ndarray:
