@@ -698,3 +698,14 @@ def test_a_signal_and_a_non_finite_loss_in_one_call_is_an_interruption(keeper_pa
     keeper.on_train_batch_end(0, {"loss": float("nan")})
     assert model.stop_training and keeper.partial
     assert keeper.diverged is None  # resumable, as the Keeper decided: the signal came first
+
+
+def test_a_signal_between_the_callbacks_at_an_epoch_end_does_not_split_them():
+    """history.csv, run.json and the resume state count an epoch alike, even if SIGINT lands among them."""
+    from dlcli.training.callbacks import StopRequest
+
+    stop = StopRequest()
+    assert stop.cut(1) is False  # the first callback at epoch 2's end: not cut
+    stop.signal = "SIGINT"  # ... the signal arrives here ...
+    assert stop.cut(1) is False and not stop.epoch_cut  # the later callbacks agree: epoch 2 counts
+    assert stop.cut(2) is True and stop.epoch_cut  # the next epoch, stopped by it, does not

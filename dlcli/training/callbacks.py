@@ -47,13 +47,23 @@ class StopRequest:
         self.signal: str | None = None
         self.diverged: tuple[int, int, float] | None = None  # (epoch, step, loss), 1-based
         self.epoch_cut = False  # the current epoch was cut short: it does not count
+        self._decided: tuple[int, bool] | None = None  # (epoch, cut) as the first callback at its end saw it
 
     def __bool__(self) -> bool:
         return self.signal is not None
 
-    def cut(self) -> bool:
-        """Was the epoch that is ending cut short? (A signal that came after its last step cuts it too.)"""
+    def cut(self, epoch: int | None = None) -> bool:
+        """Was the epoch that is ending cut short? (A signal that came after its last step cuts it too.)
+
+        With ``epoch``, the answer is decided once per epoch, so the callbacks at
+        its end (history.csv, run.json, the resume state) all count it or all
+        skip it, even when a signal arrives between them.
+        """
+        if epoch is not None and self._decided is not None and self._decided[0] == epoch:
+            return self._decided[1]
         self.epoch_cut = self.epoch_cut or self.signal is not None
+        if epoch is not None:
+            self._decided = (epoch, self.epoch_cut)
         return self.epoch_cut
 
 
@@ -118,7 +128,7 @@ class BestModel(_Resumable, keras.callbacks.ModelCheckpoint):
         super().__init__(str(folder / f".best.tmp-{os.getpid()}.keras"), save_best_only=True, **kwargs)
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.stop is not None and self.stop.cut():
+        if self.stop is not None and self.stop.cut(epoch):
             return
         super().on_epoch_end(epoch, logs)
         if os.path.exists(self.filepath):
@@ -236,7 +246,7 @@ class HistoryLog(keras.callbacks.CSVLogger):
         pass
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.stop.cut():
+        if self.stop.cut(epoch):
             return
         if self.csv_file is None:
             super().on_train_begin()
@@ -259,7 +269,7 @@ class RunProgress(keras.callbacks.Callback):
         self.start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.stop.cut():
+        if self.stop.cut(epoch):
             return
         seconds = [*self.run.state.get("epoch_seconds", [])[:epoch], round(time.perf_counter() - self.start, 4)]
         self.run.update(epochs_done=epoch + 1, epoch_seconds=seconds, durable=False)
@@ -281,7 +291,7 @@ class ResumeState(keras.callbacks.Callback):
         self.last_save = time.monotonic()
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.stop.cut():
+        if self.stop.cut(epoch):
             return
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
