@@ -105,16 +105,20 @@ port=$(docker port "$server" 8080/tcp | head -n 1)
 port=${port##*:}
 url="http://127.0.0.1:$port"
 echo "container ${server:0:12} on $url"
-for _ in $(seq 120); do
-    curl -fsS "$url/healthz" > /dev/null 2>&1 && break
+# serve listens before it loads the model: a request then connects and waits, so each poll has
+# its own time limit, or a load that hangs would hang this loop past its 120 s.
+start=$SECONDS
+while ! curl -fsS --max-time 5 "$url/healthz" > /dev/null 2>&1; do
     if [[ "$(docker inspect -f '{{.State.Running}}' "$server")" != true ]]; then
         docker logs "$server" >&2 || true
         fail "serve exited before /healthz answered (exit $(docker inspect -f '{{.State.ExitCode}}' "$server"))"
     fi
+    ((SECONDS - start < 120)) || { docker logs "$server" >&2; fail "no answer from $url/healthz within 120 s"; }
     sleep 1
 done
-curl -fsS "$url/healthz" || { docker logs "$server" >&2; fail "no answer from $url/healthz within 120 s"; }
+curl -fsS --max-time 5 "$url/healthz" || { docker logs "$server" >&2; fail "$url/healthz answered once, then not"; }
 echo
+echo "/healthz answered $((SECONDS - start)) s after the container started"
 
 step "POST /v1/predict with one row of the digits example"
 # The feature names the run recorded (environment.json data.features), valued from the first
