@@ -249,15 +249,8 @@ def export_command(run_dir, fmt, output, data_path):
 
     with contextlib.redirect_stdout(sys.stderr):
         done = export(run_dir, fmt, output, data=data_path)
-    check = done.record["check"]
-    scaled = " x max(1, |value|)" if "relative" in check["rule"] else ""
-    _err(
-        f"checked with {check['runtime']} in a fresh process: max |difference| from dlcli predict "
-        f"{check['max_abs_difference_overall']:.2g} (tolerance {check['tolerance']:g}{scaled}) on {check['rows']} "
-        f"rows at batch sizes {', '.join(map(str, check['batch_sizes']))}"
-    )
-    if done.record["model"].get("preprocessing"):
-        _err(f"categorical columns go in as vocabulary indices: see {done.record['model']['preprocessing']}")
+    for line in done.summary():
+        _err(line)
     click.echo(str(done.path))
 
 

@@ -60,6 +60,21 @@ class Exported:
     path: Path  # the artefact: a SavedModel version directory, or the directory holding model.tflite / model.onnx
     record: dict  # what export.json says
 
+    def summary(self) -> list[str]:
+        """What ``dlcli export`` says on stderr: the check's figures, and how categories go in."""
+        check = self.record["check"]
+        scaled = " x max(1, |value|)" if "relative" in check["rule"] else ""
+        lines = [
+            f"checked with {check['runtime']} in a fresh process: max |difference| from dlcli predict "
+            f"{check['max_abs_difference_overall']:.2g} (tolerance {check['tolerance']:g}{scaled}) on {check['rows']} "
+            f"rows at batch sizes {', '.join(map(str, check['batch_sizes']))}"
+        ]
+        if self.record["model"].get("preprocessing"):
+            lines.append(
+                f"categorical columns go in as vocabulary indices: see {self.record['model']['preprocessing']}"
+            )
+        return lines
+
 
 def export(run_dir: str | Path, fmt: str, output: str | None = None, *, data: str | None = None) -> Exported:
     """Export the run at ``run_dir`` in ``fmt`` to ``output`` (see the module docstring); checked before kept."""
