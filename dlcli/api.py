@@ -78,8 +78,12 @@ class Run:
         return self._predictor.frame(data, proba=proba, keep=keep, skip_bad_rows=skip_bad_rows,
                                      skip_hint="skip_bad_rows=True")  # fmt: skip
 
-    def evaluate(self, data=None) -> dict:
-        """Test metrics on ``data`` (rows with the target column, a data file, or a config); its own test split by default."""
+    def evaluate(self, data=None, *, target: str | None = None) -> dict:
+        """Test metrics on ``data``: rows with the target column, a data file, or a config; its own test split by default.
+
+        ``target`` names the target column of in-memory rows when the run's
+        config has none (a scikit-learn or array source).
+        """
         from dlcli.evaluate import evaluate_run, score_rows
 
         if data is None or isinstance(data, (str, Path)):
@@ -87,10 +91,12 @@ class Run:
         from dlcli.data.newrows import frame_of
 
         frame = frame_of(data)
-        target = self._saved.inputs.target
-        if target is None or target not in frame.columns:
+        target = target or self._saved.inputs.target
+        if target is None:
+            raise DataError("evaluate: this run's config names no target column; pass target='COLUMN'")
+        if target not in frame.columns:
             raise DataError(f"evaluate needs the target column {target!r} in the rows")
-        return score_rows(self._saved, frame, device=self._predictor.device)
+        return score_rows(self._saved, frame, target=target, device=self._predictor.device)
 
 
 def load(path: str | Path, *, device: str = "auto") -> Run:

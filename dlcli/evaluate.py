@@ -115,20 +115,21 @@ def target_indices(y, run: SavedRun, label: str) -> np.ndarray:
     return np.array([index[str(v)] for v in y], dtype=np.int32)
 
 
-def score_rows(run: SavedRun, frame, *, device: str = "auto") -> dict:
-    """Test metrics of a run's model on a DataFrame holding the feature columns and the target."""
+def score_rows(run: SavedRun, frame, *, target: str | None = None, device: str = "auto") -> dict:
+    """Test metrics of a run's model on a DataFrame holding the feature columns and the target (``target``)."""
     from dlcli.data.newrows import check
     from dlcli.device import import_tensorflow
     from dlcli.scoring import score
 
-    target = run.inputs.target
+    target = target or run.inputs.target
     rows = frame.dropna(subset=[target]).reset_index(drop=True)
     if len(rows) < len(frame):
         warn(f"dropped {len(frame) - len(rows)} row(s) without a target value")
     if len(rows) == 0:
         raise DataError(f"no row has a value in the target column {target!r}")
     label = "the rows"
-    got = check(rows, ("row", rows.index.to_numpy()), label, run.inputs, skip_hint="cleaning those rows")
+    features = rows.drop(columns=[target])  # not named as an ignored column
+    got = check(features, ("row", rows.index.to_numpy()), label, run.inputs, skip_hint="cleaning those rows")
     y = target_indices(rows[target].to_numpy(), run, f"{label}: column {target!r}")
     import_tensorflow(device)
     return score(run.load_model(), got.x, y, run.config, run.labels, run.inputs)

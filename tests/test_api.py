@@ -151,3 +151,21 @@ def test_a_bad_row_stops_with_line_and_column_or_is_skipped(strict, tmp_path):
     assert lines[1].endswith(",") and lines[1].split(",")[0] in ("setosa", "versicolor", "virginica")
     assert lines[2] == ",column 'sepal_width': missing value"
     assert lines[3] == ",column 'petal_length': 'abc' is not a number"
+
+
+def test_a_run_without_a_target_name_evaluates_rows_with_target_given(tmp_path):
+    """scikit-learn's iris: column names with spaces and brackets, classes by name, the target named by the caller."""
+    import sklearn.datasets
+
+    import dlcli
+
+    run_dir, metrics = train_json(tmp_path, CONFIGS / "iris.yaml", "training.epochs=3", "training.plots=false")
+    run = dlcli.load(run_dir)
+    bunch = sklearn.datasets.load_iris(as_frame=True)
+    frame = bunch.frame.assign(target=[bunch.target_names[i] for i in bunch.target])
+    assert run.features == list(bunch.feature_names)
+    assert len(run.predict(frame)) == 150
+    with pytest.raises(dlcli.DataError, match="pass target='COLUMN'"):
+        run.evaluate(frame)
+    scored = run.evaluate(frame, target="target")
+    assert 0 <= scored["accuracy"] <= 1 and set(scored) >= {"loss", "accuracy"}
