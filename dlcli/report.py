@@ -147,6 +147,13 @@ def _confusion(plt, confusion: dict, title: str):
                 color = "white" if share[i, j] > 0.5 else "black"
                 ax.text(j, i, f"{int(matrix[i, j])}", ha="center", va="center", color=color, fontsize=8)
     accuracy = np.trace(matrix) / max(matrix.sum(), 1)
-    ax.set_title(f"{title}: test split, accuracy {accuracy:.4f}")
+    heading = f"{title}\ntest split, accuracy {accuracy:.4f}"
+    ax.set_title(heading, fontsize=_fitting_size(heading, size + 1.2))
     figure.tight_layout()
     return figure
+
+
+def _fitting_size(text: str, inches: float, largest: float = 11.0) -> float:
+    """A font size (points) at which the longest line of ``text`` fits in ``inches`` (a character is ~0.6 em wide)."""
+    longest = max(len(line) for line in text.splitlines())
+    return max(6.0, min(largest, 0.85 * inches * 72 / (0.6 * longest)))

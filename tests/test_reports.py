@@ -405,3 +405,25 @@ def test_predict_accuracy_matches_metrics(which, request, tmp_path):
     index = {name: i for i, name in enumerate(labels)}
     predicted = np.array([index[r[0]] for r in rows])
     assert np.mean(predicted == np.asarray(y_test).reshape(-1)) == pytest.approx(metrics["accuracy"], abs=1e-9)
+
+
+@pytest.mark.parametrize("labels", [["no", "yes"], [str(i) for i in range(10)], [f"class-{i}" for i in range(3)]])
+def test_the_confusion_matrix_title_fits_the_figure(labels):
+    """A long run name over a 2-class matrix (the smallest figure) stays inside it, whole."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from dlcli.report import _confusion
+
+    k = len(labels)
+    matrix = {"labels": labels, "matrix": np.eye(k, dtype=int).tolist()}
+    figure = _confusion(plt, matrix, "customer-churn-weighted-20261128-183407")
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    title = figure.axes[0].title
+    box, frame = title.get_window_extent(renderer), figure.bbox
+    assert box.x0 >= frame.x0 and box.x1 <= frame.x1 and box.y1 <= frame.y1, (box, frame)
+    assert "customer-churn-weighted-20261128-183407" in title.get_text()
+    plt.close(figure)
