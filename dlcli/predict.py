@@ -93,7 +93,9 @@ class Predictor:
                 out[name] = pd.array(full, dtype="Int64") if whole else full  # integer classes stay integers
         if skip_bad_rows:
             out["error"] = np.array(["" if e is None else e for e in got.errors], dtype=object)
-        return pd.DataFrame(out)
+        result = pd.DataFrame(out)
+        result.attrs["unseen"] = got.unseen  # categorical column -> rows with a category training never saw
+        return result
 
 
 def rows_of(data, schema, *, keep=(), skip_bad_rows=False, label=None, skip_hint="--skip-bad-rows"):

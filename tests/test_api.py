@@ -169,3 +169,20 @@ def test_a_run_without_a_target_name_evaluates_rows_with_target_given(tmp_path):
         run.evaluate(frame)
     scored = run.evaluate(frame, target="target")
     assert 0 <= scored["accuracy"] <= 1 and set(scored) >= {"loss", "accuracy"}
+
+
+def test_predict_counts_categories_never_seen_in_training(churn, tmp_path):
+    import dlcli
+
+    run, data, _ = churn
+    frame = pd.read_csv(data).head(5)
+    frame.loc[[0, 3], "city"] = "atlantis"
+    frame.loc[1, "plan"] = "platinum"
+    frame.loc[2, "city"] = None  # a hole is not a new category
+    frame.to_csv(tmp_path / "new.csv", index=False)
+    result = invoke("predict", run, tmp_path / "new.csv")
+    assert result.exit_code == 0, result.output
+    assert "categories not seen in training, predicted as an unknown category: city 2 row(s), plan 1 row(s)" in (
+        result.stderr
+    )
+    assert dlcli.load(run).predict(frame).attrs["unseen"] == {"city": 2, "plan": 1}

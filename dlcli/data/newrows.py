@@ -11,7 +11,7 @@ aside with its reason while the others are read.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -37,6 +37,7 @@ class Rows:
     ok: np.ndarray  # bool per input row
     errors: list  # per input row: None, or why it cannot be predicted
     kept: dict  # --keep column -> its values, one per input row
+    unseen: dict = field(default_factory=dict)  # categorical column -> rows whose category training never saw
 
     @property
     def total(self) -> int:
@@ -143,7 +144,15 @@ def check(frame, where, label: str, schema: InputSchema, *, keep=(), kept=None, 
     x = fill(numeric, schema.fill)
     if schema.categorical:
         x = {"numeric": x, **cats}
-    return Rows(x=take(x, ~bad), ok=~bad, errors=list(problems), kept=kept)
+    unseen = {}
+    for column, values in cats.items():
+        new = int((~np.isin(values[~bad], schema.vocab[column]) & (values[~bad] != cells.MISSING_CATEGORY)).sum())
+        if new:
+            unseen[column] = new
+    if unseen:
+        counts = ", ".join(f"{column} {n} row(s)" for column, n in unseen.items())
+        note(f"{label}: categories not seen in training, predicted as an unknown category: {counts}")
+    return Rows(x=take(x, ~bad), ok=~bad, errors=list(problems), kept=kept, unseen=unseen)
 
 
 def _note(problems, mask, column: str, what) -> None:
