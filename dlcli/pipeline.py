@@ -299,9 +299,12 @@ def _fit_and_finish(run, net, session: Session, execution, *, class_weight, verb
             resume_state.save()
         run.update(status="interrupted", finished_at=store.now(), timings_s=timer.times)
         done = run.state.get("epochs_done", 0)
-        saved = resume_state is not None and resume_state.saved_epochs > 0
-        hint = f"; resume with: dlcli train --resume {run.path}" if saved or done == 0 else ""
-        raise Interrupted(f"interrupted after {done} epoch(s); {run.path} is marked interrupted{hint}") from None
+        kept = resume_state.saved_epochs if resume_state is not None else 0
+        hint = f"; resume with: dlcli train --resume {run.path}" if kept > 0 or done == 0 else ""
+        said = f", all {kept} kept in {run.path / store.CHECKPOINTS}" if kept == done and kept > 0 else ""
+        if 0 < kept < done:
+            said = f"; the checkpoint keeps {kept}"
+        raise Interrupted(f"interrupted after {done} epoch(s){said}; {run.path} is marked interrupted{hint}") from None
     except DlcliError as exc:
         run.update(status="failed", finished_at=store.now(), error=str(exc), timings_s=timer.times)
         raise

@@ -708,4 +708,64 @@ def test_a_signal_between_the_callbacks_at_an_epoch_end_does_not_split_them():
     assert stop.cut(1) is False  # the first callback at epoch 2's end: not cut
     stop.signal = "SIGINT"  # ... the signal arrives here ...
     assert stop.cut(1) is False and not stop.epoch_cut  # the later callbacks agree: epoch 2 counts
-    assert stop.cut(2) is True and stop.epoch_cut  # the next epoch, stopped by it, does not
+
+
+def test_only_an_epoch_stopped_before_its_last_step_is_cut():
+    """A signal during an epoch's last call (or its validation) keeps that epoch and starts no other."""
+    from types import SimpleNamespace
+
+    from dlcli.training.callbacks import StopOnSignal, StopRequest
+
+    stop = StopRequest()
+    callback = StopOnSignal(stop)
+    callback.set_model(SimpleNamespace(stop_training=False))
+    callback.set_params({"steps": 4})
+    callback.on_epoch_begin(0)
+    callback.on_train_batch_end(0)
+    stop.signal = "SIGINT"
+    callback.on_train_batch_end(3)  # the epoch's last call
+    assert not stop.cut(0) and callback.model.stop_training
+    callback.on_epoch_begin(1)
+    stop.signal = None
+    callback.model.stop_training = False
+    callback.on_train_batch_end(0)
+    stop.signal = "SIGTERM"
+    callback.on_train_batch_end(1)  # two of four calls: cut
+    assert stop.cut(1) and callback.model.stop_training
+    callback.on_epoch_begin(2)
+    stop.signal = None
+    callback.model.stop_training = False
+    callback.on_train_batch_end(3)
+    stop.signal = "SIGINT"  # after the last call, during validation
+    callback.on_epoch_end(2)
+    assert not stop.cut(2) and callback.model.stop_training
+
+
+def test_every_epoch_printed_complete_is_kept_after_ctrl_c(tmp_path):
+    """Short epochs (one call each), SIGINT at a random moment: printed lines = history = run.json = checkpoint."""
+    config = tmp_path / "long.yaml"
+    config.write_text(
+        "name: long\ndata: {source: sklearn, name: digits}\nmodel: {layers: [{units: 16}]}\n"
+        "training: {epochs: 400, plots: false}\n"
+    )
+    out = tmp_path / "runs"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "-1"}
+    with open(tmp_path / "stdout.txt", "w") as stdout, open(tmp_path / "stderr.txt", "w") as stderr:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "dlcli", "train", str(config), "--output-dir", str(out)],
+            cwd=ROOT, env=env, stdout=stdout, stderr=stderr,
+        )  # fmt: skip
+        try:
+            run = wait_for_epochs(out, child, 5)
+            time.sleep(0.37)
+            child.send_signal(signal.SIGINT)
+            assert child.wait(timeout=120) == 130
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+    printed = [line for line in (tmp_path / "stdout.txt").read_text().splitlines() if " - val_loss: " in line]
+    done = assert_interrupted(run)
+    assert len(printed) == done
+    message = (tmp_path / "stderr.txt").read_text()
+    assert f"interrupted after {done} epoch(s), all {done} kept in {run / 'checkpoints'}" in message, message

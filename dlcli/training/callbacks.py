@@ -47,23 +47,19 @@ class StopRequest:
         self.signal: str | None = None
         self.diverged: tuple[int, int, float] | None = None  # (epoch, step, loss), 1-based
         self.epoch_cut = False  # the current epoch was cut short: it does not count
-        self._decided: tuple[int, bool] | None = None  # (epoch, cut) as the first callback at its end saw it
 
     def __bool__(self) -> bool:
         return self.signal is not None
 
     def cut(self, epoch: int | None = None) -> bool:
-        """Was the epoch that is ending cut short? (A signal that came after its last step cuts it too.)
+        """Was the epoch that is ending cut short (stopped before its last step)?
 
-        With ``epoch``, the answer is decided once per epoch, so the callbacks at
-        its end (history.csv, run.json, the resume state) all count it or all
-        skip it, even when a signal arrives between them.
+        Only ``StopOnSignal`` decides it, when it stops training mid-epoch: an
+        epoch whose every step ran counts even if the signal came during its
+        last call or its validation, so every epoch line printed complete is
+        in history.csv and in the checkpoint. The callbacks at an epoch's end
+        (history.csv, run.json, the resume state) therefore agree.
         """
-        if epoch is not None and self._decided is not None and self._decided[0] == epoch:
-            return self._decided[1]
-        self.epoch_cut = self.epoch_cut or self.signal is not None
-        if epoch is not None:
-            self._decided = (epoch, self.epoch_cut)
         return self.epoch_cut
 
 
@@ -182,7 +178,7 @@ def configured(config, run_path: Path, restored: dict | None = None) -> dict:
 
 
 class StopOnSignal(keras.callbacks.Callback):
-    """Stop after the current call when SIGINT or SIGTERM arrived; that epoch is cut short."""
+    """Stop after the current call when SIGINT or SIGTERM arrived; an epoch stopped before its last step is cut short."""
 
     def __init__(self, stop: StopRequest):
         super().__init__()
@@ -195,7 +191,13 @@ class StopOnSignal(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         if self.stop:
-            self.stop.epoch_cut = True
+            steps = (self.params or {}).get("steps")  # calls per epoch as Keras counts them (None: unknown)
+            if steps is None or batch + 1 < steps:
+                self.stop.epoch_cut = True
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.stop:  # came during the last call or the validation: this epoch counts, no next one starts
             self.model.stop_training = True
 
 

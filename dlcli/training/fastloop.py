@@ -142,9 +142,19 @@ class CompiledEpochs:
             def on_epoch_begin(self, epoch, logs=None):
                 print(f"Epoch {epoch + 1}/{epochs}")
                 self.start = time.perf_counter()
+                self.calls = 0
+
+            def on_train_batch_end(self, batch, logs=None):
+                self.calls = batch + 1
 
             def on_epoch_end(self, epoch, logs=None):
                 took = time.perf_counter() - self.start
+                calls = (self.params or {}).get("steps")
+                if calls and getattr(self, "calls", calls) < calls:  # stopped by a signal: say so, not 41/41
+                    print(
+                        f"stopped at call {self.calls}/{calls} of epoch {epoch + 1}; this epoch is not kept", flush=True
+                    )
+                    return
                 per = took / steps
                 per_step = f"{per * 1e3:.0f}ms/step" if per >= 1e-3 else f"{per * 1e6:.0f}us/step"
                 values = [f"{k}: {v:.4f}" if abs(v) > 1e-3 else f"{k}: {v:.4e}" for k, v in (logs or {}).items()]
