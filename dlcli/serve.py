@@ -74,17 +74,26 @@ def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8080, *, max
           device: str = "auto", access_log: bool = False) -> None:  # fmt: skip
     """Serve the run until SIGTERM or Ctrl-C; prints the address on stderr once requests are answered."""
     require_extra()
+    open_run(run_dir)  # a bad run directory fails before TensorFlow loads
+    stop = _Stop()
+    with _on_sigterm(stop):  # before the port opens: a client that sees it may stop us at once
+        try:
+            _run(stop, run_dir, host, port, max_rows=max_rows, device=device, access_log=access_log)
+        except _Stopped:  # SIGTERM while TensorFlow and the model load: stop now, not after the warm-up
+            return
+
+
+def _run(stop, run_dir, host, port, *, max_rows, device, access_log) -> None:
     import uvicorn
 
     from dlcli.log import note
 
-    open_run(run_dir)  # a bad run directory fails before TensorFlow loads
     sock = listen(host, port)
-    stop = _Stop()
-    with contextlib.closing(sock), _on_sigterm(stop):
+    with contextlib.closing(sock):
         app = create_app(run_dir, max_rows=max_rows, device=device)
         level = "info" if access_log else "warning"  # uvicorn logs requests at info
         config = uvicorn.Config(app, log_level=level, access_log=access_log, timeout_graceful_shutdown=GRACE)
+        stop.loading = False
         stop.server = uvicorn.Server(config)
         if stop.requested:  # while the model loaded
             return
@@ -96,18 +105,26 @@ def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8080, *, max
         stop.server.run(sockets=[sock])
 
 
+class _Stopped(BaseException):  # not caught by the loaders' "except Exception"
+    """SIGTERM arrived while the model was loading."""
+
+
 class _Stop:
     """SIGTERM outside uvicorn's own handler: while the model loads, before uvicorn installs its handler, and when
     uvicorn, shut down, raises the signal again for the previous handler. Each is a normal stop (exit 0)."""
 
     def __init__(self):
         self.requested = False
+        self.loading = True
         self.server = None
 
     def __call__(self, signum, frame) -> None:
         self.requested = True
         if self.server is not None:
             self.server.should_exit = True  # uvicorn checks it when it starts and on every tick
+        elif self.loading:
+            self.loading = False
+            raise _Stopped  # interrupts the load (between Python steps) rather than waiting for it
 
 
 @contextlib.contextmanager
