@@ -85,8 +85,10 @@ def tf_is_missing(tf, text):
     return tf.reduce_any(tf.equal(tf.expand_dims(text, 1), tf.constant(list(MISSING_TEXT))), axis=1)
 
 
-def typed(values: np.ndarray) -> np.ndarray:
+def typed(values: np.ndarray, decimal: str = ".") -> np.ndarray:
     """Distinct non-missing cells as a column pandas would type: whole numbers, else floats, else the text."""
+    if decimal == "," and all(number(str(v), ",") is not None for v in values):
+        values = np.array([str(v).replace(",", ".") for v in values], dtype=object)
     for kind in (int, float):
         try:
             return np.array([kind(v) for v in values])

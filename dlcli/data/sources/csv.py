@@ -1,4 +1,4 @@
-"""``source: csv``: CSV files (TSV for ``.tsv``/``.tab``), in memory or streamed from disk with tf.data."""
+"""``source: csv``: CSV files (TSV for ``.tsv``/``.tab``), compressed or not, in memory or streamed with tf.data."""
 
 from __future__ import annotations
 
@@ -17,6 +17,10 @@ STREAM_ABOVE_BYTES = 1 << 30  # streaming: auto streams files above 1 GiB
 
 class CsvConfig(TableConfig):
     source: Literal["csv"] = "csv"
+    delimiter: Literal[",", ";", "\t", "|"] | None = Field(
+        None, description="Column delimiter; default: the one of , ; tab | that splits the header line."
+    )
+    decimal: Literal[".", ","] = Field(".", description="Decimal mark of the numbers: . (49.1) or , (49,1).")
     streaming: bool | Literal["auto"] = Field(
         "auto", description="Stream the file from disk with tf.data (auto: files above 1 GiB)."
     )
@@ -28,8 +32,8 @@ CONFIG = CsvConfig
 def streams(config) -> bool:
     """Stream this config's data? (``streaming: true``, or ``auto`` and a file above the threshold)."""
     data = config.data
-    if data.streaming == "auto":
-        return os.path.getsize(data.path) > STREAM_ABOVE_BYTES
+    if data.streaming == "auto":  # tf.data reads plain and gzip text only
+        return tablefile.compression(data.path) in (None, ".gz") and os.path.getsize(data.path) > STREAM_ABOVE_BYTES
     return data.streaming
 
 
