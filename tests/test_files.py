@@ -108,8 +108,16 @@ def test_a_target_written_with_the_other_decimal_mark_is_an_error(tmp_path):
         assert "data.decimal: column 'price'" in error_of(fn, cfg)
 
 
+def test_whole_numbers_beside_decimal_commas_name_data_decimal_too(tmp_path):
+    body = "a;kind\n" + "".join(f"{i};x\n{i},5;y\n" for i in range(5))
+    said = error_of(read, tmp_path, "t.csv", body)
+    assert said.endswith("t.csv: column 'a', line 3: '0,5' is not a number (5 such value(s)); set data.decimal: \",\"")
+
+
 def test_a_header_split_by_two_delimiters_is_an_error_unless_one_is_set(tmp_path):
     (tmp_path / "t.csv").write_text("length;width,kind\n1;2,a\n")
+    said = error_of(data.probe, config_for(tmp_path, "t.csv"))
+    assert said.startswith("x.yaml:1:7: data.delimiter: ") and "line 1: the header is split by" in said
     said = error_of(tablefile.header, str(tmp_path / "t.csv"))
     assert said.endswith("t.csv: line 1: the header is split by ',' and ';'; set data.delimiter to the one "
                          "between the columns")  # fmt: skip
@@ -118,10 +126,16 @@ def test_a_header_split_by_two_delimiters_is_an_error_unless_one_is_set(tmp_path
     assert tablefile.header(str(tmp_path / "t.tsv")) == ["a,b", "c"]
 
 
-def test_an_explicit_delimiter_is_one_of_the_four(tmp_path):
+def test_an_explicit_delimiter_or_decimal_mark_is_one_dlcli_reads(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_config_text("data: {path: t.csv, target: kind, delimiter: ':'}\n", "x.yaml", base_dir=tmp_path)
-    assert info.value.exit_code == 2 and "x.yaml:1:46: data.delimiter" in str(info.value)
+    assert (
+        str(info.value)
+        == "x.yaml:1:46: data.delimiter: ':' is not a delimiter dlcli reads; one of ',' ';' '\\t' (tab) '|'"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config_text("data: {path: t.csv, target: kind, decimal: ';'}\n", "x.yaml", base_dir=tmp_path)
+    assert str(info.value) == "x.yaml:1:44: data.decimal: ';' is not a decimal dlcli reads; one of '.' ','"
 
 
 def compress(path: Path, kind: str) -> Path:

@@ -26,7 +26,7 @@ from dlcli.data.base import DataInfo
 from dlcli.data.features import NUMERIC, input_name
 from dlcli.data.splits import split_codes, split_codes_tf
 from dlcli.data.table import categorical_columns, categories, numbers, places
-from dlcli.data.tablefile import columns, compression, csv_errors, csv_options, dialect, header, separator
+from dlcli.data.tablefile import columns, compression, csv_errors, csv_options, dialect, located_header, separator
 from dlcli.errors import DataError
 from dlcli.log import warn
 
@@ -206,7 +206,7 @@ def scan(config) -> StreamData:
     data = config.data
     path = data.path
     options = dialect(data)
-    head = header(path, options["delimiter"])
+    head = located_header(config, path)
     target, features = columns(config, head, path)
     if compression(path) not in (None, ".gz"):
         raise DataError(

@@ -12,7 +12,7 @@ import numpy as np
 
 from dlcli.data import cells
 from dlcli.data.base import RawData
-from dlcli.data.tablefile import KEEP_AS_CATEGORIES, check_decimal, columns, dialect, header, read_frame
+from dlcli.data.tablefile import KEEP_AS_CATEGORIES, check_decimal, columns, dialect, located_header, read_frame
 from dlcli.errors import DataError
 from dlcli.log import warn
 
@@ -50,9 +50,16 @@ def numbers(column, path: str, name: str, where, missing: str, decimal: str = ".
     bad = np.isnan(values) & ~empty
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
+        other = "," if decimal == "." else "."
+        words = text[bad].unique()[:1000]
+        fix = (
+            f'set data.decimal: "{other}"'
+            if all(cells.number(w, other) is not None for w in words)
+            else "fix it, or leave the column out with data.features"
+        )
         raise DataError(
             f"{path}: column '{name}', {where[0]} {where[1][first]}: {text.iloc[first]!r} is not a number "
-            f"({int(bad.sum())} such value(s)); fix it, or leave the column out with data.features"
+            f"({int(bad.sum())} such value(s)); {fix}"
         )
     infinite = np.isinf(values)
     if infinite.any():
@@ -152,7 +159,7 @@ def read_table(path: str, config, categorical: list[str] | None = None):
     the columns for a validation or test file to those of the training file.
     """
     options = dialect(config.data)
-    target, features = columns(config, header(path, options["delimiter"]), path)
+    target, features = columns(config, located_header(config, path), path)
     missing = config.data.missing
     frame, where = read_frame(path, **options)
     if len(frame) == 0:

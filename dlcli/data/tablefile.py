@@ -91,6 +91,10 @@ def opened(path: str):
         raise DataError(f"{path}: not a readable {compression(path) or 'text'} file ({str(exc)[:120]})") from None
 
 
+class TwoDelimiters(DataError):
+    """A header line split by more than one delimiter; ``located_header`` places it at ``data.delimiter``."""
+
+
 def separator(path: str, given: str | None = None) -> str:
     """``given`` (``data.delimiter``), else the one delimiter that splits the header line; the suffix's by default."""
     if given:
@@ -104,7 +108,7 @@ def separator(path: str, given: str | None = None) -> str:
     if len(found) == 1:
         return found[0]
     shown = " and ".join(repr(d) for d in found)
-    raise DataError(
+    raise TwoDelimiters(
         f"{path}: line 1: the header is split by {shown}; set data.delimiter to the one between the columns"
     )
 
@@ -126,6 +130,14 @@ def header(path: str, delimiter: str | None = None) -> list[str]:
     if not row:
         raise DataError(f"{path}: the file is empty; expected a header row and data rows")
     return [c.strip() for c in row]
+
+
+def located_header(config, path: str) -> list[str]:
+    """``header`` with the config's delimiter; two delimiters in the header are an error at ``data.delimiter``."""
+    try:
+        return header(path, dialect(config.data)["delimiter"])
+    except TwoDelimiters as exc:
+        raise DataError(f"{config.where(('data', 'delimiter'))}: data.delimiter: {exc}") from None
 
 
 def columns(config, head: list[str], path: str) -> tuple[str, list[str]]:
@@ -175,7 +187,7 @@ KEEP_AS_CATEGORIES = ", or list the column in data.categorical to keep it as cat
 def probe(config) -> Probe:
     path = config.data.path
     options = dialect(config.data)
-    target, features = columns(config, header(path, options["delimiter"]), path)
+    target, features = columns(config, located_header(config, path), path)
     scan, rows = _scan(path, [target, *features], **options)
     if not rows:
         raise DataError(f"{path}: has a header but no data rows")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from dlcli.data import table, tablefile
 from dlcli.data.sources.base import TableConfig
@@ -21,6 +21,16 @@ class CsvConfig(TableConfig):
         None, description="Column delimiter; default: the one of , ; tab | that splits the header line."
     )
     decimal: Literal[".", ","] = Field(".", description="Decimal mark of the numbers: . (49.1) or , (49,1).")
+
+    @field_validator("delimiter", "decimal", mode="before")
+    @classmethod
+    def _known_mark(cls, value, info):
+        allowed = tablefile.DELIMITERS if info.field_name == "delimiter" else (".", ",")
+        if value is not None and value not in allowed:
+            shown = " ".join("'\\t' (tab)" if mark == "\t" else repr(mark) for mark in allowed)
+            raise ValueError(f"{value!r} is not a {info.field_name} dlcli reads; one of {shown}")
+        return value
+
     streaming: bool | Literal["auto"] = Field(
         "auto", description="Stream the file from disk with tf.data (auto: files above 1 GiB)."
     )
