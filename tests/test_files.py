@@ -233,3 +233,13 @@ def test_the_example_config_reads_its_semicolon_decimal_comma_file():
     x_plain, y_plain, _, _ = table.read_table(plain.data.path, plain)
     np.testing.assert_array_equal(x, x_plain)
     assert categorical == [] and y.tolist() == y_plain.tolist()
+
+
+def test_streaming_auto_streams_a_large_gzip_file_but_reads_other_compressions_in_memory(tmp_path, monkeypatch):
+    from dlcli.data.sources import csv
+
+    monkeypatch.setattr(csv, "STREAM_ABOVE_BYTES", 0)
+    (tmp_path / "t.csv").write_text(text())
+    for kind, streamed in ((".gz", True), (".bz2", False), (".zip", False)):
+        packed = compress(tmp_path / "t.csv", kind)
+        assert csv.streams(config_for(tmp_path, packed.name)) is streamed, kind
