@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dlcli.data import newrows, sources
+from dlcli.data import newrows, sources, tablefile
 from dlcli.data.features import model_inputs, rows, take
 from dlcli.errors import DataError, UsageError
 from dlcli.model.head import predicted_classes, probabilities
@@ -80,7 +80,8 @@ class Predictor:
 
         if proba and self.run.labels is None:
             raise UsageError(f"{self.run.path}: --proba needs a classifier; this run predicts values (regression)")
-        got = rows_of(data, self.run.inputs, keep=keep, skip_bad_rows=skip_bad_rows, label=label, skip_hint=skip_hint)
+        got = rows_of(data, self.run.inputs, keep=keep, skip_bad_rows=skip_bad_rows, label=label, skip_hint=skip_hint,
+                      dialect=tablefile.dialect(self.run.config.data))  # fmt: skip
         predicted = self.columns(self.outputs(got.x), proba)
         out = {c: got.kept[c] for c in keep}
         for name, values in predicted.items():
@@ -98,8 +99,8 @@ class Predictor:
         return result
 
 
-def rows_of(data, schema, *, keep=(), skip_bad_rows=False, label=None, skip_hint="--skip-bad-rows"):
-    """``newrows.Rows`` of a file (by its extension's source) or of in-memory rows."""
+def rows_of(data, schema, *, keep=(), skip_bad_rows=False, label=None, skip_hint="--skip-bad-rows", dialect=None):
+    """``newrows.Rows`` of a file (by its extension's source; a CSV read with ``dialect``) or of in-memory rows."""
     if not isinstance(data, (str, Path)):
         return newrows.read(data, schema, keep=keep, skip_bad_rows=skip_bad_rows, label=label, skip_hint=skip_hint)
     path = str(data)
@@ -107,9 +108,12 @@ def rows_of(data, schema, *, keep=(), skip_bad_rows=False, label=None, skip_hint
         raise DataError(f"{path}: file not found")
     module = sources.for_file(path, "read_inputs")
     if module is None:
-        raise DataError(f"{path}: give a .csv, .tsv, .parquet, .npz or .npy file")
+        raise DataError(
+            f"{path}: give a .csv, .tsv, .parquet, .npz or .npy file (a CSV may be .gz, .bz2, .zst, .xz, .zip)"
+        )
     if sources.is_table(module.NAME):
-        return module.read_inputs(path, schema, keep=keep, skip_bad_rows=skip_bad_rows, skip_hint=skip_hint)
+        options = (dialect or {}) if module.NAME == "csv" else {}
+        return module.read_inputs(path, schema, keep=keep, skip_bad_rows=skip_bad_rows, skip_hint=skip_hint, **options)
     if keep:
         raise DataError(f"{path}: --keep needs a table (CSV, TSV, Parquet); an array file has no columns")
     return newrows.of_array(module.read_inputs(path, schema))

@@ -47,6 +47,34 @@ def test_a_tf_string_tensor_reads_every_cell_as_one_cell_does():
     assert missing.tolist() == [v is None for v in CASES.values()]
 
 
+# the same rule with data.decimal: ","
+COMMA_CASES = {
+    "49,1": 49.1, " -2,5 ": -2.5, "3": 3.0, "1,5e2": 150.0, "true": 1.0, "": None, "NA": None,
+    "49.1": "text", "1.234,5": "text", "1,2,3": "text", "abc": "text",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("cell", "expected"), COMMA_CASES.items())
+def test_one_cell_with_a_decimal_comma(cell, expected):
+    if expected is None:
+        assert cells.is_missing(cell)
+    else:
+        assert cells.number(cell, ",") == (None if expected == "text" else expected)
+
+
+def test_the_three_engines_agree_on_a_decimal_comma():
+    import tensorflow as tf
+
+    filled = {c: v for c, v in COMMA_CASES.items() if v is not None}
+    values, _ = cells.numbers(pd.Series(list(filled), dtype=object), ",")
+    for (cell, expected), got in zip(filled.items(), values, strict=True):
+        assert math.isnan(got) if expected == "text" else got == expected, cell
+    numeric = {c: v for c, v in COMMA_CASES.items() if v != "text"}  # the stream sees only cells the pass checked
+    got = cells.tf_numbers(tf, tf.constant(list(numeric)), fill=-7.0, decimal=",").numpy()
+    want = np.array([-7.0 if v is None else v for v in numeric.values()], dtype=np.float32)
+    np.testing.assert_array_equal(got, want)
+
+
 def test_typed_reads_a_column_as_pandas_types_it():
     assert cells.typed(np.array(["2", "10"], dtype=object)).tolist() == [2, 10]
     assert cells.typed(np.array(["2", "1.5"], dtype=object)).tolist() == [2.0, 1.5]

@@ -8,7 +8,6 @@ sources' own models (``dlcli.data.sources``), discriminated by ``source``
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
@@ -218,7 +217,7 @@ class Config(Strict):
     @classmethod
     def _infer_source(cls, value):
         if isinstance(value, dict) and "source" not in value and isinstance(value.get("path"), str):
-            suffix = Path(value["path"]).suffix.lower()
+            suffix = sources.file_suffix(value["path"])
             if suffix in sources.EXTENSIONS:
                 value = {**value, "source": sources.EXTENSIONS[suffix]}
         return value

@@ -3,7 +3,9 @@
 A cell is read stripped of surrounding spaces. It is **missing** when it is
 one of ``MISSING_TEXT`` (the empty string included). Otherwise it is a
 **number** when Python's ``float`` reads it, or when it is ``true``/``false``
-in any case (1 and 0); anything else is **text**. The rule has three
+in any case (1 and 0); anything else is **text**. With the decimal comma
+(``data.decimal: ","``) a comma takes the point's place (``49,1`` is 49.1) and
+a cell holding a point is text. The rule has three
 implementations, one per engine, kept side by side here and tested to agree:
 ``number`` for one cell (probing a file with the csv module), ``numbers`` for
 a pandas column, and ``tf_numbers`` for a ``tf.string`` tensor (streaming).
@@ -37,10 +39,14 @@ def is_missing(cell: str) -> bool:
     return cell.strip() in MISSING_TEXT
 
 
-def number(cell: str) -> float | None:
+def number(cell: str, decimal: str = ".") -> float | None:
     """The number a (non-missing) cell holds, or None when it is text."""
     text = cell.strip()
     text = BOOLEANS.get(text.lower(), text)
+    if decimal == ",":
+        if "." in text:
+            return None
+        text = text.replace(",", ".")
     if "_" in text:  # Python reads 1_000 as a number; pandas and TensorFlow do not
         return None
     try:
@@ -49,22 +55,26 @@ def number(cell: str) -> float | None:
         return None
 
 
-def numbers(column):
+def numbers(column, decimal: str = "."):
     """(float64 numbers with NaN where a cell is text or missing, the stripped text) of a pandas object column."""
     import pandas as pd
 
     text = column.astype(str).str.strip()
     lowered = text.str.lower()
     as_read = text.where(~lowered.isin(list(BOOLEANS)), lowered.map(BOOLEANS))
+    if decimal == ",":
+        as_read = as_read.where(~as_read.str.contains(".", regex=False), "x").str.replace(",", ".", regex=False)
     return pd.to_numeric(as_read, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan), text
 
 
-def tf_numbers(tf, cells, fill: float):
+def tf_numbers(tf, cells, fill: float, decimal: str = "."):
     """A ``tf.string`` tensor of cells as float32, missing cells replaced by ``fill``."""
     text = tf.strings.strip(cells)
     lowered = tf.strings.lower(text)
     for word, value in BOOLEANS.items():
         text = tf.where(tf.equal(lowered, word), value, text)
+    if decimal == ",":  # the checking pass has refused a cell with a point
+        text = tf.strings.regex_replace(text, ",", ".")
     hole = tf_is_missing(tf, text)
     value = tf.strings.to_number(tf.where(hole, "0", text), tf.float32)
     return tf.where(hole, tf.constant(fill, tf.float32), value)
@@ -75,8 +85,10 @@ def tf_is_missing(tf, text):
     return tf.reduce_any(tf.equal(tf.expand_dims(text, 1), tf.constant(list(MISSING_TEXT))), axis=1)
 
 
-def typed(values: np.ndarray) -> np.ndarray:
+def typed(values: np.ndarray, decimal: str = ".") -> np.ndarray:
     """Distinct non-missing cells as a column pandas would type: whole numbers, else floats, else the text."""
+    if decimal == "," and all(number(str(v), ",") is not None for v in values):
+        values = np.array([str(v).replace(",", ".") for v in values], dtype=object)
     for kind in (int, float):
         try:
             return np.array([kind(v) for v in values])

@@ -60,14 +60,15 @@ def of_array(x) -> Rows:
 
 
 def read_file(path: str, schema: InputSchema, *, keep=(), skip_bad_rows: bool = False,
-              skip_hint: str = "--skip-bad-rows") -> Rows:  # fmt: skip
-    """The rows of a table file (CSV, TSV, Parquet) for a model with ``schema``."""
+              skip_hint: str = "--skip-bad-rows", delimiter: str | None = None, decimal: str = ".") -> Rows:  # fmt: skip
+    """The rows of a table file (CSV, TSV, Parquet, compressed CSV) for a model with ``schema``; a CSV read with
+    the training's ``data.delimiter`` (sniffed when it had none) and ``data.decimal``."""
     if not schema.features:
         raise DataError(f"{path}: this model was not trained on a table; give an .npz with an array 'x'")
-    frame, where = read_frame(path)
-    kept = _kept_text(path, list(keep), frame)
+    frame, where = read_frame(path, delimiter=delimiter, decimal=decimal)
+    kept = _kept_text(path, list(keep), frame, delimiter)
     return check(frame, where, path, schema, keep=keep, kept=kept, skip_bad_rows=skip_bad_rows,
-                 skip_hint=skip_hint)  # fmt: skip
+                 skip_hint=skip_hint, decimal=decimal)  # fmt: skip
 
 
 def frame_of(data):
@@ -88,7 +89,7 @@ def frame_of(data):
     )
 
 
-def _kept_text(path: str, keep: list[str], frame) -> dict:
+def _kept_text(path: str, keep: list[str], frame, delimiter: str | None = None) -> dict:
     """--keep columns of a file, as written (an id ``007`` stays ``007``), aligned with ``frame``'s rows."""
     if not keep:
         return {}
@@ -99,7 +100,7 @@ def _kept_text(path: str, keep: list[str], frame) -> dict:
 
     from dlcli.data.tablefile import csv_errors, csv_options
 
-    options = {**csv_options(path), "na_values": [], "keep_default_na": False}
+    options = {**csv_options(path, delimiter), "na_values": [], "keep_default_na": False}
     with csv_errors(path):
         text = pd.read_csv(path, usecols=keep, dtype=str, skip_blank_lines=False, **options)
     text.columns = [str(c).strip() for c in text.columns]
@@ -113,7 +114,7 @@ def _require(columns, wanted: list[str], label: str, what: str) -> None:
 
 
 def check(frame, where, label: str, schema: InputSchema, *, keep=(), kept=None, skip_bad_rows=False,
-          skip_hint="--skip-bad-rows") -> Rows:  # fmt: skip
+          skip_hint="--skip-bad-rows", decimal: str = ".") -> Rows:  # fmt: skip
     """Every feature cell of ``frame`` checked and converted; the first bad cell stops unless ``skip_bad_rows``."""
     frame.columns = [str(c) for c in frame.columns]
     features = schema.features
@@ -130,7 +131,7 @@ def check(frame, where, label: str, schema: InputSchema, *, keep=(), kept=None, 
     problems = np.full(n, None, dtype=object)
     numeric = np.empty((n, len(schema.numeric_columns)), dtype=np.float32)
     for j, column in enumerate(schema.numeric_columns):
-        numeric[:, j] = _numbers(frame[column], column, schema, problems)
+        numeric[:, j] = _numbers(frame[column], column, schema, problems, decimal)
     cats = {column: _categories(frame[column], column, schema, problems) for column in schema.categorical}
     bad = np.array([p is not None for p in problems], dtype=bool)
     if bad.any() and not skip_bad_rows:
@@ -162,14 +163,14 @@ def _note(problems, mask, column: str, what) -> None:
             problems[i] = (column, None if what is None else what(i))
 
 
-def _numbers(column, name: str, schema: InputSchema, problems) -> np.ndarray:
+def _numbers(column, name: str, schema: InputSchema, problems, decimal: str = ".") -> np.ndarray:
     import pandas as pd
 
     empty = column.isna().to_numpy()
     if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
         values = column.to_numpy(dtype=np.float64, na_value=np.nan)
     else:
-        values, text = cells.numbers(column)
+        values, text = cells.numbers(column, decimal)
         empty = empty | text.isin(cells.MISSING_TEXT).to_numpy()  # "NA" or "" in memory is a hole, as in a file
         word = np.isnan(values) & ~empty
         _note(problems, word, name, lambda i: f"{text.iloc[i]!r} is not a number")

@@ -26,7 +26,7 @@ from dlcli.data.base import DataInfo
 from dlcli.data.features import NUMERIC, input_name
 from dlcli.data.splits import split_codes, split_codes_tf
 from dlcli.data.table import categorical_columns, categories, numbers, places
-from dlcli.data.tablefile import columns, csv_errors, csv_options, header, sep
+from dlcli.data.tablefile import columns, compression, csv_errors, csv_options, dialect, located_header, separator
 from dlcli.errors import DataError
 from dlcli.log import warn
 
@@ -57,6 +57,7 @@ class StreamData:
     categorical: list[str] = field(default_factory=list)
     vocab: dict[str, list[str]] = field(default_factory=dict)
     text_columns: set[str] = field(default_factory=set)  # numeric columns decoded as text, then converted
+    decimal: str = "."
     info: DataInfo = field(repr=False, default=None)
 
     streamed: ClassVar[bool] = True
@@ -102,7 +103,9 @@ class StreamData:
             cols = tf.io.decode_csv(lines, record_defaults=defaults, field_delim=self.sep, select_cols=used)
             keep = tf.equal(split_codes_tf(tf, index, seed, test, val), code)
             numeric = [
-                cells.tf_numbers(tf, cols[at[c]], float(fill_of[c])) if c in self.text_columns else cols[at[c]]
+                cells.tf_numbers(tf, cols[at[c]], float(fill_of[c]), self.decimal)
+                if c in self.text_columns
+                else cols[at[c]]
                 for c in self.features
             ]
             x = tf.stack(numeric, axis=1) if numeric else tf.zeros([tf.shape(lines)[0], 0])
@@ -131,7 +134,8 @@ class StreamData:
                 tf.boolean_mask(lines, filled),
             )
 
-        lines = tf.data.TextLineDataset(self.path).skip(1).batch(CHUNK_LINES)
+        gzip = "GZIP" if compression(self.path) == ".gz" else ""
+        lines = tf.data.TextLineDataset(self.path, compression_type=gzip).skip(1).batch(CHUNK_LINES)
         chunks = lines.scan(tf.constant(0, tf.int64), number_rows).map(decode, num_parallel_calls=tf.data.AUTOTUNE)
         if shuffle:
             chunks = chunks.shuffle(SHUFFLE_CHUNKS, seed=seed, reshuffle_each_iteration=True)
@@ -148,11 +152,11 @@ class StreamData:
         return np.concatenate(out) if out else np.array([])
 
 
-def _reader(path: str, usecols: list[str], text: list[str] = (), **kwargs):
+def _reader(path: str, usecols: list[str], text: list[str] = (), dialect_=None, **kwargs):
     """pandas.read_csv of ``usecols`` (header names compared stripped, as ``header`` gives them), ``text`` as str."""
     import pandas as pd
 
-    options = csv_options(path)
+    options = csv_options(path, **(dialect_ or {}))
     raw = {str(c).strip(): c for c in pd.read_csv(path, nrows=0, **options).columns}
     rename = {raw[c]: c for c in usecols}
     frames = pd.read_csv(path, usecols=list(rename), dtype={raw[c]: str for c in text}, **options, **kwargs)
@@ -201,15 +205,21 @@ def scan(config) -> StreamData:
 
     data = config.data
     path = data.path
-    head = header(path)
+    options = dialect(data)
+    head = located_header(config, path)
     target, features = columns(config, head, path)
+    if compression(path) not in (None, ".gz"):
+        raise DataError(
+            f"{config.where(('data', 'streaming'))}: data.streaming: {path}: a {compression(path)} file cannot be "
+            "streamed (tf.data reads plain and gzip text); set data.streaming: false, or recompress it with gzip"
+        )
     if data.missing == "drop":
         raise DataError(
             f"{path}: data.missing: drop cannot be streamed (the splits are fixed before reading); "
             "use mean | median | zero, or set data.streaming: false"
         )
     with csv_errors(path):
-        categorical = categorical_columns(config, _reader(path, features, nrows=CHUNK_ROWS), features)
+        categorical = categorical_columns(config, _reader(path, features, (), options, nrows=CHUNK_ROWS), features)
         numeric = [c for c in features if c not in categorical]
         n = len(numeric)
         total, total_sq, count = np.zeros(n), np.zeros(n), np.zeros(n)
@@ -218,7 +228,7 @@ def scan(config) -> StreamData:
         targets: set = set()
         splits = {"train": 0, "validation": 0, "test": 0}
         row0 = 0
-        reader = _reader(path, [*features, target], categorical, chunksize=CHUNK_ROWS)
+        reader = _reader(path, [*features, target], categorical, options, chunksize=CHUNK_ROWS)
         for chunk in reader:
             lines = chunk.index.to_numpy() + 2
             where = ("line", lines)
@@ -227,9 +237,10 @@ def scan(config) -> StreamData:
             x = np.empty((len(chunk), n))
             for j, col in enumerate(numeric):
                 column = chunk[col]
-                x[:, j] = numbers(column, path, col, where, data.missing)
+                x[:, j] = numbers(column, path, col, where, data.missing, options["decimal"])
                 if (
-                    not pd.api.types.is_numeric_dtype(column)
+                    options["decimal"] == ","  # decode_csv reads only the point
+                    or not pd.api.types.is_numeric_dtype(column)
                     or pd.api.types.is_bool_dtype(column)
                     or column.isna().any()
                 ):
@@ -274,10 +285,10 @@ def scan(config) -> StreamData:
         raise DataError(f"{path}: {row0} rows leave an empty train or test split; more data or another split")
     vocab = vocabularies.vocab(data.unseen)
     stream = StreamData(
-        path=path, sep=sep(path), features=numeric, target=target, column_index={c: head.index(c) for c in head},
+        path=path, sep=separator(path, options["delimiter"]), features=numeric, target=target, column_index={c: head.index(c) for c in head},
         task=task, classes=classes, mean=mean, var=var, fill=fill, seed=config.seed, test_split=data.test_split,
         validation_split=data.validation_split, splits=splits, categorical=categorical, vocab=vocab,
-        text_columns=text_columns,
+        text_columns=text_columns, decimal=options["decimal"],
     )  # fmt: skip
     stream.info = DataInfo(
         task=task,

@@ -12,7 +12,7 @@ import numpy as np
 
 from dlcli.data import cells
 from dlcli.data.base import RawData
-from dlcli.data.tablefile import columns, header, read_frame
+from dlcli.data.tablefile import KEEP_AS_CATEGORIES, check_decimal, columns, dialect, located_header, read_frame
 from dlcli.errors import DataError
 from dlcli.log import warn
 
@@ -27,12 +27,12 @@ def places(mask, where) -> str:
     return f"{word}{'s' if len(rows) > 1 else ''} {shown}{more}"
 
 
-def _numeric(column, path: str, name: str, where, missing: str) -> np.ndarray:
+def _numeric(column, path: str, name: str, where, missing: str, decimal: str = ".") -> np.ndarray:
     """A feature column as float32; missing cells are an error or NaN, per the policy."""
-    return numbers(column, path, name, where, missing).astype(np.float32)
+    return numbers(column, path, name, where, missing, decimal).astype(np.float32)
 
 
-def numbers(column, path: str, name: str, where, missing: str) -> np.ndarray:
+def numbers(column, path: str, name: str, where, missing: str, decimal: str = ".") -> np.ndarray:
     """A feature column as float64, every cell checked: a word, a hole (unless allowed) or inf is an error."""
     import pandas as pd
 
@@ -46,13 +46,20 @@ def numbers(column, path: str, name: str, where, missing: str) -> np.ndarray:
         values = column.to_numpy(dtype=np.float64, na_value=np.nan)
         text = None
     else:
-        values, text = cells.numbers(column)
+        values, text = cells.numbers(column, decimal)
     bad = np.isnan(values) & ~empty
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
+        other = "," if decimal == "." else "."
+        words = text[bad].unique()[:1000]
+        fix = (
+            f'set data.decimal: "{other}"'
+            if all(cells.number(w, other) is not None for w in words)
+            else "fix it, or leave the column out with data.features"
+        )
         raise DataError(
             f"{path}: column '{name}', {where[0]} {where[1][first]}: {text.iloc[first]!r} is not a number "
-            f"({int(bad.sum())} such value(s)); fix it, or leave the column out with data.features"
+            f"({int(bad.sum())} such value(s)); {fix}"
         )
     infinite = np.isinf(values)
     if infinite.any():
@@ -66,7 +73,7 @@ def numbers(column, path: str, name: str, where, missing: str) -> np.ndarray:
 MISSING_CATEGORY = cells.MISSING_CATEGORY
 
 
-def _is_text(column) -> bool:
+def _is_text(column, decimal: str = ".") -> bool:
     """True when no filled cell of ``column`` reads as a number: a categorical column."""
     import pandas as pd
 
@@ -75,7 +82,7 @@ def _is_text(column) -> bool:
     filled = column[column.notna()]
     if filled.empty:
         return False
-    numbers, _ = cells.numbers(filled)
+    numbers, _ = cells.numbers(filled, decimal)
     return bool(np.isnan(numbers).all())
 
 
@@ -112,7 +119,12 @@ def _target_values(column, had_holes: bool = False) -> np.ndarray:
 def categorical_columns(config, frame, features: list[str]) -> list[str]:
     """Declared categorical columns plus every feature whose cells are all text, in feature order."""
     declared = set(config.data.categorical or ())
-    found = [c for c in features if c in declared or _is_text(frame[c])]
+    decimal = dialect(config.data)["decimal"]
+    found = [c for c in features if c in declared or _is_text(frame[c], decimal)]
+    for column in found:
+        if column not in declared:
+            text = frame[column].dropna().astype(str).str.strip()
+            check_decimal(config, config.data.path, column, text, KEEP_AS_CATEGORIES)
     for column in config.data.embedding or {}:
         if column not in found:
             raise DataError(
@@ -122,7 +134,7 @@ def categorical_columns(config, frame, features: list[str]) -> list[str]:
     return found
 
 
-def _encode(frame, path: str, where, features: list[str], categorical: list[str], missing: str):
+def _encode(frame, path: str, where, features: list[str], categorical: list[str], missing: str, decimal: str):
     """(numeric features as float32 (n, k), {categorical column: str (n,)}) of a frame, every cell checked."""
     import pandas as pd
 
@@ -130,12 +142,12 @@ def _encode(frame, path: str, where, features: list[str], categorical: list[str]
     plain = [pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c]) for c in numeric]
     if numeric and all(plain) and frame.columns.is_unique:
         for col in numeric:  # checked column by column, then copied in one block (row-major writes are slow)
-            numbers(frame[col], path, col, where, missing)
+            numbers(frame[col], path, col, where, missing, decimal)
         x = frame[numeric].to_numpy(dtype=np.float32, na_value=np.nan)
     else:
         x = np.empty((len(frame), len(numeric)), dtype=np.float32)
         for j, col in enumerate(numeric):
-            x[:, j] = _numeric(frame[col], path, col, where, missing)
+            x[:, j] = _numeric(frame[col], path, col, where, missing, decimal)
     return x, {col: categories(frame[col], path, col, where, missing) for col in categorical}
 
 
@@ -146,9 +158,10 @@ def read_table(path: str, config, categorical: list[str] | None = None):
     ``{"numeric": float32 (n, k), column: str (n,) ...}``. ``categorical`` fixes
     the columns for a validation or test file to those of the training file.
     """
-    target, features = columns(config, header(path), path)
+    options = dialect(config.data)
+    target, features = columns(config, located_header(config, path), path)
     missing = config.data.missing
-    frame, where = read_frame(path)
+    frame, where = read_frame(path, **options)
     if len(frame) == 0:
         raise DataError(f"{path}: has a header but no data rows")
     y_empty = frame[target].isna().to_numpy()
@@ -164,7 +177,7 @@ def read_table(path: str, config, categorical: list[str] | None = None):
             raise DataError(f"{path}: no row has a target value")
     if categorical is None:
         categorical = categorical_columns(config, frame, features)
-    x, cats = _encode(frame, path, where, features, categorical, missing)
+    x, cats = _encode(frame, path, where, features, categorical, missing, options["decimal"])
     if missing == "drop":
         holes = np.isnan(x).any(axis=1)
         for values in cats.values():
@@ -176,7 +189,10 @@ def read_table(path: str, config, categorical: list[str] | None = None):
         if len(x) == 0:
             raise DataError(f"{path}: every row has a missing value; data.missing: drop leaves nothing")
     features_out = {"numeric": x, **cats} if categorical else x
-    return features_out, _target_values(frame[target], bool(y_empty.any())), features, categorical
+    y = _target_values(frame[target], bool(y_empty.any()))
+    if y.dtype.kind == "U":
+        check_decimal(config, path, target, np.unique(y))
+    return features_out, y, features, categorical
 
 
 def read(config) -> RawData:
@@ -218,7 +234,8 @@ def scoring_data(source: str, path: str, trained, schema) -> dict:
     The columns are the training's: the same target and features, and the
     categorical columns the model was built with (not guessed again from this file).
     """
-    keys = ("target", "embedding", "unseen", "missing", "normalize", "scale")
+    keys = ("target", "embedding", "unseen", "missing", "normalize", "scale", "decimal", "delimiter")
+    keys = keys if source == "csv" else keys[:-2]
     return {
         **{key: getattr(trained, key) for key in keys if getattr(trained, key, None) is not None},
         "source": source,

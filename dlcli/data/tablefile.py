@@ -1,6 +1,11 @@
 """Table files (CSV, TSV, Parquet): the header, pandas's read with dlcli's options, and a cheap probe.
 
-``probe`` scans a CSV with the csv module (no pandas import), reading each
+A CSV may be compressed (``.gz``, ``.bz2``, ``.zst``, ``.xz``, or a ``.zip``
+holding one file): ``open_text`` reads it for the csv module, pandas infers
+the same from the name. The delimiter is ``data.delimiter`` when given, else
+the one of ``DELIMITERS`` that splits the header line; a header split by
+several is an error naming ``data.delimiter``. ``data.decimal`` is the mark
+that cells.py's rule reads numbers with. ``probe`` scans a CSV with the csv module (no pandas import), reading each
 cell by the one rule of ``cells``; ``frame`` reads the whole table with
 pandas. ``table`` checks and encodes the columns.
 """
@@ -9,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import csv as stdcsv
+import io
 from pathlib import Path
 
 import numpy as np
@@ -19,17 +25,95 @@ from dlcli.data.base import Probe
 from dlcli.errors import DataError
 
 PARQUET = (".parquet", ".pq")
+COMPRESSIONS = (".gz", ".bz2", ".zst", ".xz", ".zip")
+DELIMITERS = (",", ";", "\t", "|")
+
+
+def compression(path: str) -> str | None:
+    """The compression suffix of a file name (``.gz`` ...), or None."""
+    end = Path(path).suffix.lower()
+    return end if end in COMPRESSIONS else None
+
+
+def suffix(path: str) -> str:
+    """The table suffix of a file name, compression aside: ``.csv`` for ``a.csv.gz`` and for a ``.zip``."""
+    ends = [s.lower() for s in Path(path).suffixes]
+    if ends and ends[-1] == ".zip":
+        return ".csv"
+    if ends and ends[-1] in COMPRESSIONS:
+        ends = ends[:-1]
+    return ends[-1] if ends else ""
 
 
 def is_parquet(path: str) -> bool:
-    return Path(path).suffix.lower() in PARQUET
+    return suffix(path) in PARQUET
 
 
-def sep(path: str) -> str:
-    return "\t" if Path(path).suffix.lower() in (".tsv", ".tab") else ","
+def open_text(path: str):
+    """A (possibly compressed) text file opened for the csv module, UTF-8 with or without a BOM."""
+    kind = compression(path)
+    text = {"newline": "", "encoding": "utf-8-sig"}
+    if kind is None:
+        return open(path, **text)
+    if kind == ".zip":
+        import zipfile
+
+        archive = zipfile.ZipFile(path)
+        members = [m for m in archive.namelist() if not m.endswith("/")]
+        if len(members) != 1:
+            raise DataError(f"{path}: a .zip must hold exactly one CSV file; it holds {len(members)}")
+        return io.TextIOWrapper(archive.open(members[0]), **text)
+    if kind == ".zst":
+        import zstandard
+
+        return zstandard.open(path, "rt", **text)
+    import bz2
+    import gzip
+    import lzma
+
+    return {".gz": gzip, ".bz2": bz2, ".xz": lzma}[kind].open(path, "rt", **text)
 
 
-def header(path: str) -> list[str]:
+@contextlib.contextmanager
+def opened(path: str):
+    """``open_text`` with a missing, undecodable or corrupt file as a one-line DataError."""
+    import lzma
+    import zipfile
+
+    try:
+        with open_text(path) as fh:
+            yield fh
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not a UTF-8 text file; save the table as UTF-8 CSV") from None
+    except (OSError, EOFError, lzma.LZMAError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{path}: not a readable {compression(path) or 'text'} file ({str(exc)[:120]})") from None
+
+
+class TwoDelimiters(DataError):
+    """A header line split by more than one delimiter; ``located_header`` places it at ``data.delimiter``."""
+
+
+def separator(path: str, given: str | None = None) -> str:
+    """``given`` (``data.delimiter``), else the one delimiter that splits the header line; the suffix's by default."""
+    if given:
+        return given
+    with opened(path) as fh:
+        line = fh.readline().rstrip("\r\n")
+    found = [d for d in DELIMITERS if len(next(stdcsv.reader([line], delimiter=d), [])) > 1]
+    by_suffix = "\t" if suffix(path) in (".tsv", ".tab") else ","
+    if not found or (by_suffix == "\t" and by_suffix in found):  # a .tsv's tabs win over commas in its names
+        return by_suffix
+    if len(found) == 1:
+        return found[0]
+    shown = " and ".join(repr(d) for d in found)
+    raise TwoDelimiters(
+        f"{path}: line 1: the header is split by {shown}; set data.delimiter to the one between the columns"
+    )
+
+
+def header(path: str, delimiter: str | None = None) -> list[str]:
     """Column names, read without loading the table."""
     if is_parquet(path):
         import pyarrow.parquet as pq
@@ -40,16 +124,20 @@ def header(path: str) -> list[str]:
             raise DataError(f"{path}: file not found") from None
         except Exception as exc:  # pyarrow raises ArrowInvalid and friends
             raise DataError(f"{path}: not a readable Parquet file ({str(exc)[:120]})") from None
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            row = next(stdcsv.reader(fh, delimiter=sep(path), skipinitialspace=True), None)
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not a UTF-8 text file; save the table as UTF-8 CSV") from None
+    sep = separator(path, delimiter)
+    with opened(path) as fh:
+        row = next(stdcsv.reader(fh, delimiter=sep, skipinitialspace=True), None)
     if not row:
         raise DataError(f"{path}: the file is empty; expected a header row and data rows")
     return [c.strip() for c in row]
+
+
+def located_header(config, path: str) -> list[str]:
+    """``header`` with the config's delimiter; two delimiters in the header are an error at ``data.delimiter``."""
+    try:
+        return header(path, dialect(config.data)["delimiter"])
+    except TwoDelimiters as exc:
+        raise DataError(f"{config.where(('data', 'delimiter'))}: data.delimiter: {exc}") from None
 
 
 def columns(config, head: list[str], path: str) -> tuple[str, list[str]]:
@@ -72,15 +160,42 @@ def columns(config, head: list[str], path: str) -> tuple[str, list[str]]:
     return data.target, features
 
 
+def dialect(data) -> dict:
+    """``delimiter`` and ``decimal`` of a ``data:`` section (a source without them: sniffed, and the point)."""
+    return {"delimiter": getattr(data, "delimiter", None), "decimal": getattr(data, "decimal", None) or "."}
+
+
+def check_decimal(config, path: str, name: str, texts, also: str = "") -> None:
+    """A text column whose cells all read as numbers with the other decimal mark is an error naming data.decimal."""
+    decimal = getattr(config.data, "decimal", None)
+    texts = sorted({str(t) for t in texts})[:10_000]
+    if decimal is None or not texts:
+        return
+    other = "," if decimal == "." else "."
+    if all(cells.number(t, other) is not None for t in texts):
+        sample = next((t for t in texts if other in t), texts[0])
+        mark = "comma" if other == "," else "point"
+        raise DataError(
+            f"{config.where(('data', 'decimal'))}: data.decimal: column '{name}' of {path} reads as text, but every "
+            f'value is a number with a decimal {mark} (e.g. {sample!r}); set data.decimal: "{other}"{also}'
+        )
+
+
+KEEP_AS_CATEGORIES = ", or list the column in data.categorical to keep it as categories"
+
+
 def probe(config) -> Probe:
     path = config.data.path
-    target, features = columns(config, header(path), path)
-    scan, rows = _scan(path, [target, *features])
+    options = dialect(config.data)
+    target, features = columns(config, located_header(config, path), path)
+    scan, rows = _scan(path, [target, *features], **options)
     if not rows:
         raise DataError(f"{path}: has a header but no data rows")
-    y = cells.typed(np.array(sorted(scan[target]["values"]), dtype=object))
+    y = cells.typed(np.array(sorted(scan[target]["values"]), dtype=object), options["decimal"])
     if not len(y):
         raise DataError(f"{path}: target column '{target}' is empty in every row")
+    if y.dtype.kind == "U":
+        check_decimal(config, path, target, y)
     from dlcli.data.prepare import infer_task
 
     task = infer_task(config.task, y, f"{path}: column '{target}'")
@@ -89,11 +204,14 @@ def probe(config) -> Probe:
     categorical = {
         c: len(scan[c]["values"]) for c in features if c in declared or (scan[c]["text"] and not scan[c]["number"])
     }
+    for c in categorical:
+        if c not in declared:
+            check_decimal(config, path, c, scan[c]["values"], KEEP_AS_CATEGORIES)
     numeric = [c for c in features if c not in categorical]
     return Probe(input_shape=(len(numeric),), task=task, n_classes=n_classes, rows=rows, vocab_sizes=categorical)
 
 
-def _scan(path: str, wanted: list[str], cap: int = 100_000) -> tuple[dict, int]:
+def _scan(path: str, wanted: list[str], cap: int = 100_000, *, delimiter=None, decimal=".") -> tuple[dict, int]:
     """Per column: distinct filled values (up to ``cap``), whether any reads as a number or as text; row count."""
     out = {c: {"values": set(), "number": False, "text": False} for c in wanted}
     if is_parquet(path):
@@ -110,10 +228,11 @@ def _scan(path: str, wanted: list[str], cap: int = 100_000) -> tuple[dict, int]:
                 "text": textual,
             }
         return out, table.num_rows
-    index = {c: i for i, c in enumerate(header(path))}
+    sep = separator(path, delimiter)
+    index = {c: i for i, c in enumerate(header(path, sep))}
     rows = 0
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        reader = stdcsv.reader(fh, delimiter=sep(path), skipinitialspace=True)
+    with opened(path) as fh:
+        reader = stdcsv.reader(fh, delimiter=sep, skipinitialspace=True)
         next(reader, None)
         for row in reader:
             if not any(cell.strip() for cell in row):
@@ -126,17 +245,18 @@ def _scan(path: str, wanted: list[str], cap: int = 100_000) -> tuple[dict, int]:
                     continue
                 if len(facts["values"]) < cap:
                     facts["values"].add(cell)
-                if cells.number(cell) is None:
+                if cells.number(cell, decimal) is None:
                     facts["text"] = True
                 else:
                     facts["number"] = True
     return out, rows
 
 
-def csv_options(path: str) -> dict:
-    """How dlcli reads every CSV/TSV with pandas: the missing-value words, spaces after separators, a BOM."""
-    return {"sep": sep(path), "skipinitialspace": True, "na_values": list(cells.MISSING_TEXT), "keep_default_na": False,
-            "encoding": "utf-8-sig"}  # fmt: skip
+def csv_options(path: str, delimiter: str | None = None, decimal: str = ".") -> dict:
+    """How dlcli reads every CSV/TSV with pandas: the delimiter and decimal mark, the missing-value words, spaces
+    after separators, a BOM (compression is pandas's inference from the name)."""
+    return {"sep": separator(path, delimiter), "decimal": decimal, "skipinitialspace": True,
+            "na_values": list(cells.MISSING_TEXT), "keep_default_na": False, "encoding": "utf-8-sig"}  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -156,7 +276,7 @@ def csv_errors(path: str):
         raise DataError(f"{path}: not a UTF-8 text file; save the table as UTF-8 CSV") from None
 
 
-def read_frame(path: str, usecols: list[str] | None = None):
+def read_frame(path: str, usecols: list[str] | None = None, *, delimiter: str | None = None, decimal: str = "."):
     """(frame, row labels for messages) with pandas's own typing; missing cells are NaN, blank lines dropped."""
     import pandas as pd
 
@@ -170,21 +290,23 @@ def read_frame(path: str, usecols: list[str] | None = None):
 
     with csv_errors(path), warnings.catch_warnings():  # mixed-type chunks become object columns, which _numeric checks
         warnings.simplefilter("ignore", pd.errors.DtypeWarning)
-        frame = pd.read_csv(path, skip_blank_lines=False, usecols=usecols, **csv_options(path))
+        options = csv_options(path, delimiter, decimal)
+        frame = pd.read_csv(path, skip_blank_lines=False, usecols=usecols, **options)
     frame.columns = [str(c).strip() for c in frame.columns]
     empty = frame.isna().to_numpy()
     blank = empty.all(axis=1)
     if empty.any():
-        _check_short_rows(path, len(header(path)))  # pandas reads an absent trailing field as an empty one
+        _check_short_rows(path, options["sep"])  # pandas reads an absent trailing field as an empty one
     if blank.any():
         frame = frame[~blank]
     return frame, ("line", frame.index.to_numpy() + 2)  # file line: 1-based, after the header
 
 
-def _check_short_rows(path: str, width: int) -> None:
+def _check_short_rows(path: str, sep: str) -> None:
     """A row with fewer fields than the header is an error, not a row of missing values."""
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        reader = stdcsv.reader(fh, delimiter=sep(path), skipinitialspace=True)
+    width = len(header(path, sep))
+    with opened(path) as fh:
+        reader = stdcsv.reader(fh, delimiter=sep, skipinitialspace=True)
         next(reader, None)
         for row in reader:
             if row and any(cell.strip() for cell in row) and len(row) < width:

@@ -98,7 +98,9 @@ def _from_file(run: SavedRun, path: str) -> CheckRows:
         raise DataError(f"{path}: file not found")
     module = sources.for_file(path, "read_inputs")
     if module is None:
-        raise DataError(f"{path}: give a .csv, .tsv, .parquet, .npz or .npy file")
+        raise DataError(
+            f"{path}: give a .csv, .tsv, .parquet, .npz or .npy file (a CSV may be .gz, .bz2, .zst, .xz, .zip)"
+        )
     if not sources.is_table(module.NAME):
         if schema.columns:
             raise DataError(f"{path}: this run takes table columns; give a CSV, TSV or Parquet file")
@@ -106,9 +108,10 @@ def _from_file(run: SavedRun, path: str) -> CheckRows:
         return CheckRows(source=f"{path}", array=array, counts={path: len(array)})
     if not schema.columns:
         raise DataError(f"{path}: this model was not trained on a table; give an .npz with an array 'x'")
-    from dlcli.data.tablefile import read_frame
+    from dlcli.data.tablefile import dialect, read_frame
 
-    frame, _ = read_frame(path)
+    options = dialect(run.config.data)  # the training's delimiter and decimal mark
+    frame, _ = read_frame(path, **options)
     absent = [c for c in schema.features if c not in frame.columns]
     if absent:
         raise DataError(f"{path}: missing column(s) {', '.join(absent)} that the model was trained on")
@@ -118,7 +121,7 @@ def _from_file(run: SavedRun, path: str) -> CheckRows:
         if column in schema.vocab:
             columns[column] = np.array([text(v) for v in frame[column]], dtype=object)
         else:
-            columns[column] = cells.numbers(frame[column].astype(object))[0]
+            columns[column] = cells.numbers(frame[column].astype(object), options["decimal"])[0]
     return CheckRows(source=path, columns=columns, counts={path: len(frame)})
 
 

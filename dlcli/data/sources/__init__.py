@@ -10,6 +10,7 @@ from pydantic import create_model
 from pydantic.fields import FieldInfo
 
 from dlcli.config.base import Strict
+from dlcli.data import tablefile
 from dlcli.data.sources import csv, keras, npy, npz, parquet, sklearn, synthetic
 
 MODULES: dict[str, ModuleType] = {m.NAME: m for m in (sklearn, csv, parquet, npz, npy, keras, synthetic)}
@@ -19,10 +20,16 @@ NAMES = tuple(MODULES)
 EXTENSIONS = {suffix: name for name, module in MODULES.items() for suffix in module.EXTENSIONS}
 # The order of the ``data:`` keys in a saved config (every source's keys, as dlcli has always written them).
 KEY_ORDER = (
-    "source", "name", "path", "target", "features", "y_path", "validation_path", "test_path", "test_split",
+    "source", "name", "path", "target", "features", "y_path", "validation_path", "test_path", "delimiter", "decimal",
+    "test_split",
     "validation_split", "normalize", "scale", "categorical", "embedding", "unseen", "streaming", "missing",
     "n_samples", "noise", "seed",
 )  # fmt: skip
+
+
+def file_suffix(path: str | Path) -> str:
+    """The suffix that names a file's source, compression aside (``.csv`` for ``a.csv.gz``)."""
+    return tablefile.suffix(str(path))
 
 
 def module(source: str) -> ModuleType:
@@ -51,7 +58,7 @@ def is_table(source: str) -> bool:
 
 def for_file(path: str | Path, able: str) -> ModuleType | None:
     """The source module that reads a file with this suffix and can ``able`` (``read_inputs``, ``scoring_data``)."""
-    name = EXTENSIONS.get(Path(path).suffix.lower())
+    name = EXTENSIONS.get(file_suffix(path))
     return MODULES[name] if name is not None and hasattr(MODULES[name], able) else None
 
 

@@ -1,11 +1,11 @@
-"""``source: csv``: CSV files (TSV for ``.tsv``/``.tab``), in memory or streamed from disk with tf.data."""
+"""``source: csv``: CSV files (TSV for ``.tsv``/``.tab``), compressed or not, in memory or streamed with tf.data."""
 
 from __future__ import annotations
 
 import os
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from dlcli.data import table, tablefile
 from dlcli.data.sources.base import TableConfig
@@ -17,6 +17,20 @@ STREAM_ABOVE_BYTES = 1 << 30  # streaming: auto streams files above 1 GiB
 
 class CsvConfig(TableConfig):
     source: Literal["csv"] = "csv"
+    delimiter: Literal[",", ";", "\t", "|"] | None = Field(
+        None, description="Column delimiter; default: the one of , ; tab | that splits the header line."
+    )
+    decimal: Literal[".", ","] = Field(".", description="Decimal mark of the numbers: . (49.1) or , (49,1).")
+
+    @field_validator("delimiter", "decimal", mode="before")
+    @classmethod
+    def _known_mark(cls, value, info):
+        allowed = tablefile.DELIMITERS if info.field_name == "delimiter" else (".", ",")
+        if value is not None and value not in allowed:
+            shown = " ".join("'\\t' (tab)" if mark == "\t" else repr(mark) for mark in allowed)
+            raise ValueError(f"{value!r} is not a {info.field_name} dlcli reads; one of {shown}")
+        return value
+
     streaming: bool | Literal["auto"] = Field(
         "auto", description="Stream the file from disk with tf.data (auto: files above 1 GiB)."
     )
@@ -28,8 +42,8 @@ CONFIG = CsvConfig
 def streams(config) -> bool:
     """Stream this config's data? (``streaming: true``, or ``auto`` and a file above the threshold)."""
     data = config.data
-    if data.streaming == "auto":
-        return os.path.getsize(data.path) > STREAM_ABOVE_BYTES
+    if data.streaming == "auto":  # tf.data reads plain and gzip text only
+        return tablefile.compression(data.path) in (None, ".gz") and os.path.getsize(data.path) > STREAM_ABOVE_BYTES
     return data.streaming
 
 
