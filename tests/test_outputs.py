@@ -168,3 +168,22 @@ def test_a_write_error_in_json_carries_the_path(tmp_path):
     out = tmp_path / "no" / "p.csv"
     got = error_object([f"cannot write {out}: the folder {out.parent} does not exist"], 2, out)["error"]
     assert got["file"] == str(out) and got["line"] is None
+
+
+def test_a_run_file_that_cannot_be_written_fails_the_run_with_exit_2(tmp_path, monkeypatch):
+    real = open
+
+    def full(path, mode="r", *args, **kwargs):
+        if ".metrics.json.tmp-" in str(path) and mode[0] == "w":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return real(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(store, "open", full, raising=False)
+    result = invoke("train", CONFIGS / "iris.yaml", "--set", "training.epochs=1", "--output-dir", tmp_path, "--json")
+    line = one_line(result)
+    (run_dir,) = tmp_path.iterdir()
+    assert line == f"error: cannot write {run_dir / 'metrics.json'}: No space left on device"
+    error = json.loads(result.stdout)["error"]
+    assert (error["file"], error["exit_code"]) == (str(run_dir / "metrics.json"), 2)
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "failed"
+    assert not [p.name for p in run_dir.iterdir() if ".tmp-" in p.name]
