@@ -11,6 +11,7 @@ class DlcliError(Exception):
     """Base of every error dlcli reports to the user without a traceback."""
 
     exit_code = 1
+    path: str | None = None  # the file or folder the error is about, when there is one (--json's "file")
 
     def lines(self) -> list[str]:
         """The message as the lines printed to stderr."""

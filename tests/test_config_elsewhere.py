@@ -57,6 +57,14 @@ def test_a_data_key_under_data_of_the_wrong_source_keeps_its_own_message(write):
     assert "data.target: not used by source 'sklearn'; remove it" in result.stderr
 
 
+def test_a_data_section_without_a_source_still_says_where_a_key_belongs(write):
+    path = write("c.yaml", "data: {name: iris, epochs: 3}\n")
+    result = invoke("validate", path)
+    assert result.exit_code == 2
+    assert f"{path}:1:20: data.epochs: epochs belongs under training: (training.epochs)" in result.stderr.splitlines()
+    assert "data.source: required key is missing" in result.stderr
+
+
 def test_a_misspelling_within_the_section_is_still_preferred(write):
     path = write("c.yaml", BASE + "training: {epoch: 3}\ndata2: 1\n")
     result = invoke("validate", path)

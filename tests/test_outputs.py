@@ -146,6 +146,7 @@ def test_train_into_an_unwritable_output_dir_answers_in_json(tmp_path):
     )
     error = json.loads(result.stdout)["error"]
     assert error["exit_code"] == 2 and "cannot create the output directory" in error["message"]
+    assert error["file"] == str(tmp_path / "afile" / "runs")
 
 
 def test_run_files_name_themselves_not_the_temporary(tmp_path, monkeypatch):

@@ -106,7 +106,9 @@ class Run:
         try:
             root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise RunDirError(f"{root}: cannot create the output directory: {exc.strerror}{_fix(root, exc)}") from None
+            error = RunDirError(f"{root}: cannot create the output directory: {exc.strerror}{_fix(root, exc)}")
+            error.path = str(root)
+            raise error from None
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         for attempt in range(1, 1000):
             path = root / (f"{name}-{stamp}" if attempt == 1 else f"{name}-{stamp}-{attempt}")
@@ -115,7 +117,9 @@ class Run:
             except FileExistsError:
                 continue
             except OSError as exc:
-                raise RunDirError(f"{path}: cannot create the run directory: {exc.strerror}{_fix(path, exc)}") from None
+                error = RunDirError(f"{path}: cannot create the run directory: {exc.strerror}{_fix(path, exc)}")
+                error.path = str(path)
+                raise error from None
             return cls(path)
         raise RunDirError(f"{root}: too many runs named {name}-{stamp}")
 
