@@ -10,13 +10,12 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-import traceback
 from importlib import resources
 
 import click
 
 from dlcli import __version__
-from dlcli.errors import DlcliError, UsageError
+from dlcli.errors import UsageError
 
 EXAMPLE = "digits.yaml"
 
@@ -57,36 +56,18 @@ def _err(line: str) -> None:
 
 
 class DlcliGroup(click.Group):
-    """Maps dlcli's exception family to exit codes, in one place."""
+    """Maps dlcli's exception family to exit codes, in one place (``dlcli.failures`` says how)."""
 
     def invoke(self, ctx):
+        from dlcli import failures
+
+        as_json = failures.wants_json(self, ctx)
         try:
             return super().invoke(ctx)
-        except DlcliError as exc:
-            if (ctx.obj or {}).get("debug"):
-                traceback.print_exc()
-            from dlcli.log import located  # logging is not imported for --help
-
-            for line in exc.lines():
-                _err(f"error: {line}" if not located(line) else line)
-            ctx.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            _err("interrupted")
-            ctx.exit(130)
-        except BrokenPipeError:  # e.g. `dlcli predict ... | head`: stop quietly, as Unix tools do
-            import os
-
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            ctx.exit(1)
-        except (click.exceptions.Exit, click.exceptions.ClickException, click.exceptions.Abort):
+        except click.exceptions.Exit:
             raise
-        except Exception as exc:  # a bug or an environment failure: one line unless --debug
-            if (ctx.obj or {}).get("debug"):
-                traceback.print_exc()
-            else:
-                message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-                _err(f"error: internal error: {type(exc).__name__}: {message} (rerun with --debug for the traceback)")
-            ctx.exit(1)
+        except (Exception, KeyboardInterrupt) as exc:
+            ctx.exit(failures.handle(exc, debug=(ctx.obj or {}).get("debug", False), as_json=as_json))
 
 
 @click.group(cls=DlcliGroup, context_settings={"help_option_names": ["-h", "--help"]})

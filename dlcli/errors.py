@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
+from pathlib import Path
+
 
 class DlcliError(Exception):
     """Base of every error dlcli reports to the user without a traceback."""
 
     exit_code = 1
+    path: str | None = None  # the file or folder the error is about, when there is one (--json's "file")
 
     def lines(self) -> list[str]:
         """The message as the lines printed to stderr."""
@@ -60,3 +65,38 @@ class ExportError(DlcliError):
     """An export could not be written, or its artefact did not load or predict as the run does (exit 1).
 
     Nothing that looks finished is left behind."""
+
+
+class OutputError(UsageError):
+    """A file or directory dlcli writes cannot be written; the message names it and says why (exit 2)."""
+
+    def __init__(self, path, reason: str):
+        self.path = str(path)
+        super().__init__(f"cannot write {path}: {reason}")
+
+
+@contextlib.contextmanager
+def writing(path):
+    """Report an ``OSError`` raised while writing ``path`` (through a temporary name, say) as an
+    :class:`OutputError` about ``path`` itself."""
+    try:
+        yield
+    except OSError as exc:
+        raise OutputError(path, _reason(Path(path), exc)) from exc
+
+
+def _reason(path: Path, exc: OSError) -> str:
+    """Why ``path`` cannot be written, in a few words."""
+    if exc.errno == errno.ENOENT:
+        missing = next((p for p in path.parents if not p.exists()), None)
+        if missing is not None:
+            return f"the folder {missing} does not exist"
+    if exc.errno == errno.ENOTDIR:
+        blocking = next((p for p in reversed(path.parents) if p.exists() and not p.is_dir()), None)
+        if blocking is not None:
+            return f"{blocking} is a file, not a folder"
+    if exc.errno == errno.EEXIST and path.exists() and not path.is_dir():
+        return "it is a file, not a folder"
+    if exc.errno == errno.EISDIR:
+        return "it is a folder"
+    return exc.strerror or str(exc)

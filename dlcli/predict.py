@@ -18,7 +18,7 @@ import numpy as np
 
 from dlcli.data import newrows, sources, tablefile
 from dlcli.data.features import model_inputs, rows, take
-from dlcli.errors import DataError, UsageError
+from dlcli.errors import DataError, UsageError, writing
 from dlcli.model.head import predicted_classes, probabilities
 from dlcli.runs.saved import SavedRun, open_run
 
@@ -184,9 +184,10 @@ def _sink(output: str | None, binary: bool = False):
     target = Path(output)
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     try:
-        with open(tmp, "wb") if binary else open(tmp, "w", encoding="utf-8", newline="") as fh:
+        with writing(target), open(tmp, "wb") if binary else open(tmp, "w", encoding="utf-8", newline="") as fh:
             yield fh
-        os.replace(tmp, target)
+        with writing(target):
+            os.replace(tmp, target)
     finally:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):  # also when the folder is missing
             tmp.unlink()

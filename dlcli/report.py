@@ -8,6 +8,7 @@ imported, with the Agg backend, only when plotting.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
 import os
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dlcli.errors import writing
 from dlcli.runs import store
 
 PLOTS = "plots"
@@ -83,7 +85,8 @@ def write_plots(run_path: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     folder = run_path / PLOTS
-    folder.mkdir(exist_ok=True)
+    with writing(folder):
+        folder.mkdir(exist_ok=True)
     written = []
     if history:
         written.append(_save(plt, _curves(plt, history, run_path.name), folder / CURVES))
@@ -95,9 +98,14 @@ def write_plots(run_path: Path) -> list[Path]:
 
 def _save(plt, figure, path: Path) -> Path:
     tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.png")
-    figure.savefig(tmp, dpi=110)
-    plt.close(figure)
-    os.replace(tmp, path)
+    try:
+        with writing(path):
+            figure.savefig(tmp, dpi=110)
+            os.replace(tmp, path)
+    finally:
+        plt.close(figure)
+        with contextlib.suppress(OSError):
+            tmp.unlink()
     return path
 
 

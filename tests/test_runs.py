@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dlcli.errors import RunDirError
+from dlcli.errors import OutputError, RunDirError
 from dlcli.runs import store as runs
 
 
@@ -29,7 +29,7 @@ def test_a_crash_before_the_rename_leaves_the_old_file(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", crash)
-    with pytest.raises(OSError):
+    with pytest.raises(OutputError, match=f"^cannot write {target}: disk full$"):
         runs.atomic_write_json(target, {"new": True})
     assert json.loads(target.read_text()) == {"old": True}
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]

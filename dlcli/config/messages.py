@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ValidationError
 
 from dlcli import names
+from dlcli.config import elsewhere
 from dlcli.config.schema import Config
 from dlcli.config.yamlpos import Located, format_path
 from dlcli.data import sources
@@ -107,10 +108,7 @@ def _message(err: dict, path: tuple, source: str | None = None) -> str:
         if about_source:
             return about_source
     if kind == "extra_forbidden":
-        allowed = fields_at(path[:-1], source)
-        hint = names.did_you_mean(str(path[-1]), allowed) if allowed else ""
-        listing = f"; allowed: {', '.join(allowed)}" if allowed and not hint else ""
-        return f"unknown key '{path[-1]}'{hint}{listing}"
+        return _unknown_key(str(path[-1]), path[:-1], source)
     if kind == "missing":
         return "required key is missing" + _missing_hint(path)
     if kind == "literal_error":
@@ -147,6 +145,20 @@ def _message(err: dict, path: tuple, source: str | None = None) -> str:
         bound = next(iter(ctx.values()))
         return f"must be {op} {bound}; got {show(value)}"
     return f"{err['msg']}; got {show(value)}"
+
+
+def _unknown_key(key: str, parent: tuple, source: str | None) -> str:
+    """A key this section does not take: where it belongs when another section takes it (``training.learning_rate``
+    is ``optimizer.learning_rate``), else the closest key here, else a Keras name's place, else the closest key
+    anywhere, else what is allowed."""
+    allowed = fields_at(parent, source)
+    hint = names.did_you_mean(key, allowed) if allowed else ""
+    other = elsewhere.belongs(key, parent) or (None if hint else elsewhere.keras(key, parent))
+    if other:
+        return other
+    hint = hint or elsewhere.closest(key)
+    listing = f"; allowed: {', '.join(allowed)}" if allowed and not hint else ""
+    return f"unknown key '{key}'{hint}{listing}"
 
 
 def show(value) -> str:

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from dlcli import __version__
-from dlcli.errors import ExportError, MissingExtra, UsageError
+from dlcli.errors import ExportError, MissingExtra, OutputError, UsageError, writing
 from dlcli.export import formats
 from dlcli.export.check import MISSING_RUNTIME
 from dlcli.export.rows import CheckRows, check_rows
@@ -84,25 +84,28 @@ def export(run_dir: str | Path, fmt: str, output: str | None = None, *, data: st
     run = open_run(run_dir)
     target = Path(output) if output else run.path / "export" / fmt
     place = _place(fmt, run, target)
-    rows = check_rows(run, data)
-    from dlcli.predict import Predictor
-
-    predictor = Predictor(run, device="cpu")  # the runtimes check on the CPU too
-    expected = _expected(predictor, rows)
     work = place.with_name(f".{place.name}.tmp-{os.getpid()}")
     shutil.rmtree(work, ignore_errors=True)
-    made = [d for d in (target, place.parent) if not d.exists()]  # removed again if nothing is kept
+    made = [d for d in (place.parent, *place.parent.parents) if not d.exists()]  # removed again if nothing is kept
     try:
+        with writing(target):
+            work.mkdir(parents=True)  # before the model loads: an -o that cannot be written stops here
+        rows = check_rows(run, data)
+        from dlcli.predict import Predictor
+
+        predictor = Predictor(run, device="cpu")  # the runtimes check on the CPU too
+        expected = _expected(predictor, rows)
         described = _write(fmt, predictor.model, run, work)
         record = _check(fmt, run, work, place, rows, expected, described)
         if fmt != "savedmodel":
             _write_json(work / EXPORT_JSON, record)
-        _into_place(work, place)
+        with writing(place):
+            _into_place(work, place)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
-        for directory in reversed(made):
+        for directory in made:
             with contextlib.suppress(OSError):
-                directory.rmdir()  # only when empty
+                directory.rmdir()  # only when empty, deepest first
         raise
     if fmt == "savedmodel":
         _write_json(target / EXPORT_JSON, record)
@@ -115,6 +118,9 @@ def _write(fmt: str, model, run: SavedRun, work: Path) -> dict:
         with _quiet():
             return formats.write(fmt, model, run.inputs, work)
     except Exception as exc:
+        if isinstance(exc, OSError) and str(exc.filename or "").startswith(str(work)):  # a disk full, say
+            place = work.with_name(work.name[1:].rsplit(".tmp-", 1)[0])
+            raise OutputError(place, exc.strerror or str(exc)) from exc
         first = (str(exc).strip().splitlines() or [""])[0][:300]
         raise ExportError(f"writing the {fmt} export failed: {type(exc).__name__}: {first}") from exc
 
@@ -174,7 +180,8 @@ def _check(fmt: str, run: SavedRun, work: Path, place: Path, rows: CheckRows, ex
     arrays = work.with_name(work.name + "-rows.npz")
     outputs = work.with_name(work.name + "-outputs.npz")
     try:
-        np.savez(arrays, **rows.inputs(run.inputs))
+        with writing(arrays.parent):
+            np.savez(arrays, **rows.inputs(run.inputs))
         command = [sys.executable, "-m", "dlcli.export.check", fmt, str(artefact), str(arrays), str(outputs)]
         command += [str(b) for b in BATCHES]
         if described.get("preprocessing"):
@@ -311,10 +318,7 @@ def _into_place(work: Path, place: Path) -> None:
 
 
 def _write_json(path: Path, record: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    store.atomic_write_text(path, json.dumps(record, indent=2) + "\n", durable=False)
 
 
 def _sha256(path: Path) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dlcli.errors import writing
 from dlcli.runs import store
 
 STATE = "state.json"
@@ -49,15 +50,21 @@ def seed_states(model) -> list:
 def write(run: store.Run, model, snap: Snapshot) -> None:
     """``epoch-NNNN.keras``, then ``state.json`` pointing at it, then older model files removed."""
     folder = run.path / store.CHECKPOINTS
-    folder.mkdir(exist_ok=True)
+    with writing(folder):
+        folder.mkdir(exist_ok=True)
     name = f"epoch-{snap.epochs_done:04d}.keras"
     run.save_model(model, Path(store.CHECKPOINTS) / name)
     es_file = None
     if snap.es_best_weights is not None:
         es_file = f"{EARLY_STOPPING_BEST}-{snap.epochs_done:04d}.npz"
         tmp = folder / f".{es_file}.tmp-{os.getpid()}.npz"
-        np.savez(tmp, *snap.es_best_weights)
-        os.replace(tmp, folder / es_file)
+        try:
+            with writing(folder / es_file):
+                np.savez(tmp, *snap.es_best_weights)
+                os.replace(tmp, folder / es_file)
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
     state = {
         "epochs_done": snap.epochs_done,
         "model": name,

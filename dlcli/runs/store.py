@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from dlcli.config.upgrade import SAVED_HEADER
-from dlcli.errors import RunDirError
+from dlcli.errors import RunDirError, writing
 
 CONFIG = "config.yaml"
 MODEL = "model.keras"
@@ -45,14 +45,15 @@ def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        with open(tmp, "wb") as fh:
+        with writing(path), open(tmp, "wb") as fh:
             fh.write(data)
             if durable:
                 fh.flush()
                 os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        with writing(path):
+            os.replace(tmp, path)
     finally:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):  # also when the folder is missing
             tmp.unlink()
 
 
@@ -105,7 +106,9 @@ class Run:
         try:
             root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise RunDirError(f"{root}: cannot create the output directory: {exc.strerror}{_fix(root, exc)}") from None
+            error = RunDirError(f"{root}: cannot create the output directory: {exc.strerror}{_fix(root, exc)}")
+            error.path = str(root)
+            raise error from None
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         for attempt in range(1, 1000):
             path = root / (f"{name}-{stamp}" if attempt == 1 else f"{name}-{stamp}-{attempt}")
@@ -114,7 +117,9 @@ class Run:
             except FileExistsError:
                 continue
             except OSError as exc:
-                raise RunDirError(f"{path}: cannot create the run directory: {exc.strerror}{_fix(path, exc)}") from None
+                error = RunDirError(f"{path}: cannot create the run directory: {exc.strerror}{_fix(path, exc)}")
+                error.path = str(path)
+                raise error from None
             return cls(path)
         raise RunDirError(f"{root}: too many runs named {name}-{stamp}")
 
@@ -167,12 +172,13 @@ class Run:
         final = self.path / name
         tmp = final.parent / f".{final.stem}.tmp-{os.getpid()}.keras"
         try:
-            model.save(tmp)
-            with open(tmp, "rb") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, final)
+            with writing(final):
+                model.save(tmp)
+                with open(tmp, "rb") as fh:
+                    os.fsync(fh.fileno())
+                os.replace(tmp, final)
         finally:
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):  # also when the folder is missing
                 tmp.unlink()
 
 

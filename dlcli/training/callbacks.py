@@ -32,6 +32,7 @@ import keras
 import numpy as np
 
 from dlcli import names
+from dlcli.errors import writing
 from dlcli.runs import checkpoints, store
 
 
@@ -126,9 +127,10 @@ class BestModel(_Resumable, keras.callbacks.ModelCheckpoint):
     def on_epoch_end(self, epoch, logs=None):
         if self.stop is not None and self.stop.cut(epoch):
             return
-        super().on_epoch_end(epoch, logs)
-        if os.path.exists(self.filepath):
-            os.replace(self.filepath, self.final)
+        with writing(self.final):
+            super().on_epoch_end(epoch, logs)
+            if os.path.exists(self.filepath):
+                os.replace(self.filepath, self.final)
 
 
 def _plain(value):
@@ -165,7 +167,8 @@ def configured(config, run_path: Path, restored: dict | None = None) -> dict:
     best = training.checkpoint
     if best is not None:
         folder = run_path / store.CHECKPOINTS
-        folder.mkdir(exist_ok=True)
+        with writing(folder):
+            folder.mkdir(exist_ok=True)
         out["checkpoint"] = BestModel(folder, monitor=names.monitor_logged_as(best.monitor), mode=best.mode)
     for key, callback in out.items():
         callback.restored = restored.get(key)
