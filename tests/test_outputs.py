@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -66,11 +67,35 @@ def test_predict_into_a_read_only_folder_leaves_nothing(run, tmp_path, monkeypat
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.skipif(os.name != "posix" or os.getuid() == 0, reason="root writes into a read-only folder")
 def test_predict_into_a_really_read_only_folder(run, tmp_path):
-    folder = tmp_path / "ro"
-    folder.mkdir(mode=0o555)
-    assert one_line(invoke("predict", run, ROWS, "-o", folder / "p.csv")).endswith(": Permission denied")
+    """A real read-only folder; as root (CI) the command runs as nobody, since root writes anywhere."""
+    import shutil
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    shared = Path(tempfile.mkdtemp(prefix="dlcli-ro-"))  # readable by nobody, unlike pytest's tmp_path
+    try:
+        shutil.copytree(run, shared / "run")
+        shutil.copy(ROWS, shared / "rows.csv")
+        folder = shared / "ro"
+        folder.mkdir(mode=0o555)
+        for path in [shared, *shared.rglob("*")]:
+            path.chmod(0o555 if path.is_dir() else 0o444)
+        command = [sys.executable, "-m", "dlcli", "predict", str(shared / "run"), str(shared / "rows.csv"), "-o",
+                   str(folder / "p.csv")]  # fmt: skip
+        if os.getuid() == 0:
+            command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT), "HOME": str(shared)}
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, cwd=shared)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.strip().splitlines()[-1] == f"error: cannot write {folder / 'p.csv'}: Permission denied"
+        assert list(folder.iterdir()) == []
+    finally:
+        for path in [shared, *shared.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        shutil.rmtree(shared)
 
 
 def test_a_missing_input_keeps_its_message_when_the_output_cannot_be_written(run, tmp_path):
