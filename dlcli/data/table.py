@@ -12,7 +12,16 @@ import numpy as np
 
 from dlcli.data import cells
 from dlcli.data.base import RawData
-from dlcli.data.tablefile import KEEP_AS_CATEGORIES, check_decimal, columns, dialect, located_header, read_frame
+from dlcli.data.tablefile import (
+    KEEP_AS_CATEGORIES,
+    check_decimal,
+    check_identifier,
+    columns,
+    dialect,
+    located_header,
+    read_frame,
+    warn_constant,
+)
 from dlcli.errors import DataError
 from dlcli.log import warn
 
@@ -116,6 +125,18 @@ def _target_values(column, had_holes: bool = False) -> np.ndarray:
     return cells.typed(column.astype(str).str.strip().to_numpy(dtype=object))
 
 
+def _warn_constant_columns(config, path: str, features, categorical, x, cats) -> None:
+    numeric = [c for c in features if c not in categorical]
+    for j, column in enumerate(numeric):
+        values = np.unique(x[:, j][~np.isnan(x[:, j])])
+        if len(values) == 1:
+            warn_constant(config, path, column, [float(values[0])])
+    for column, values in cats.items():
+        filled = np.unique(values[values != MISSING_CATEGORY])
+        if len(filled) == 1:
+            warn_constant(config, path, column, [str(filled[0])])
+
+
 def categorical_columns(config, frame, features: list[str]) -> list[str]:
     """Declared categorical columns plus every feature whose cells are all text, in feature order."""
     declared = set(config.data.categorical or ())
@@ -125,6 +146,7 @@ def categorical_columns(config, frame, features: list[str]) -> list[str]:
         if column not in declared:
             text = frame[column].dropna().astype(str).str.strip()
             check_decimal(config, config.data.path, column, text, KEEP_AS_CATEGORIES)
+            check_identifier(config, config.data.path, column, text.nunique(), len(text))
     for column in config.data.embedding or {}:
         if column not in found:
             raise DataError(
@@ -175,9 +197,12 @@ def read_table(path: str, config, categorical: list[str] | None = None):
         frame, where = frame[~y_empty], (where[0], where[1][~y_empty])
         if len(frame) == 0:
             raise DataError(f"{path}: no row has a target value")
-    if categorical is None:
+    training_file = categorical is None
+    if training_file:
         categorical = categorical_columns(config, frame, features)
     x, cats = _encode(frame, path, where, features, categorical, missing, options["decimal"])
+    if training_file:
+        _warn_constant_columns(config, path, features, categorical, x, cats)
     if missing == "drop":
         holes = np.isnan(x).any(axis=1)
         for values in cats.values():

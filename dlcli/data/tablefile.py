@@ -23,6 +23,7 @@ from dlcli import names
 from dlcli.data import cells
 from dlcli.data.base import Probe
 from dlcli.errors import DataError
+from dlcli.log import warn
 
 PARQUET = (".parquet", ".pq")
 COMPRESSIONS = (".gz", ".bz2", ".zst", ".xz", ".zip")
@@ -182,6 +183,29 @@ def check_decimal(config, path: str, name: str, texts, also: str = "") -> None:
 
 
 KEEP_AS_CATEGORIES = ", or list the column in data.categorical to keep it as categories"
+IDENTIFIER_MIN = 20  # fewer distinct texts than this are categories however few the rows
+
+
+def check_identifier(config, path: str, name: str, distinct: int, filled: int) -> None:
+    """A text column with more distinct values than half its filled rows (names, ids, free text) is refused as a
+    feature unless declared categorical or embedded: one-hot over it would learn each row by heart."""
+    declared = set(config.data.categorical or ()) | set(config.data.embedding or ())
+    if name in declared or distinct < IDENTIFIER_MIN or 2 * distinct <= filled:
+        return
+    raise DataError(
+        f"{config.where(('data',))}: data: column '{name}' of {path} looks like names, ids or free text "
+        f"({distinct} distinct values in {filled} rows); leave it out with data.features, or list it in "
+        "data.categorical or data.embedding to use it as categories"
+    )
+
+
+def warn_constant(config, path: str, name: str, values) -> None:
+    """A feature with one value in every filled row cannot help the model: say so, once, located."""
+    shown = next(iter(values))
+    warn(
+        f"{config.where(('data',))}: data: column '{name}' of {path} holds one value ({shown!r}) in every row; "
+        "it cannot help the model (leave it out with data.features)"
+    )
 
 
 def probe(config) -> Probe:
@@ -207,13 +231,17 @@ def probe(config) -> Probe:
     for c in categorical:
         if c not in declared:
             check_decimal(config, path, c, scan[c]["values"], KEEP_AS_CATEGORIES)
+            check_identifier(config, path, c, len(scan[c]["values"]), scan[c]["filled"])
+    for c in features:
+        if len(scan[c]["values"]) == 1:
+            warn_constant(config, path, c, scan[c]["values"])
     numeric = [c for c in features if c not in categorical]
     return Probe(input_shape=(len(numeric),), task=task, n_classes=n_classes, rows=rows, vocab_sizes=categorical)
 
 
 def _scan(path: str, wanted: list[str], cap: int = 100_000, *, delimiter=None, decimal=".") -> tuple[dict, int]:
     """Per column: distinct filled values (up to ``cap``), whether any reads as a number or as text; row count."""
-    out = {c: {"values": set(), "number": False, "text": False} for c in wanted}
+    out = {c: {"values": set(), "number": False, "text": False, "filled": 0} for c in wanted}
     if is_parquet(path):
         import pyarrow.parquet as pq
 
@@ -226,6 +254,7 @@ def _scan(path: str, wanted: list[str], cap: int = 100_000, *, delimiter=None, d
                 "values": {v for v in values if not cells.is_missing(v)},
                 "number": not textual,
                 "text": textual,
+                "filled": table.num_rows - column.null_count,
             }
         return out, table.num_rows
     sep = separator(path, delimiter)
@@ -243,6 +272,7 @@ def _scan(path: str, wanted: list[str], cap: int = 100_000, *, delimiter=None, d
                 cell = row[i].strip() if i < len(row) else ""
                 if cells.is_missing(cell):
                     continue
+                facts["filled"] += 1
                 if len(facts["values"]) < cap:
                     facts["values"].add(cell)
                 if cells.number(cell, decimal) is None:
