@@ -179,26 +179,32 @@ def evaluate(run_dir, data_arg, device, as_json):
     "--skip-bad-rows", is_flag=True,
     help="Predict the other rows when one cannot be: it gets an empty prediction and its reason in an 'error' column.",
 )  # fmt: skip
+@json_option
 @device_option
 @debug_option
-def predict(run_dir, input_path, output, proba, keep, skip_bad_rows, device):
+def predict(run_dir, input_path, output, proba, keep, skip_bad_rows, as_json, device):
     """Predict every row of INPUT (CSV/TSV/Parquet with the training columns, or NPZ/NPY) with RUN_DIR's model.
 
     Writes a 'prediction' column: class names for classification, values for
     regression; --proba adds p_<class> columns. Columns that are not features
     are ignored. A row that cannot be predicted stops with its line and column,
-    unless --skip-bad-rows.
+    unless --skip-bad-rows. With --json (and -o), a summary object on stdout.
     """
+    from dlcli.errors import UsageError
     from dlcli.predict import predict as run_predict
 
+    if as_json and not output:
+        raise UsageError("predict --json needs -o FILE: without it, stdout holds the predictions")
     with contextlib.redirect_stdout(sys.stderr) if output else contextlib.nullcontext():
-        done, skipped = run_predict(
+        summary = run_predict(
             run_dir, input_path, output, device=device or "auto", proba=proba, keep=keep, skip_bad_rows=skip_bad_rows
         )
-    if skipped:
-        _err(f"{skipped} row(s) could not be predicted; their reasons are in the 'error' column")
+    if summary["skipped"]:
+        _err(f"{summary['skipped']} row(s) could not be predicted; their reasons are in the 'error' column")
     if output:
-        _err(f"{done} predictions written to {output}")
+        _err(f"{summary['predicted']} predictions written to {output}")
+    if as_json:
+        click.echo(json.dumps(summary))
 
 
 @cli.command("export")

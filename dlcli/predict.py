@@ -120,14 +120,24 @@ def rows_of(data, schema, *, keep=(), skip_bad_rows=False, label=None, skip_hint
 
 
 def predict(run_dir: str | Path, input_path: str, output: str | None, *, device: str = "auto", proba: bool = False,
-            keep=(), skip_bad_rows: bool = False) -> tuple[int, int]:  # fmt: skip
-    """Write predictions for every row of ``input_path`` to ``output`` (stdout: CSV); (rows predicted, rows skipped)."""
+            keep=(), skip_bad_rows: bool = False) -> dict:  # fmt: skip
+    """Write predictions for every row of ``input_path`` to ``output`` (stdout: CSV).
+
+    Returns what ``--json`` prints: rows read, predicted and skipped, and per
+    categorical column the rows whose category training never saw.
+    """
     fmt = output_format(output)
     run = open_run(run_dir)
     frame = Predictor(run, device).frame(input_path, proba=proba, keep=keep, skip_bad_rows=skip_bad_rows)
     write(frame, output, fmt, regression=run.labels is None)
     skipped = int((frame["error"] != "").sum()) if skip_bad_rows else 0
-    return len(frame) - skipped, skipped
+    return {
+        "output": output,
+        "rows": len(frame),
+        "predicted": len(frame) - skipped,
+        "skipped": skipped,
+        "unseen": frame.attrs.get("unseen", {}),
+    }
 
 
 def output_format(output: str | None) -> str:

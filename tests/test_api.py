@@ -186,3 +186,20 @@ def test_predict_counts_categories_never_seen_in_training(churn, tmp_path):
         result.stderr
     )
     assert dlcli.load(run).predict(frame).attrs["unseen"] == {"city": 2, "plan": 1}
+
+
+def test_predict_json_summarises_rows_skipped_and_unseen(churn, tmp_path):
+    run, data, _ = churn
+    frame = pd.read_csv(data).head(6)
+    frame.loc[[0, 3], "city"] = "atlantis"
+    frame["tenure_months"] = frame["tenure_months"].astype(object)
+    frame.loc[4, "tenure_months"] = "soon"
+    frame.to_csv(tmp_path / "new.csv", index=False)
+    out = tmp_path / "p.csv"
+    result = invoke("predict", run, tmp_path / "new.csv", "-o", out, "--skip-bad-rows", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary == {"output": str(out), "rows": 6, "predicted": 5, "skipped": 1, "unseen": {"city": 2}}
+    result = invoke("predict", run, tmp_path / "new.csv", "--json")
+    assert result.exit_code == 2 and "predict --json needs -o FILE" in result.stderr
+    assert json.loads(result.stdout)["error"]["exit_code"] == 2

@@ -76,7 +76,7 @@ def test_without_json_stdout_stays_empty(write):
 
 
 def test_a_command_without_json_ignores_a_json_value(tmp_path):
-    result = invoke("predict", tmp_path / "nope", tmp_path / "in.csv", "--keep", "--json")
+    result = invoke("export", tmp_path / "nope", "--format", "onnx", "--data", "--json")  # export has no --json
     assert result.exit_code == 2
     assert result.stdout == ""
 
