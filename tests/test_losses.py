@@ -199,6 +199,14 @@ def test_more_units_than_classes_keeps_label_k_on_unit_k(tmp_path, digits_withou
     assert_same_metrics(json.loads(again.stdout)["metrics"], metrics)
 
 
+def test_validate_agrees_with_train_on_units_beyond_the_labels(digits_without_3):
+    config = digits_without_3("{units: 10, activation: softmax}")
+    result = invoke("validate", config)
+    assert result.exit_code == 0, result.output
+    assert f"{config}:4:19: model.output.units: warning: 10 units for 9 classes" in result.stderr
+    assert "(multiclass, input (64,), 10 classes)" in result.stdout
+
+
 def test_fewer_units_than_classes_stays_a_located_error(digits_without_3):
     config = digits_without_3("{units: 8, activation: softmax}")
     result = invoke("validate", config)
