@@ -57,6 +57,16 @@ def test_the_tutorial_config_trains_and_scores_again_identically(tmp_path):
     assert plain["loss"] == pytest.approx(metrics["loss"], rel=1e-5)
     assert plain["accuracy"] == pytest.approx(metrics["accuracy"])
 
+    import pandas as pd
+
+    import dlcli
+
+    frame = dlcli.load(run).predict(pd.DataFrame(test.x_test, columns=test.info.feature_names))
+    assert (
+        frame["prediction"].astype(int).tolist()
+        == model.predict(model_inputs(test.x_test, saved_run.inputs), verbose=0).argmax(axis=1).tolist()
+    )
+
 
 @pytest.mark.parametrize("loss", ["categorical_crossentropy", "kl_divergence", "categorical_focal_crossentropy"])
 def test_a_one_hot_loss_learns_as_the_sparse_one_does(tmp_path, loss):
@@ -197,6 +207,12 @@ def test_more_units_than_classes_keeps_label_k_on_unit_k(tmp_path, digits_withou
     again = invoke("evaluate", run, "--json")
     assert again.exit_code == 0, again.output
     assert_same_metrics(json.loads(again.stdout)["metrics"], metrics)
+
+    import dlcli
+
+    frame = dlcli.load(run).predict(str(tmp_path / "x.npy"), proba=True)
+    assert frame["prediction"].astype(int).tolist() == predicted.tolist()
+    assert [c for c in frame.columns if c.startswith("p_")] == [f"p_{k}" for k in range(10)]
 
 
 def test_validate_agrees_with_train_on_units_beyond_the_labels(digits_without_3):
