@@ -249,3 +249,22 @@ def test_labels_that_do_not_start_at_zero_keep_the_exact_count_rule(write, tmp_p
     result = invoke("validate", config)
     assert result.exit_code == 2
     assert "the target has 3 classes but the output has 4 units" in result.stderr
+
+
+def test_a_streamed_file_keeps_label_k_on_unit_k(tmp_path, write):
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1, 3], 100)  # no 2
+    x = rng.normal(size=(300, 2)) + labels[:, None] * 3.0
+    rows = "".join(f"{a:.4f},{b:.4f},{k}\n" for (a, b), k in zip(x, labels, strict=True))
+    csv = write("blobs.csv", "a,b,label\n" + rows)
+    config = write(
+        "s.yaml",
+        f"data: {{path: {csv}, target: label, streaming: true}}\nmodel:\n  output: {{units: 4}}\n"
+        "optimizer: {name: adam, learning_rate: 0.05}\ntraining: {epochs: 10}\n",
+    )
+    checked = invoke("validate", config)
+    assert checked.exit_code == 0, checked.output
+    assert "model.output.units: warning: 4 units for 3 classes; label(s) 2 never occur" in checked.stderr
+    run, metrics = train_json(tmp_path / "runs", config)
+    assert json.loads((run / "labels.json").read_text()) == [0, 1, 2, 3]
+    assert metrics["accuracy"] > 0.9 and metrics["per_class"]["2"]["support"] == 0

@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from dlcli.data import fingerprint, sources
 from dlcli.data.base import Probe, RawData
-from dlcli.data.prepare import prepare, units_beyond_labels
+from dlcli.data.prepare import all_labels, prepare, units_beyond_labels
 
 
 def read(config) -> RawData:
@@ -42,15 +42,19 @@ def probe(config) -> Probe:
 
     Explicit output units above the classes counted may index whole-number
     labels directly (``prepare.units_beyond_labels``): only the labels can tell,
-    so in-memory data is then read as ``train`` reads it.
+    so the data is then read (a streamed file scanned) as ``train`` reads it.
     """
     module = sources.module(config.data.source)
     found = module.probe(config)
     out = config.model.output
     units = None if out == "auto" or out.units == "auto" else out.units
     streams = getattr(module, "streams", None)
-    if found.task != "multiclass" or units is None or units <= (found.n_classes or 0) or (streams and streams(config)):
+    if found.task != "multiclass" or units is None or units <= (found.n_classes or 0):
         return found
-    if units_beyond_labels(config, module.read(config), found.task) is None:
+    if streams is not None and streams(config):
+        from dlcli.data import stream
+
+        return replace(found, n_classes=len(stream.scan(config).classes))
+    if units_beyond_labels(config, all_labels(module.read(config)), found.task) is None:
         return found
     return replace(found, n_classes=units)

@@ -90,7 +90,7 @@ def encode(raw: RawData, task: str, units: int | None = None):
     return (*encoded, classes)
 
 
-def units_beyond_labels(config, raw: RawData, task: str) -> int | None:
+def units_beyond_labels(config, labels: np.ndarray, task: str) -> int | None:
     """The output's units, when they should index whole-number labels directly (else None).
 
     Integer labels 0..9 with a class absent from the file and ``units: 10``
@@ -100,8 +100,7 @@ def units_beyond_labels(config, raw: RawData, task: str) -> int | None:
     out = config.model.output
     if task != "multiclass" or out == "auto" or out.units == "auto":
         return None
-    given = [_flat(a) for a in (raw.y, raw.y_val, raw.y_test) if a is not None]
-    labels = np.unique(np.concatenate(given))
+    labels = np.unique(labels)
     if labels.dtype.kind not in "iu" or labels.min() < 0 or out.units <= labels.max() or len(labels) == out.units:
         return None
     missing = np.setdiff1d(np.arange(out.units), labels)
@@ -114,6 +113,11 @@ def units_beyond_labels(config, raw: RawData, task: str) -> int | None:
         )
     )
     return int(out.units)
+
+
+def all_labels(raw: RawData) -> np.ndarray:
+    """Every target value of ``raw``: training, validation and test files together."""
+    return np.concatenate([_flat(a) for a in (raw.y, raw.y_val, raw.y_test) if a is not None])
 
 
 def _plain(value):
@@ -198,7 +202,7 @@ def prepare(raw: RawData, config, *, test_holes: bool = False) -> Dataset:
     data = config.data
     given = [np.ravel(a) for a in (raw.y, raw.y_val, raw.y_test) if a is not None]
     task = infer_task(config.task, given[0] if len(given) == 1 else np.concatenate(given), raw.target_label)
-    units = units_beyond_labels(config, raw, task)
+    units = units_beyond_labels(config, all_labels(raw), task)
     y, y_val, y_test, classes = encode(raw, task, units)
     label = raw.target_label.split(": column")[0]
     x = _as_float(raw.x, label, data.missing)
