@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from dlcli.data import fingerprint, sources
 from dlcli.data.base import Probe, RawData
-from dlcli.data.prepare import all_labels, prepare, units_beyond_labels
+from dlcli.data.prepare import own_numbers_units, prepare
 
 
 def read(config) -> RawData:
@@ -55,6 +55,6 @@ def probe(config) -> Probe:
         from dlcli.data import stream
 
         return replace(found, n_classes=len(stream.scan(config).classes))
-    if units_beyond_labels(config, all_labels(module.read(config)), found.task) is None:
+    if own_numbers_units(config, module.read(config), found.task) is None:
         return found
     return replace(found, n_classes=units)

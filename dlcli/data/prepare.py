@@ -115,9 +115,16 @@ def units_beyond_labels(config, labels: np.ndarray, task: str) -> int | None:
     return int(out.units)
 
 
+def own_numbers_units(config, raw: RawData, task: str) -> int | None:
+    """``units_beyond_labels`` for labels that are the user's own numbers, not codes of named classes (iris)."""
+    if raw.class_names and any(name != value for value, name in raw.class_names.items()):
+        return None
+    return units_beyond_labels(config, all_labels(raw), task)
+
+
 def all_labels(raw: RawData) -> np.ndarray:
     """Every target value of ``raw``: training, validation and test files together."""
-    return np.concatenate([_flat(a) for a in (raw.y, raw.y_val, raw.y_test) if a is not None])
+    return np.concatenate([np.ravel(a) for a in (raw.y, raw.y_val, raw.y_test) if a is not None])
 
 
 def _plain(value):
@@ -200,9 +207,9 @@ def prepare(raw: RawData, config, *, test_holes: bool = False) -> Dataset:
     rows an export is checked on).
     """
     data = config.data
-    given = [np.ravel(a) for a in (raw.y, raw.y_val, raw.y_test) if a is not None]
-    task = infer_task(config.task, given[0] if len(given) == 1 else np.concatenate(given), raw.target_label)
-    units = units_beyond_labels(config, all_labels(raw), task)
+    labels = all_labels(raw)
+    task = infer_task(config.task, labels, raw.target_label)
+    units = own_numbers_units(config, raw, task)
     y, y_val, y_test, classes = encode(raw, task, units)
     label = raw.target_label.split(": column")[0]
     x = _as_float(raw.x, label, data.missing)
