@@ -145,7 +145,9 @@ REGRESSION_METRICS = {
     "r2_score", "log_cosh_error", "cosine_similarity", "poisson", "pearson_correlation",
     "concordance_correlation",
 }  # fmt: skip
-_ONE_HOT = {
+SPARSE_METRICS = {"sparse_categorical_accuracy", "sparse_top_k_categorical_accuracy", "sparse_categorical_crossentropy"}
+# Score one-hot targets: meaningless on class indices, right with a categorical loss (dlcli one-hots the labels).
+ONE_HOT_METRICS = _ONE_HOT = {
     "categorical_accuracy",
     "top_k_categorical_accuracy",
     "categorical_crossentropy",

@@ -29,7 +29,10 @@ def classification(y_true, y_pred, classes: list) -> dict:
 
     Rows of the matrix are true classes, columns predicted ones, both in
     ``classes`` order. A class never predicted has precision 0 (and never
-    present, recall 0), as scikit-learn reports with ``zero_division=0``.
+    present, recall 0), as scikit-learn reports with ``zero_division=0``. The
+    macro averages take the classes that occur in ``y_true`` or ``y_pred``, as
+    scikit-learn's do: an output unit for a label absent from the data (kept
+    in the matrix and ``per_class`` with support 0) does not pull them down.
     """
     k = len(classes)
     truth = np.asarray(y_true, dtype=np.int64).ravel()
@@ -43,10 +46,11 @@ def classification(y_true, y_pred, classes: list) -> dict:
         recall = np.where(support > 0, hits / support, 0.0)
         f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
     names = [str(c) for c in classes]
+    seen = (support > 0) | (predicted > 0)
     return {
-        "macro_precision": float(precision.mean()),
-        "macro_recall": float(recall.mean()),
-        "macro_f1": float(f1.mean()),
+        "macro_precision": float(precision[seen].mean()),
+        "macro_recall": float(recall[seen].mean()),
+        "macro_f1": float(f1[seen].mean()),
         "per_class": {
             name: {
                 "precision": float(precision[i]),

@@ -6,7 +6,7 @@ import numpy as np
 
 from dlcli.config.resolve import ResolvedConfig
 from dlcli.data.features import model_inputs, tf_column_inputs
-from dlcli.model.head import predicted_classes
+from dlcli.model.head import keras_targets, predicted_classes
 from dlcli.report import classification
 from dlcli.text import table
 
@@ -27,11 +27,15 @@ def score(model, x, y: np.ndarray, config: ResolvedConfig, classes: list | None 
     if hasattr(x, "element_spec"):
         if inputs is not None and inputs.columns:
             x = x.map(lambda features, label: (tf_column_inputs(features, inputs), label))
+        if config.one_hot:
+            import tensorflow as tf
+
+            x = x.map(lambda features, label: (features, tf.one_hot(label, config.output.units)))
         results = model.evaluate(x, verbose=0, return_dict=True)
         outputs = np.asarray(model.predict(x, verbose=0))
     else:
         x = model_inputs(x, inputs)
-        results = model.evaluate(x, y, batch_size=EVAL_BATCH, verbose=0, return_dict=True)
+        results = model.evaluate(x, keras_targets(y, config), batch_size=EVAL_BATCH, verbose=0, return_dict=True)
         outputs = np.asarray(model.predict(x, batch_size=EVAL_BATCH, verbose=0))
     metrics = {"loss": float(results.pop("loss"))}
     if config.task == "regression":

@@ -337,7 +337,7 @@ def test_loss_name(loss, expected):
         ("huber", "regression", None),
         ("sparse_categorical_crossentropy", "multiclass", None),
         ("binary_crossentropy", "binary", None),
-        # one-hot losses on class labels are one_hot_loss_with_class_indices's business
+        # dlcli one-hots the labels for a categorical loss (one_hot_loss_on_binary checks the units)
         ("categorical_crossentropy", "multiclass", None),
         ("{name: CategoricalCrossentropy, from_logits: true}", "binary", None),
         ("sparse_categorical_crossentropy", "regression", "is a classification loss"),
@@ -345,6 +345,7 @@ def test_loss_name(loss, expected):
         ("categorical_crossentropy", "regression", "is a classification loss"),
         ("mse", "multiclass", "is a regression loss"),
         ("MeanAbsoluteError", "binary", "is a regression loss"),
+        ("{name: mse, from_logits: true}", "binary", "is a regression loss"),
         ("{name: huber, delta: 2.0}", "multiclass", "is a regression loss"),
     ],
 )
@@ -359,30 +360,55 @@ def test_loss_matches_task(loss, task, fragment):
 
 
 @pytest.mark.parametrize(
-    ("loss", "task", "reported"),
+    ("output", "loss"),
     [
-        ("categorical_crossentropy", "multiclass", True),
-        ("CategoricalCrossentropy", "multiclass", True),
-        ("{name: categorical_crossentropy, from_logits: true}", "binary", True),
-        ("categorical_focal_crossentropy", "multiclass", True),
-        ("categorical_hinge", "multiclass", True),
-        ("kl_divergence", "multiclass", True),
-        ("auto", "multiclass", False),
-        ("sparse_categorical_crossentropy", "multiclass", False),
-        ("binary_crossentropy", "binary", False),
-        # on a regression target loss_matches_task already calls it a classification loss
-        ("categorical_crossentropy", "regression", False),
+        ("auto", "mean_squared_error"),
+        ("auto", "mse"),
+        ("{units: 1, activation: sigmoid}", "mean_squared_error"),
+        ("{activation: sigmoid}", "MeanSquaredError"),
     ],
 )
-def test_one_hot_loss_with_class_indices(loss, task, reported):
-    problems = checks.one_hot_loss_with_class_indices(load(DIGITS + f"loss: {loss}\n"), task, N_CLASSES[task])
+def test_loss_matches_task_warns_of_squared_error_on_one_sigmoid_unit(output, loss):
+    config = load(DIGITS + f"model: {{output: {output}}}\nloss: {loss}\n")
+    problem = only(checks.loss_matches_task(config, "binary", 2), "warning")
+    assert problem.path == ("loss",)
+    assert "on one sigmoid unit trains" in problem.message and "binary_crossentropy" in problem.message
+
+
+@pytest.mark.parametrize(
+    "output", ["{units: 1, activation: linear}", "{units: 1, activation: tanh}", "{units: 2, activation: softmax}"]
+)
+def test_loss_matches_task_refuses_squared_error_on_other_binary_outputs(output):
+    config = load(DIGITS + f"model: {{output: {output}}}\nloss: mean_squared_error\n")
+    problem = only(checks.loss_matches_task(config, "binary", 2), "error")
+    assert "is a regression loss" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("loss", "output", "task", "reported"),
+    [
+        ("categorical_crossentropy", "auto", "binary", True),
+        ("{name: categorical_crossentropy, from_logits: true}", "auto", "binary", True),
+        ("kl_divergence", "{units: 1, activation: sigmoid}", "binary", True),
+        ("categorical_crossentropy", "{units: 2, activation: softmax}", "binary", False),
+        ("categorical_crossentropy", "auto", "multiclass", False),
+        ("CategoricalCrossentropy", "{units: 10, activation: softmax}", "multiclass", False),
+        ("categorical_focal_crossentropy", "auto", "multiclass", False),
+        ("categorical_hinge", "auto", "multiclass", False),
+        ("kl_divergence", "auto", "multiclass", False),
+        ("binary_crossentropy", "auto", "binary", False),
+        ("categorical_crossentropy", "auto", "regression", False),
+    ],
+)
+def test_one_hot_loss_on_binary(loss, output, task, reported):
+    config = load(DIGITS + f"model: {{output: {output}}}\nloss: {loss}\n")
+    problems = checks.one_hot_loss_on_binary(config, task, N_CLASSES[task])
     if not reported:
         assert problems == []
         return
     problem = only(problems, "error")
     assert problem.path == ("loss",)
-    assert "expects one-hot labels but dlcli feeds class indices" in problem.message
-    assert "use sparse_categorical_crossentropy" in problem.message
+    assert "the output has 1 unit; use binary_crossentropy" in problem.message
 
 
 @pytest.mark.parametrize(
@@ -511,6 +537,22 @@ def test_metrics_match_task(metrics, output, task, expected):
     problems = checks.metrics_match_task(config, task, N_CLASSES[task])
     assert [(p.severity, p.path) for p in problems] == [(s, ("metrics", i)) for s, i, _ in expected]
     for problem, (_, _, fragment) in zip(problems, expected, strict=True):
+        assert fragment in problem.message
+
+
+@pytest.mark.parametrize(
+    ("metrics", "expected"),
+    [
+        ("[accuracy, categorical_accuracy, top_k_categorical_accuracy, kl_divergence]", []),
+        ("[accuracy, sparse_categorical_accuracy]", [(1, "reads class indices but 'categorical_crossentropy'")]),
+        ("[sparse_top_k_categorical_accuracy]", [(0, "use accuracy or categorical_accuracy")]),
+    ],
+)
+def test_metrics_match_task_with_one_hot_targets(metrics, expected):
+    config = load(DIGITS + f"loss: categorical_crossentropy\nmetrics: {metrics}\n")
+    problems = checks.metrics_match_task(config, "multiclass", 10)
+    assert [(p.severity, p.path) for p in problems] == [("error", ("metrics", i)) for i, _ in expected]
+    for problem, (_, fragment) in zip(problems, expected, strict=True):
         assert fragment in problem.message
 
 
@@ -645,7 +687,7 @@ def test_class_weight_fits_task_stops_resolve_with_a_location():
 def test_check_against_data_collects_every_data_check():
     config = load(
         DIGITS
-        + "model: {output: {units: 3, activation: sigmoid}}\nloss: categorical_crossentropy\n"
+        + "model: {output: {units: 3, activation: sigmoid}}\nloss: mse\n"
         + "metrics: [auc, categorical_accuracy]\n"
     )
     problems = checks.check_against_data(config, "multiclass", 10)

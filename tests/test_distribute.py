@@ -302,7 +302,29 @@ def test_mirrored_with_default_steps_per_execution(tmp_path):
     assert code == 0, stderr[-3000:]
 
 
+def test_mirrored_with_a_one_hot_loss_and_class_weights(tmp_path):
+    """Keras's fit on the in-memory shuffle gets one-hot targets, weighed by class."""
+    code, stdout, stderr, _out = mirrored(
+        tmp_path, "loss=categorical_crossentropy", "training.class_weight=balanced", "training.epochs=20",
+        "optimizer.learning_rate=0.05",
+    )  # fmt: skip
+    assert code == 0, stderr[-3000:]
+    assert json.loads(stdout)["metrics"]["accuracy"] > 0.7
+
+
 # --- two workers on 127.0.0.1 -----------------------------------------------------------------------
+
+
+def two_workers(args, ports: list[int], log_dir: Path, scratch: Path) -> list[int | None]:
+    """``dlcli ARGS`` as workers 0 and 1 of a cluster on ``ports`` (logs in ``log_dir``); their exit codes."""
+    procs = []
+    try:
+        for index in (0, 1):
+            env = dlcli_env(TF_CONFIG=worker_config(ports, index), TMPDIR=str(scratch))
+            procs.append(start(args, env, log_dir, f"worker{index}"))
+        return wait_all(procs, TIMEOUT)
+    finally:
+        stop(procs)
 
 
 def test_two_workers_train_one_run(tmp_path):
@@ -319,15 +341,8 @@ def test_two_workers_train_one_run(tmp_path):
         # iris.yaml has no validation split, which early stopping on val_loss needs
         "--set", "data.validation_split=0.1",
     ]  # fmt: skip
-    procs = []
     began = time.monotonic()
-    try:
-        for index in (0, 1):
-            env = dlcli_env(TF_CONFIG=worker_config(ports, index), TMPDIR=str(scratch))
-            procs.append(start(args, env, tmp_path, f"worker{index}"))
-        codes = wait_all(procs, TIMEOUT)
-    finally:
-        stop(procs)
+    codes = two_workers(args, ports, tmp_path, scratch)
     wall = time.monotonic() - began
     (out0, err0), (out1, err1) = logs(tmp_path, "worker0"), logs(tmp_path, "worker1")
     print(f"two-worker wall time {wall:.1f}s")
@@ -398,3 +413,22 @@ def test_multi_worker_streamed_data_leaves_no_run_directory(streamed_multi_worke
     code, _stderr, out = streamed_multi_worker
     assert code == 2
     assert run_dirs(out) == []
+
+
+def test_two_workers_with_a_one_hot_loss_and_class_weights(tmp_path):
+    """The strategy.run loop one-hots nothing itself: it gets one-hot targets and weighs them by their class."""
+    out = tmp_path / "runs"
+    ports = free_ports(2)
+    args = [
+        "train", IRIS, "--output-dir", out, "--set", "training.distribution=multi_worker",
+        "--set", "training.epochs=3", "--set", "loss=categorical_crossentropy",
+        "--set", "training.class_weight=balanced", "--set", "data.validation_split=0.1",
+    ]  # fmt: skip
+    codes = two_workers(args, ports, tmp_path, tmp_path)
+    assert codes == [0, 0], logs(tmp_path, "worker0")[1][-3000:] + logs(tmp_path, "worker1")[1][-3000:]
+    [run] = run_dirs(out)
+    history = (run / "history.csv").read_text().splitlines()
+    assert "val_accuracy" in history[0].split(",")
+    again = invoke("evaluate", run, "--json")
+    assert again.exit_code == 0, again.output
+    assert_same_metrics(json.loads(again.stdout)["metrics"], json.loads((run / "metrics.json").read_text()))

@@ -106,6 +106,21 @@ def _test_split(run: Path):
 # -- 1. report.classification against scikit-learn --------------------------------------------
 
 
+def test_a_class_neither_present_nor_predicted_is_reported_but_not_averaged():
+    """An output unit for a label absent from the data: its row, column and entry stay; macro averages skip it."""
+    from sklearn.metrics import precision_recall_fscore_support
+
+    from dlcli.report import classification
+
+    y_true = np.array([0, 0, 1, 1, 2, 2, 2])
+    y_pred = np.array([0, 1, 1, 1, 2, 2, 0])
+    got = classification(y_true, y_pred, ["0", "1", "2", "3"])
+    mp, mr, mf, _ = precision_recall_fscore_support(y_true, y_pred, average="macro", zero_division=0)
+    assert (got["macro_precision"], got["macro_recall"], got["macro_f1"]) == pytest.approx((mp, mr, mf))
+    assert got["per_class"]["3"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
+    assert np.array(got["confusion_matrix"]["matrix"]).shape == (4, 4)
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_classification_matches_sklearn(seed):
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support

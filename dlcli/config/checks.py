@@ -134,6 +134,17 @@ def loss_name(loss) -> str | None:
     return names.snake(raw)
 
 
+SQUARED_ERRORS = {"mean_squared_error", "mse"}
+
+
+def _sigmoid_unit(config) -> bool:
+    """Is the output one sigmoid unit (explicitly, or by ``auto`` for a binary target)?"""
+    out = config.model.output
+    if out == "auto":
+        return not from_logits(config.loss)
+    return out.units in ("auto", 1) and out.activation in ("auto", "sigmoid") and not from_logits(config.loss)
+
+
 def loss_matches_task(config, task: str, n_classes: int | None = None) -> list[Problem]:
     """A classification loss on a continuous target, or the reverse, cannot train."""
     name = loss_name(config.loss)
@@ -145,6 +156,14 @@ def loss_matches_task(config, task: str, n_classes: int | None = None) -> list[P
                 ("loss",),
                 f"'{name}' is a classification loss but the target is continuous (regression); "
                 "use mean_squared_error or mean_absolute_error, or set task",
+            )
+        ]
+    if task == "binary" and name in SQUARED_ERRORS and _sigmoid_unit(config):
+        return [
+            warning(
+                ("loss",),
+                f"'{name}' on one sigmoid unit trains (classic backprop), but binary_crossentropy is the usual "
+                "choice for a 0/1 target",
             )
         ]
     if task != "regression" and name in names.REGRESSION_LOSSES:
@@ -162,15 +181,15 @@ def loss_matches_task(config, task: str, n_classes: int | None = None) -> list[P
     return []
 
 
-def one_hot_loss_with_class_indices(config, task: str, n_classes: int | None = None) -> list[Problem]:
-    """categorical_crossentropy wants one-hot rows; dlcli's labels are class indices."""
+def one_hot_loss_on_binary(config, task: str, n_classes: int | None = None) -> list[Problem]:
+    """A categorical loss is one-hot over the output units: one sigmoid unit has nothing to one-hot."""
     name = loss_name(config.loss)
-    if task != "regression" and name in names.CATEGORICAL_LOSSES:
+    if task == "binary" and name in names.CATEGORICAL_LOSSES and _units(config, task, n_classes) == 1:
         return [
             Problem(
                 ("loss",),
-                f"'{name}' expects one-hot labels but dlcli feeds class indices; "
-                "use sparse_categorical_crossentropy (the same loss on integer labels) or loss: auto",
+                f"'{name}' compares one-hot rows over the output units but the output has 1 unit; "
+                "use binary_crossentropy, or output: {units: 2, activation: softmax}",
             )
         ]
     return []
@@ -281,9 +300,17 @@ def metrics_match_task(config, task: str, n_classes: int | None) -> list[Problem
     units = _units(config, task, n_classes)
     kind = "regression" if task == "regression" else ("binary" if units == 1 else "classes")
     out: list[Problem] = []
+    one_hot = kind == "classes" and loss_name(config.loss) in names.CATEGORICAL_LOSSES
     for i, name in _metric_names(config):
         path = ("metrics", i)
-        if kind == "regression":
+        if one_hot and name in names.SPARSE_METRICS:
+            out.append(
+                Problem(path, f"'{name}' reads class indices but '{loss_name(config.loss)}' trains on one-hot "
+                        "targets; use accuracy or categorical_accuracy")
+            )  # fmt: skip
+        elif one_hot and name in names.ONE_HOT_METRICS:
+            continue  # the targets are one-hot
+        elif kind == "regression":
             if name not in names.REGRESSION_METRICS:
                 out.append(Problem(path, f"'{name}' needs classes but the target is continuous; use mae, rmse or r2"))
         elif name in names.METRICS_FAILING[kind]:
@@ -342,7 +369,7 @@ def _kind_text(kind: str, units) -> str:
 
 DATA_CHECKS = (
     loss_matches_task,
-    one_hot_loss_with_class_indices,
+    one_hot_loss_on_binary,
     output_units_match,
     output_activation_matches,
     logits_match_loss,

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from dlcli import names
 from dlcli.config.checks import check_against_data, from_logits
 from dlcli.config.schema import Config, LossSpec, OptimizerSpec, OutputConfig
 from dlcli.errors import ConfigError
@@ -55,6 +56,14 @@ class ResolvedConfig:
     output: Output
     loss: Named
     metrics: tuple[Named, ...]
+
+    @property
+    def one_hot(self) -> bool:
+        """Does the loss want one-hot targets (``categorical_crossentropy``, ``kl_divergence``, ...)?
+
+        dlcli's labels are class indices; they are one-hot encoded where they meet Keras.
+        """
+        return self.task != "regression" and names.snake(self.loss.name) in names.CATEGORICAL_LOSSES
 
     @property
     def optimizer(self) -> OptimizerSpec:

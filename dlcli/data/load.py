@@ -7,9 +7,11 @@ makes the seeded splits. Nothing here imports TensorFlow.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from dlcli.data import fingerprint, sources
 from dlcli.data.base import Probe, RawData
-from dlcli.data.prepare import prepare
+from dlcli.data.prepare import own_numbers_units, prepare
 
 
 def read(config) -> RawData:
@@ -36,5 +38,23 @@ def load(config, *, test_holes: bool = False):
 
 
 def probe(config) -> Probe:
-    """Shapes, task and number of classes, read cheaply (no TensorFlow, no full load when avoidable)."""
-    return sources.module(config.data.source).probe(config)
+    """Shapes, task and number of classes, read cheaply (no TensorFlow, no full load when avoidable).
+
+    Explicit output units above the classes counted may index whole-number
+    labels directly (``prepare.units_beyond_labels``): only the labels can tell,
+    so the data is then read (a streamed file scanned) as ``train`` reads it.
+    """
+    module = sources.module(config.data.source)
+    found = module.probe(config)
+    out = config.model.output
+    units = None if out == "auto" or out.units == "auto" else out.units
+    streams = getattr(module, "streams", None)
+    if found.task != "multiclass" or units is None or units <= (found.n_classes or 0):
+        return found
+    if streams is not None and streams(config):
+        from dlcli.data import stream
+
+        return replace(found, n_classes=len(stream.scan(config).classes))
+    if own_numbers_units(config, module.read(config), found.task) is None:
+        return found
+    return replace(found, n_classes=units)

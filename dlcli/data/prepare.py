@@ -53,17 +53,19 @@ def _flat(y):
     return None if y is None else (np.ravel(y) if y.ndim == 2 else y)
 
 
-def encode(raw: RawData, task: str):
+def encode(raw: RawData, task: str, units: int | None = None):
     """Targets of (train, validation, test) as class indices or float32, plus the class list.
 
     Classes come from the training rows; a label seen only in a given
-    validation or test file is an error.
+    validation or test file is an error. With ``units`` (whole-number labels
+    below it, see ``units_beyond_labels``) the classes are 0..units-1 and each
+    label is its own index.
     """
     y, y_val, y_test = _flat(raw.y), _flat(raw.y_val), _flat(raw.y_test)
     if task == "regression":
         cast = [None if a is None else a.astype(np.float32) for a in (y, y_val, y_test)]
         return (*cast, None)
-    values = np.unique(y)
+    values = np.unique(y) if units is None else np.arange(units, dtype=np.unique(y).dtype)
     if len(values) > MANY_CLASSES and values.dtype.kind in "iu":
         warn(
             f"{raw.target_label}: {len(values)} distinct whole numbers read as classes; "
@@ -86,6 +88,43 @@ def encode(raw: RawData, task: str):
     if raw.class_names:
         classes = [raw.class_names.get(v, str(v)) for v in classes]
     return (*encoded, classes)
+
+
+def units_beyond_labels(config, labels: np.ndarray, task: str) -> int | None:
+    """The output's units, when they should index whole-number labels directly (else None).
+
+    Integer labels 0..9 with a class absent from the file and ``units: 10``
+    train as plain Keras trains them: label k on output unit k, so the saved
+    model predicts the user's own label numbers. Warns, located at the units.
+    """
+    out = config.model.output
+    if task != "multiclass" or out == "auto" or out.units == "auto":
+        return None
+    labels = np.unique(labels)
+    if labels.dtype.kind not in "iu" or labels.min() < 0 or out.units <= labels.max() or len(labels) == out.units:
+        return None
+    missing = np.setdiff1d(np.arange(out.units), labels)
+    shown = ", ".join(str(int(v)) for v in missing[:5]) + (", ..." if len(missing) > 5 else "")
+    warn(
+        config.problem(
+            ("model", "output", "units"),
+            f"warning: {out.units} units for {len(labels)} classes; label(s) {shown} never occur. Unit k stays "
+            f"label k (labels.json lists 0..{out.units - 1}); the absent label(s) are never a training target",
+        )
+    )
+    return int(out.units)
+
+
+def own_numbers_units(config, raw: RawData, task: str) -> int | None:
+    """``units_beyond_labels`` for labels that are the user's own numbers, not codes of named classes (iris)."""
+    if raw.class_names and any(name != value for value, name in raw.class_names.items()):
+        return None
+    return units_beyond_labels(config, all_labels(raw), task)
+
+
+def all_labels(raw: RawData) -> np.ndarray:
+    """Every target value of ``raw``: training, validation and test files together."""
+    return np.concatenate([np.ravel(a) for a in (raw.y, raw.y_val, raw.y_test) if a is not None])
 
 
 def _plain(value):
@@ -168,9 +207,10 @@ def prepare(raw: RawData, config, *, test_holes: bool = False) -> Dataset:
     rows an export is checked on).
     """
     data = config.data
-    given = [np.ravel(a) for a in (raw.y, raw.y_val, raw.y_test) if a is not None]
-    task = infer_task(config.task, given[0] if len(given) == 1 else np.concatenate(given), raw.target_label)
-    y, y_val, y_test, classes = encode(raw, task)
+    labels = all_labels(raw)
+    task = infer_task(config.task, labels, raw.target_label)
+    units = own_numbers_units(config, raw, task)
+    y, y_val, y_test, classes = encode(raw, task, units)
     label = raw.target_label.split(": column")[0]
     x = _as_float(raw.x, label, data.missing)
     x_val = None if raw.x_val is None else _as_float(raw.x_val, label, data.missing)
@@ -196,7 +236,8 @@ def prepare(raw: RawData, config, *, test_holes: bool = False) -> Dataset:
     _check_unseen(x_val, vocab, raw.unseen, "validation split")
     _check_unseen(x_test, vocab, raw.unseen, "test split")
     if stratify:
-        absent = np.setdiff1d(np.arange(len(classes)), np.unique(y_train))
+        present = np.unique(np.concatenate([a for a in (y_train, y_val, y_test) if a is not None]))
+        absent = np.setdiff1d(present, np.unique(y_train))
         if len(absent):
             raise DataError(
                 f"{raw.target_label}: class(es) {[classes[i] for i in absent[:5]]} have no training rows; "

@@ -267,11 +267,14 @@ def scan(config) -> StreamData:
         raise DataError(f"{path}: has a header but no data rows")
     if data.missing == "median" and count.sum() < splits["train"] * n:
         warn(f"{path}: streaming fills missing values with the training mean (a median needs the data in memory)")
-    from dlcli.data.prepare import infer_task
+    from dlcli.data.prepare import infer_task, units_beyond_labels
 
     y_values = cells.typed(np.array(sorted(targets), dtype=object))
     task = infer_task(config.task, y_values, f"{path}: column '{target}'")
     classes = None if task == "regression" else [v.item() if hasattr(v, "item") else v for v in y_values]
+    units = units_beyond_labels(config, np.asarray(y_values), task)
+    if units is not None:
+        classes = list(range(units))  # label k on output unit k
     safe = np.maximum(count, 1)
     mean = total / safe
     var = np.maximum(total_sq / safe - mean**2, 0.0)

@@ -30,3 +30,15 @@ def probabilities(outputs: np.ndarray, activation: str) -> np.ndarray:
         shifted = np.exp(out - out.max(axis=1, keepdims=True))
         return shifted / shifted.sum(axis=1, keepdims=True)
     return out
+
+
+def one_hot(y: np.ndarray, units: int) -> np.ndarray:
+    """Class indices -> one-hot float32 rows of ``units`` columns (the targets of a categorical loss)."""
+    out = np.zeros((len(y), units), np.float32)
+    out[np.arange(len(y)), np.asarray(y).reshape(-1).astype(np.int64)] = 1.0
+    return out
+
+
+def keras_targets(y, config):
+    """``y`` (class indices) as the config's loss wants them: one-hot for a categorical loss, else unchanged."""
+    return one_hot(y, config.output.units) if y is not None and config.one_hot else y

@@ -84,6 +84,8 @@ def make_metrics(config: ResolvedConfig) -> list:
         if metric.name == "accuracy" and config.task != "regression":
             if out.units == 1:
                 metrics.append(keras.metrics.BinaryAccuracy(name="accuracy", threshold=head.threshold(out.activation)))
+            elif config.one_hot:
+                metrics.append(keras.metrics.CategoricalAccuracy(name="accuracy"))
             else:
                 metrics.append(keras.metrics.SparseCategoricalAccuracy(name="accuracy"))
             continue

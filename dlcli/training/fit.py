@@ -11,6 +11,7 @@ after each epoch and drives the same Keras callbacks.
 from __future__ import annotations
 
 from dlcli.data.features import model_inputs
+from dlcli.model.head import keras_targets
 from dlcli.training.execution import Execution
 
 
@@ -38,16 +39,18 @@ def fit(model, dataset, config, execution: Execution, *, callbacks=(), initial_e
     if dataset.streamed:
         validation = dataset.dataset("validation", batch) if dataset.rows("validation") else None
         train = dataset.dataset("train", batch, shuffle=True)
+        if config.one_hot:
+            train, validation = (_one_hot(d, config.output.units) for d in (train, validation))
         return model.fit(train, validation_data=validation, class_weight=class_weight, **common)
     validation = None
     if dataset.x_val is not None:
-        validation = (model_inputs(dataset.x_val), dataset.y_val)
+        validation = (model_inputs(dataset.x_val), keras_targets(dataset.y_val, config))
     common["validation_batch_size"] = max(batch, 1024)
     if execution.loop == "dlcli":
         return _compiled(model, dataset, config, execution, validation, class_weight, common)
     from dlcli.training.shuffle import EpochShuffle
 
-    shuffle = EpochShuffle(dataset.x_train, dataset.y_train, batch, config.seed)
+    shuffle = EpochShuffle(dataset.x_train, keras_targets(dataset.y_train, config), batch, config.seed)
     common["callbacks"] = [shuffle.callback(), *common["callbacks"]]
     return model.fit(shuffle.dataset, validation_data=validation, class_weight=class_weight, **common)
 
@@ -57,7 +60,7 @@ def _compiled(model, dataset, config, execution: Execution, validation, class_we
     from dlcli.training.fastloop import CompiledEpochs
 
     epochs = CompiledEpochs(
-        model, dataset.x_train, dataset.y_train, batch_size=config.training.batch_size, seed=config.seed,
+        model, dataset.x_train, keras_targets(dataset.y_train, config), batch_size=config.training.batch_size, seed=config.seed,
         steps=execution.steps_per_execution, jit=execution.jit_compile, class_weight=class_weight,
     )  # fmt: skip
     epochs.install()
@@ -68,3 +71,12 @@ def _compiled(model, dataset, config, execution: Execution, validation, class_we
         return model.fit(epochs.dataset, validation_data=validation, **common)
     finally:
         keras_internals.release(model)  # lets the loop's copy of the training split go before evaluation
+
+
+def _one_hot(batches, units: int):
+    """A streamed split's (features, class index) batches with one-hot labels; None stays None."""
+    if batches is None:
+        return None
+    import tensorflow as tf
+
+    return batches.map(lambda x, y: (x, tf.one_hot(y, units)))

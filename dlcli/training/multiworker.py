@@ -99,6 +99,7 @@ def fit(model, dataset, config, strategy, *, callbacks, initial_epoch: int, clas
     import tensorflow as tf
 
     from dlcli.data.features import model_inputs
+    from dlcli.model.head import keras_targets
     from dlcli.training.compile import make_loss, make_metrics
     from dlcli.training.execution import steps_per_epoch
     from dlcli.training.shuffle import EpochShuffle
@@ -106,7 +107,7 @@ def fit(model, dataset, config, strategy, *, callbacks, initial_epoch: int, clas
     check_data(config, dataset)
     epochs, batch = config.training.epochs, config.training.batch_size
     steps = steps_per_epoch(dataset, config)
-    shuffle = EpochShuffle(dataset.x_train, dataset.y_train, batch, config.seed)
+    shuffle = EpochShuffle(dataset.x_train, keras_targets(dataset.y_train, config), batch, config.seed)
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     distributed = strategy.experimental_distribute_dataset(shuffle.dataset.with_options(options))
@@ -124,7 +125,8 @@ def fit(model, dataset, config, strategy, *, callbacks, initial_epoch: int, clas
             out = model(x, training=True)
             per_sample = tf.reshape(tf.cast(loss_fn(y, out), tf.float32), [-1])
             if weights is not None:
-                per_sample = per_sample * tf.gather(weights, tf.reshape(tf.cast(y, tf.int32), [-1]))
+                index = tf.argmax(y, axis=-1) if config.one_hot else y  # one-hot targets of a categorical loss
+                per_sample = per_sample * tf.gather(weights, tf.reshape(tf.cast(index, tf.int32), [-1]))
             loss = tf.nn.compute_average_loss(per_sample)
             if model.losses:
                 loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
@@ -157,7 +159,9 @@ def fit(model, dataset, config, strategy, *, callbacks, initial_epoch: int, clas
                 break
         logs = {m.name: float(m.result()) for m in tracked}
         if x_val is not None:
-            logs.update(_validation(model, loss_fn, tracked[1:], x_val, dataset.y_val, keras, np))
+            logs.update(
+                _validation(model, loss_fn, tracked[1:], x_val, keras_targets(dataset.y_val, config), keras, np)
+            )
         logs["learning_rate"] = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
         callback_list.on_epoch_end(epoch, logs)
         if verbose:
