@@ -25,7 +25,10 @@ def infer_task(requested: str, y: np.ndarray, label: str) -> str:
             )
         return "regression"
     if kind == "f" and requested == "auto":
-        return "regression"
+        if not _two_whole_numbers(y):  # 0.0/1.0 (a 0/1 column pandas read as float) is binary, not a quantity
+            return "regression"
+        y = y.astype(np.int64)
+        kind = "i"
     if kind == "f":
         finite = y[np.isfinite(y)]
         if not np.all(finite == np.round(finite)):
@@ -42,6 +45,18 @@ def infer_task(requested: str, y: np.ndarray, label: str) -> str:
     if requested == "multiclass" and len(classes) == 2:
         return "multiclass"
     return "binary" if len(classes) == 2 else "multiclass"
+
+
+def _two_whole_numbers(y) -> bool:
+    finite = y[np.isfinite(y)]
+    return len(np.unique(finite)) == 2 and bool(np.all(finite == np.round(finite)))
+
+
+def whole_classes(y):
+    """A float target holding two whole numbers, as integers (its classes are 0 and 1, not 0.0 and 1.0)."""
+    if y is not None and y.dtype.kind == "f" and _two_whole_numbers(y) and np.all(np.isfinite(y)):
+        return y.astype(np.int64)
+    return y
 
 
 def _first_fraction(y):
@@ -62,6 +77,9 @@ def encode(raw: RawData, task: str, units: int | None = None):
     label is its own index.
     """
     y, y_val, y_test = _flat(raw.y), _flat(raw.y_val), _flat(raw.y_test)
+    if task != "regression" and y is not None and whole_classes(y) is not y:
+        y = whole_classes(y)
+        y_val, y_test = (None if a is None else a.astype(np.int64) for a in (y_val, y_test))
     if task == "regression":
         cast = [None if a is None else a.astype(np.float32) for a in (y, y_val, y_test)]
         return (*cast, None)
