@@ -126,14 +126,19 @@ def _target_values(column, had_holes: bool = False) -> np.ndarray:
 
 
 def _warn_constant_columns(config, path: str, features, categorical, x, cats) -> None:
+    """One warning per feature with a single filled value; linear in the rows (no sort: this runs on every read)."""
+    import warnings
+
     numeric = [c for c in features if c not in categorical]
-    for j, column in enumerate(numeric):
-        values = np.unique(x[:, j][~np.isnan(x[:, j])])
-        if len(values) == 1:
-            warn_constant(config, path, column, [float(values[0])])
+    if numeric and len(x):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing column: nanmin of nothing
+            low, high = np.nanmin(x, axis=0), np.nanmax(x, axis=0)
+        for j in np.flatnonzero(low == high):
+            warn_constant(config, path, numeric[j], [float(low[j])])
     for column, values in cats.items():
-        filled = np.unique(values[values != MISSING_CATEGORY])
-        if len(filled) == 1:
+        filled = values[values != MISSING_CATEGORY]
+        if len(filled) and (filled == filled[0]).all():
             warn_constant(config, path, column, [str(filled[0])])
 
 
