@@ -705,9 +705,9 @@ def test_a_signal_between_the_callbacks_at_an_epoch_end_does_not_split_them():
     from dlcli.training.callbacks import StopRequest
 
     stop = StopRequest()
-    assert stop.cut(1) is False  # the first callback at epoch 2's end: not cut
+    assert stop.cut() is False  # the first callback at epoch 2's end: not cut
     stop.signal = "SIGINT"  # ... the signal arrives here ...
-    assert stop.cut(1) is False and not stop.epoch_cut  # the later callbacks agree: epoch 2 counts
+    assert stop.cut() is False and not stop.epoch_cut  # the later callbacks agree: epoch 2 counts
 
 
 def test_only_an_epoch_stopped_before_its_last_step_is_cut():
@@ -724,21 +724,21 @@ def test_only_an_epoch_stopped_before_its_last_step_is_cut():
     callback.on_train_batch_end(0)
     stop.signal = "SIGINT"
     callback.on_train_batch_end(3)  # the epoch's last call
-    assert not stop.cut(0) and callback.model.stop_training
+    assert not stop.cut() and callback.model.stop_training
     callback.on_epoch_begin(1)
     stop.signal = None
     callback.model.stop_training = False
     callback.on_train_batch_end(0)
     stop.signal = "SIGTERM"
     callback.on_train_batch_end(1)  # two of four calls: cut
-    assert stop.cut(1) and callback.model.stop_training
+    assert stop.cut() and callback.model.stop_training
     callback.on_epoch_begin(2)
     stop.signal = None
     callback.model.stop_training = False
     callback.on_train_batch_end(3)
     stop.signal = "SIGINT"  # after the last call, during validation
     callback.on_epoch_end(2)
-    assert not stop.cut(2) and callback.model.stop_training
+    assert not stop.cut() and callback.model.stop_training
 
 
 def test_every_epoch_printed_complete_is_kept_after_ctrl_c(tmp_path):

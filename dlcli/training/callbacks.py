@@ -52,7 +52,7 @@ class StopRequest:
     def __bool__(self) -> bool:
         return self.signal is not None
 
-    def cut(self, epoch: int | None = None) -> bool:
+    def cut(self) -> bool:
         """Was the epoch that is ending cut short (stopped before its last step)?
 
         Only ``StopOnSignal`` decides it, when it stops training mid-epoch: an
@@ -125,7 +125,7 @@ class BestModel(_Resumable, keras.callbacks.ModelCheckpoint):
         super().__init__(str(folder / f".best.tmp-{os.getpid()}.keras"), save_best_only=True, **kwargs)
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.stop is not None and self.stop.cut(epoch):
+        if self.stop is not None and self.stop.cut():
             return
         with writing(self.final):
             super().on_epoch_end(epoch, logs)
@@ -186,7 +186,7 @@ class StopOnSignal(keras.callbacks.Callback):
     def __init__(self, stop: StopRequest):
         super().__init__()
         self.stop = stop
-        self.epoch = 0
+        self.epoch = 0  # the epoch running (the tests' signal injections key on it)
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
@@ -251,7 +251,7 @@ class HistoryLog(keras.callbacks.CSVLogger):
         pass
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.stop.cut(epoch):
+        if self.stop.cut():
             return
         if self.csv_file is None:
             super().on_train_begin()
@@ -274,7 +274,7 @@ class RunProgress(keras.callbacks.Callback):
         self.start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.stop.cut(epoch):
+        if self.stop.cut():
             return
         seconds = [*self.run.state.get("epoch_seconds", [])[:epoch], round(time.perf_counter() - self.start, 4)]
         self.run.update(epochs_done=epoch + 1, epoch_seconds=seconds, durable=False)
@@ -296,7 +296,7 @@ class ResumeState(keras.callbacks.Callback):
         self.last_save = time.monotonic()
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.stop.cut(epoch):
+        if self.stop.cut():
             return
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
