@@ -106,11 +106,7 @@ def rows_of(data, schema, *, keep=(), skip_bad_rows=False, label=None, skip_hint
     path = str(data)
     if not Path(path).exists():
         raise DataError(f"{path}: file not found")
-    module = sources.for_file(path, "read_inputs")
-    if module is None:
-        raise DataError(
-            f"{path}: give a .csv, .tsv, .parquet, .npz or .npy file (a CSV may be .gz, .bz2, .zst, .xz, .zip)"
-        )
+    module = sources.input_reader(path)
     if sources.is_table(module.NAME):
         options = (dialect or {}) if module.NAME == "csv" else {}
         return module.read_inputs(path, schema, keep=keep, skip_bad_rows=skip_bad_rows, skip_hint=skip_hint, **options)

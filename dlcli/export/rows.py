@@ -96,11 +96,7 @@ def _from_file(run: SavedRun, path: str) -> CheckRows:
     schema = run.inputs
     if not Path(path).is_file():
         raise DataError(f"{path}: file not found")
-    module = sources.for_file(path, "read_inputs")
-    if module is None:
-        raise DataError(
-            f"{path}: give a .csv, .tsv, .parquet, .npz or .npy file (a CSV may be .gz, .bz2, .zst, .xz, .zip)"
-        )
+    module = sources.input_reader(path)
     if not sources.is_table(module.NAME):
         if schema.columns:
             raise DataError(f"{path}: this run takes table columns; give a CSV, TSV or Parquet file")

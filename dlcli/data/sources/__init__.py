@@ -12,6 +12,7 @@ from pydantic.fields import FieldInfo
 from dlcli.config.base import Strict
 from dlcli.data import tablefile
 from dlcli.data.sources import csv, keras, npy, npz, parquet, sklearn, synthetic
+from dlcli.errors import DataError
 
 MODULES: dict[str, ModuleType] = {m.NAME: m for m in (sklearn, csv, parquet, npz, npy, keras, synthetic)}
 CONFIGS = {name: m.CONFIG for name, m in MODULES.items()}
@@ -60,6 +61,16 @@ def for_file(path: str | Path, able: str) -> ModuleType | None:
     """The source module that reads a file with this suffix and can ``able`` (``read_inputs``, ``scoring_data``)."""
     name = EXTENSIONS.get(file_suffix(path))
     return MODULES[name] if name is not None and hasattr(MODULES[name], able) else None
+
+
+def input_reader(path: str | Path) -> ModuleType:
+    """The source module that reads rows to predict on from ``path`` (by its suffix), or a DataError naming the kinds."""
+    module = for_file(path, "read_inputs")
+    if module is None:
+        raise DataError(
+            f"{path}: give a .csv, .tsv, .parquet, .npz or .npy file (a CSV may be .gz, .bz2, .zst, .xz, .zip)"
+        )
+    return module
 
 
 @functools.cache
