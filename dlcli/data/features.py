@@ -130,14 +130,11 @@ def column_arrays(x, schema: InputSchema) -> dict:
     values = numeric(x)
     values = values.reshape(len(values), -1)
     out = {}
-    numeric_columns = schema.numeric_columns
-    for column in schema.features:
-        if column in schema.vocab:
-            text = np.asarray(x[column], dtype=object).reshape(-1, 1)
-            out[schema.columns[column]] = tf.constant(text, dtype=tf.string)
+    for name, column, j in _column_layout(schema):
+        if j is None:
+            out[name] = tf.constant(np.asarray(x[column], dtype=object).reshape(-1, 1), dtype=tf.string)
         else:
-            j = numeric_columns.index(column)
-            out[schema.columns[column]] = np.ascontiguousarray(values[:, j : j + 1], dtype=np.float32)
+            out[name] = np.ascontiguousarray(values[:, j : j + 1], dtype=np.float32)
     return out
 
 
@@ -146,12 +143,18 @@ def tf_column_inputs(x, schema: InputSchema):
     import tensorflow as tf
 
     values = x[NUMERIC] if isinstance(x, dict) else x
-    out = {}
-    numeric_columns = schema.numeric_columns
+    return {
+        name: x[input_name(column)] if j is None else tf.cast(values[:, j : j + 1], tf.float32)
+        for name, column, j in _column_layout(schema)
+    }
+
+
+def _column_layout(schema: InputSchema):
+    """(input name, column, its index among the numeric features or None for a categorical one), in feature order."""
+    j = 0
     for column in schema.features:
         if column in schema.vocab:
-            out[schema.columns[column]] = x[input_name(column)]
+            yield schema.columns[column], column, None
         else:
-            j = numeric_columns.index(column)
-            out[schema.columns[column]] = tf.cast(values[:, j : j + 1], tf.float32)
-    return out
+            yield schema.columns[column], column, j
+            j += 1
