@@ -79,7 +79,9 @@ def _functional(keras, config, info: DataInfo, stats, specs):
         numeric = inputs[NUMERIC] = keras.Input(shape=info.input_shape, name=NUMERIC)
     hidden = None
     for spec in specs:
-        if spec.kind in ("flatten", "rescaling", "normalization"):
+        if spec.kind == "flatten" and spec.column:  # an embedding's (1, dim) rows as (dim,)
+            parts.append(_layer(keras, spec, config, stats)(parts.pop()))
+        elif spec.kind in ("flatten", "rescaling", "normalization"):
             numeric = _layer(keras, spec, config, stats)(numeric)
         elif spec.kind == "lookup":
             column = spec.column
@@ -90,8 +92,7 @@ def _functional(keras, config, info: DataInfo, stats, specs):
             )
             parts.append(lookup(tensor))
         elif spec.kind == "embedding":
-            embedded = keras.layers.Embedding(spec_input_dim(specs, spec), spec.units, name=spec.name)(parts.pop())
-            parts.append(keras.layers.Flatten(name=f"{spec.name}_flat")(embedded))
+            parts.append(keras.layers.Embedding(spec_input_dim(specs, spec), spec.units, name=spec.name)(parts.pop()))
         elif spec.kind == "concatenate":
             hidden = keras.layers.Concatenate(name=spec.name)(([numeric] if numeric is not None else []) + parts)
         else:

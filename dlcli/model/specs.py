@@ -69,7 +69,8 @@ def layers(
         if column in embedding:
             dim = embedding[column]
             specs.append(LayerSpec("lookup", f"lookup_{i}", (None, 1), column=column, units=buckets))
-            specs.append(LayerSpec("embedding", f"embed_{i}", (None, dim), buckets * dim, units=dim, column=column))
+            specs.append(LayerSpec("embedding", f"embed_{i}", (None, 1, dim), buckets * dim, units=dim, column=column))
+            specs.append(LayerSpec("flatten", f"embed_{i}_flat", (None, dim), column=column))
             width += dim
         else:
             specs.append(LayerSpec("lookup", f"onehot_{i}", (None, buckets), column=column, units=buckets))
