@@ -315,6 +315,8 @@ def validate(config_path, overrides):
         f"{config_path}: valid ({resolved.task}, input {probe.input_shape}"
         + (f", {probe.n_classes} classes)" if probe.n_classes else ")")
     )
+    if probe.task_reason and not probe.task_reason.startswith("set by"):
+        click.echo(f"task: {resolved.task}, inferred from the target: {probe.task_reason}")
     click.echo(specs.table(specs.layers(resolved, probe.input_shape, probe.vocab_sizes), probe.input_shape))
 
 

@@ -384,6 +384,7 @@ def environment(session: Session, execution) -> dict:
             "input_shape": list(info.input_shape),
             "features": info.feature_names,
             "task": info.task,
+            "task_reason": info.task_reason,
             "missing": config.data.missing,
             "fill": info.fill,
             "vocab": info.vocab,

@@ -22,7 +22,7 @@ single-class target                         CSV      column 'label': the target 
 task: regression on a string target         CSV      column 'label': task is regression but the target is not numeric
 missing values (default policy)             CSV      column 'a' has missing values at lines 3, 5
 missing values (default policy)             parquet  column 'a' has missing values at row 8
-missing target values                       CSV      target column 'label' is empty at line 4
+missing target values (target_missing: error) CSV    column 'label' is empty at line 4
 infinite value                              CSV      column 'b', line 3: inf is not a finite number
 non-UTF-8 bytes                             CSV      not a UTF-8 text file; save the table as UTF-8 CSV
 not a Parquet file                          parquet  not a readable Parquet file (Parquet magic bytes not found ...)
@@ -233,10 +233,10 @@ MATRIX = [
         "t.parquet",
     ),
     Bad(
-        "missing target values",
+        "missing target values (data.target_missing: error)",
         text_file("t.csv", csv_text("a,b,label", with_row(2, [4, 2, ""]))),
-        TABLE,
-        ("target column 'label' is empty at line 4",),
+        "{path: t.csv, target: label, target_missing: error}",
+        ("column 'label' is empty at line 4", "data.target_missing"),
         "t.csv",
     ),
     Bad(

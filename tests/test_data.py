@@ -12,8 +12,8 @@ import pytest
 
 from dlcli.config.load import load_config_text
 from dlcli.data import load as data
-from dlcli.data.prepare import infer_task
 from dlcli.data.sources.sklearn import DATASETS as SKLEARN_DATASETS
+from dlcli.data.task import infer_task
 from dlcli.errors import ConfigError, DataError
 
 
@@ -176,8 +176,11 @@ def test_csv_many_missing_values_are_summarised(tmp_path):
 
 
 def test_csv_empty_target_names_the_lines(tmp_path):
-    message = data_error(data.load, csv_config(tmp_path, "a,label\n1,x\n2,\n3,y\n"))
-    assert "target column 'label' is empty at line 3" in message
+    """With data.target_missing: error (the default drops them), an empty target is refused at its line."""
+    config = csv_config(tmp_path, "a,label\n1,x\n2,\n3,y\n", more=", target_missing: error")
+    for fn in (data.probe, data.load):
+        message = data_error(fn, config)
+        assert "data.target_missing: " in message and "column 'label' is empty at line 3" in message
 
 
 def test_csv_empty_file(tmp_path):
@@ -283,7 +286,8 @@ def test_npz_mnist_layout(tmp_path):
     mnist_like(tmp_path / "mnist.npz")
     config = config_for(tmp_path, "{source: npz, path: mnist.npz, validation_split: 0}")
     probe = data.probe(config)
-    assert (probe.input_shape, probe.task, probe.n_classes, probe.rows) == ((28, 28), "multiclass", 10, 60)
+    # rows: every row the run uses, the 60 of x_train and the 20 of the given x_test
+    assert (probe.input_shape, probe.task, probe.n_classes, probe.rows) == ((28, 28), "multiclass", 10, 80)
     dataset = data.load(config)
     assert dataset.info.input_shape == (28, 28)
     assert dataset.info.splits == {"train": 60, "validation": 0, "test": 20}

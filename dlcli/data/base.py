@@ -35,6 +35,7 @@ class Probe:
     n_classes: int | None
     rows: int | None = None
     vocab_sizes: dict[str, int] = field(default_factory=dict)  # categorical column -> categories (tables)
+    task_reason: str | None = None  # why the task is what it is (task.decide), for validate to print
 
 
 @dataclass
@@ -49,6 +50,7 @@ class DataInfo:
     fingerprint: dict[str, Any]
     fill: list[float] | None = None  # per-feature values for missing cells (data.missing: mean | median | zero)
     vocab: dict[str, list[str]] = field(default_factory=dict)  # categorical column -> categories seen in training
+    task_reason: str | None = None  # why the task is what it is (task.decide), for environment.json
 
     @property
     def n_classes(self) -> int | None:

@@ -38,23 +38,29 @@ def load(config, *, test_holes: bool = False):
 
 
 def probe(config) -> Probe:
-    """Shapes, task and number of classes, read cheaply (no TensorFlow, no full load when avoidable).
+    """Shapes, task and number of classes, as ``train`` will find them (no TensorFlow).
+
+    A data file (a table or arrays) is read exactly as ``train`` reads it (in
+    memory, or the streamed file's one checking pass): its categories, holes,
+    task, classes and refusals depend on every cell and on the training split,
+    and ``validate`` must print the model ``train`` builds and refuse what
+    ``train`` refuses, with the same message. Named datasets (sklearn, keras,
+    synthetic) are probed from their known shapes, without loading.
 
     Explicit output units above the classes counted may index whole-number
     labels directly (``prepare.units_beyond_labels``): only the labels can tell,
-    so the data is then read (a streamed file scanned) as ``train`` reads it.
+    so the data is then read as ``train`` reads it.
     """
     module = sources.module(config.data.source)
+    if module.probe is None:  # a table or array file: read as train reads it
+        info = load(config).info
+        vocab = {column: len(categories) for column, categories in info.vocab.items()}
+        return Probe(info.input_shape, info.task, info.n_classes, sum(info.splits.values()), vocab, info.task_reason)
     found = module.probe(config)
     out = config.model.output
     units = None if out == "auto" or out.units == "auto" else out.units
-    streams = getattr(module, "streams", None)
     if found.task != "multiclass" or units is None or units <= (found.n_classes or 0):
         return found
-    if streams is not None and streams(config):
-        from dlcli.data import stream
-
-        return replace(found, n_classes=len(stream.scan(config).classes))
     if own_numbers_units(config, module.read(config), found.task) is None:
         return found
     return replace(found, n_classes=units)

@@ -8,60 +8,9 @@ from dlcli.data import fingerprint
 from dlcli.data.base import DataInfo, Dataset, RawData
 from dlcli.data.features import numeric, take, with_numeric
 from dlcli.data.splits import split
+from dlcli.data.task import decide, filled_targets, plain, whole_classes
 from dlcli.errors import DataError
 from dlcli.log import warn
-
-MANY_CLASSES = 50
-
-
-def infer_task(requested: str, y: np.ndarray, label: str) -> str:
-    """binary / multiclass / regression, from the target's values unless ``requested`` says."""
-    y = np.asarray(y)
-    kind = y.dtype.kind
-    if requested == "regression":
-        if kind not in "iuf":
-            raise DataError(
-                f"{label}: task is regression but the target is not numeric (e.g. {_plain(y.ravel()[0])!r}); set task: classification"
-            )
-        return "regression"
-    if kind == "f" and requested == "auto":
-        if not _two_whole_numbers(y):  # 0.0/1.0 (a 0/1 column pandas read as float) is binary, not a quantity
-            return "regression"
-        y = y.astype(np.int64)
-        kind = "i"
-    if kind == "f":
-        finite = y[np.isfinite(y)]
-        if not np.all(finite == np.round(finite)):
-            raise DataError(
-                f"{label}: task is {requested} but the target has fractional values (e.g. {_first_fraction(y)}); use task: regression"
-            )
-    classes = np.unique(y)
-    if len(classes) < 2:
-        raise DataError(
-            f"{label}: the target has a single class ({_plain(classes[0])!r} in every row); a classifier needs at least two"
-        )
-    if requested == "binary" and len(classes) != 2:
-        raise DataError(f"{label}: task is binary but the target has {len(classes)} classes; use task: multiclass")
-    if requested == "multiclass" and len(classes) == 2:
-        return "multiclass"
-    return "binary" if len(classes) == 2 else "multiclass"
-
-
-def _two_whole_numbers(y) -> bool:
-    finite = y[np.isfinite(y)]
-    return len(np.unique(finite)) == 2 and bool(np.all(finite == np.round(finite)))
-
-
-def whole_classes(y):
-    """A float target holding two whole numbers, as integers (its classes are 0 and 1, not 0.0 and 1.0)."""
-    if y is not None and y.dtype.kind == "f" and _two_whole_numbers(y) and np.all(np.isfinite(y)):
-        return y.astype(np.int64)
-    return y
-
-
-def _first_fraction(y):
-    frac = y[np.isfinite(y) & (y != np.round(y))]
-    return frac[0] if len(frac) else y[0]
 
 
 def _flat(y):
@@ -84,11 +33,6 @@ def encode(raw: RawData, task: str, units: int | None = None):
         cast = [None if a is None else a.astype(np.float32) for a in (y, y_val, y_test)]
         return (*cast, None)
     values = np.unique(y) if units is None else np.arange(units, dtype=np.unique(y).dtype)
-    if len(values) > MANY_CLASSES and values.dtype.kind in "iu":
-        warn(
-            f"{raw.target_label}: {len(values)} distinct whole numbers read as classes; "
-            "set task: regression if it is a quantity"
-        )
     encoded = [np.searchsorted(values, y).astype(np.int32)]
     for other, what in ((y_val, "validation"), (y_test, "test")):
         if other is None:
@@ -99,10 +43,10 @@ def encode(raw: RawData, task: str, units: int | None = None):
         unseen = np.setdiff1d(np.unique(other), values)
         if len(unseen):
             raise DataError(
-                f"{raw.target_label}: {what} labels {[_plain(v) for v in unseen[:5]]} never appear in the training data"
+                f"{raw.target_label}: {what} labels {[plain(v) for v in unseen[:5]]} never appear in the training data"
             )
         encoded.append(np.searchsorted(values, other).astype(np.int32))
-    classes = [_plain(v) for v in values]
+    classes = [plain(v) for v in values]
     if raw.class_names:
         classes = [raw.class_names.get(v, str(v)) for v in classes]
     return (*encoded, classes)
@@ -145,9 +89,21 @@ def all_labels(raw: RawData) -> np.ndarray:
     return np.concatenate([np.ravel(a) for a in (raw.y, raw.y_val, raw.y_test) if a is not None])
 
 
-def _plain(value):
-    """numpy scalar -> the JSON-friendly Python value."""
-    return value.item() if hasattr(value, "item") else value
+def without_missing_targets(raw: RawData, config) -> RawData:
+    """``raw`` without the rows whose target is NaN (arrays; a table's reader drops its own), per
+    ``data.target_missing``."""
+    from dataclasses import replace
+
+    parts = {}
+    for x_key, y_key, what in (("x", "y", ""), ("x_val", "y_val", " (validation)"), ("x_test", "y_test", " (test)")):
+        y = getattr(raw, y_key)
+        if y is None or y.dtype.kind != "f":
+            continue
+        filled = ~np.isnan(y.reshape(len(y), -1)).any(axis=1)
+        if not filled.all():
+            parts[y_key] = filled_targets(config, y, f"{raw.target_label}{what}")
+            parts[x_key] = take(getattr(raw, x_key), filled)
+    return replace(raw, **parts) if parts else raw
 
 
 def _as_float(x, label: str, missing: str):
@@ -225,8 +181,9 @@ def prepare(raw: RawData, config, *, test_holes: bool = False) -> Dataset:
     rows an export is checked on).
     """
     data = config.data
+    raw = without_missing_targets(raw, config)
     labels = all_labels(raw)
-    task = infer_task(config.task, labels, raw.target_label)
+    task, reason = decide(config.task, labels, raw.target_label)
     units = own_numbers_units(config, raw, task)
     y, y_val, y_test, classes = encode(raw, task, units)
     label = raw.target_label.split(": column")[0]
@@ -268,6 +225,7 @@ def prepare(raw: RawData, config, *, test_holes: bool = False) -> Dataset:
     )  # fmt: skip
     info = DataInfo(
         task=task,
+        task_reason=reason,
         input_shape=tuple(int(d) for d in numeric(x).shape[1:]),
         classes=classes,
         feature_names=raw.feature_names,

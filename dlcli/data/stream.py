@@ -25,7 +25,7 @@ from dlcli.data import cells, fingerprint
 from dlcli.data.base import DataInfo
 from dlcli.data.features import NUMERIC, input_name
 from dlcli.data.splits import split_codes, split_codes_tf
-from dlcli.data.table import categorical_columns, categories, numbers, places
+from dlcli.data.table import categorical_columns, categories, numbers
 from dlcli.data.tablefile import columns, compression, csv_errors, csv_options, dialect, located_header, separator
 from dlcli.errors import DataError
 from dlcli.log import warn
@@ -58,6 +58,7 @@ class StreamData:
     vocab: dict[str, list[str]] = field(default_factory=dict)
     text_columns: set[str] = field(default_factory=set)  # numeric columns decoded as text, then converted
     decimal: str = "."
+    target_holes: bool = False  # some rows have no target: read it as text and leave those rows out
     info: DataInfo = field(repr=False, default=None)
 
     streamed: ClassVar[bool] = True
@@ -87,7 +88,7 @@ class StreamData:
             name = by_index[index]
             if name in fill_of and name not in self.text_columns:
                 defaults.append(tf.constant(float(fill_of[name]), tf.float32))
-            elif name == self.target and self.task == "regression":
+            elif name == self.target and self.task == "regression" and not self.target_holes:
                 defaults.append(tf.constant(np.nan, tf.float32))
             else:
                 defaults.append(tf.constant("", tf.string))
@@ -102,6 +103,12 @@ class StreamData:
             # Batch-then-decode: a whole chunk of lines at once, then keep this split's rows.
             cols = tf.io.decode_csv(lines, record_defaults=defaults, field_delim=self.sep, select_cols=used)
             keep = tf.equal(split_codes_tf(tf, index, seed, test, val), code)
+            y = cols[at[self.target]]
+            if self.target_holes:  # read as text: a row without a target is in no split
+                y = tf.strings.strip(y)
+                keep &= ~cells.tf_is_missing(tf, y)
+                if table is None:
+                    y = cells.tf_numbers(tf, y, 0.0, self.decimal)
             numeric = [
                 cells.tf_numbers(tf, cols[at[c]], float(fill_of[c]), self.decimal)
                 if c in self.text_columns
@@ -109,7 +116,6 @@ class StreamData:
                 for c in self.features
             ]
             x = tf.stack(numeric, axis=1) if numeric else tf.zeros([tf.shape(lines)[0], 0])
-            y = cols[at[self.target]]
             if table is not None:
                 y = table.lookup(tf.strings.strip(y))
             if self.categorical:
@@ -227,13 +233,22 @@ def scan(config) -> StreamData:
         vocabularies = _Categories(path, categorical)
         targets: set = set()
         splits = {"train": 0, "validation": 0, "test": 0}
-        row0 = 0
-        reader = _reader(path, [*features, target], categorical, options, chunksize=CHUNK_ROWS)
+        row0, holes, hole_lines = 0, 0, []
+        reader = _reader(path, [*features, target], [*categorical, target], options, chunksize=CHUNK_ROWS)
         for chunk in reader:
             lines = chunk.index.to_numpy() + 2
             where = ("line", lines)
             codes = split_codes(np.arange(row0, row0 + len(chunk)), config.seed, data.test_split, data.validation_split)
             row0 += len(chunk)
+            y = chunk[target]
+            empty = y.isna().to_numpy()
+            if empty.any():
+                hole_lines += lines[empty][: 3 - len(hole_lines)].tolist()
+                holes += int(empty.sum())
+                codes = np.where(empty, -1, codes)  # in no split
+                y = y[~empty]
+            if len(targets) <= 10_000:
+                targets.update(str(v).strip() for v in y.unique())
             x = np.empty((len(chunk), n))
             for j, col in enumerate(numeric):
                 column = chunk[col]
@@ -247,15 +262,6 @@ def scan(config) -> StreamData:
                     text_columns.add(col)
             for col in categorical:
                 vocabularies.add(col, categories(chunk[col], path, col, where, data.missing), codes, lines)
-            y = chunk[target]
-            if y.isna().any():
-                empty = y.isna().to_numpy()
-                raise DataError(
-                    f"{path}: target column '{target}' is empty at {places(empty, where)}; fill or drop those rows "
-                    "(streaming cannot drop rows: set data.streaming: false and data.missing: drop)"
-                )
-            if len(targets) <= 10_000:
-                targets.update(str(v).strip() for v in y.unique())
             train = x[codes == 0]
             with np.errstate(invalid="ignore"):
                 total += np.nansum(train, axis=0)
@@ -267,10 +273,15 @@ def scan(config) -> StreamData:
         raise DataError(f"{path}: has a header but no data rows")
     if data.missing == "median" and count.sum() < splits["train"] * n:
         warn(f"{path}: streaming fills missing values with the training mean (a median needs the data in memory)")
-    from dlcli.data.prepare import infer_task, units_beyond_labels
+    from dlcli.data.prepare import units_beyond_labels
+    from dlcli.data.task import decide, listed, missing_targets
 
-    y_values = cells.typed(np.array(sorted(targets), dtype=object))
-    task = infer_task(config.task, y_values, f"{path}: column '{target}'")
+    label = f"{path}: column '{target}'"
+    if holes == row0:
+        raise DataError(f"{path}: target column '{target}' is empty in every row")
+    missing_targets(config, label, holes, listed("line", hole_lines, holes))
+    y_values = cells.typed(np.array(sorted(targets), dtype=object), options["decimal"])
+    task, reason = decide(config.task, y_values, label)
     classes = None if task == "regression" else [v.item() if hasattr(v, "item") else v for v in y_values]
     units = units_beyond_labels(config, np.asarray(y_values), task)
     if units is not None:
@@ -291,10 +302,11 @@ def scan(config) -> StreamData:
         path=path, sep=separator(path, options["delimiter"]), features=numeric, target=target, column_index={c: head.index(c) for c in head},
         task=task, classes=classes, mean=mean, var=var, fill=fill, seed=config.seed, test_split=data.test_split,
         validation_split=data.validation_split, splits=splits, categorical=categorical, vocab=vocab,
-        text_columns=text_columns, decimal=options["decimal"],
+        text_columns=text_columns, decimal=options["decimal"], target_holes=holes > 0,
     )  # fmt: skip
     stream.info = DataInfo(
         task=task,
+        task_reason=reason,
         input_shape=(n,),
         classes=classes,
         feature_names=features,

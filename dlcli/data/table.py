@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dlcli.data import cells
+from dlcli.data import cells, tablefile
 from dlcli.data.base import RawData
 from dlcli.data.tablefile import (
     KEEP_AS_CATEGORIES,
@@ -22,6 +22,7 @@ from dlcli.data.tablefile import (
     read_frame,
     warn_constant,
 )
+from dlcli.data.task import listed, missing_targets
 from dlcli.errors import DataError
 from dlcli.log import warn
 
@@ -31,9 +32,7 @@ MAX_ROWS_SHOWN = 3
 def places(mask, where) -> str:
     word, labels = where
     rows = labels[np.asarray(mask)]
-    shown = ", ".join(str(r) for r in rows[:MAX_ROWS_SHOWN])
-    more = f" and {len(rows) - MAX_ROWS_SHOWN} more" if len(rows) > MAX_ROWS_SHOWN else ""
-    return f"{word}{'s' if len(rows) > 1 else ''} {shown}{more}"
+    return listed(word, rows[:MAX_ROWS_SHOWN], len(rows))
 
 
 def _numeric(column, path: str, name: str, where, missing: str, decimal: str = ".") -> np.ndarray:
@@ -105,11 +104,26 @@ def categories(column, path: str, name: str, where, missing: str) -> np.ndarray:
     return cells.categories(column)
 
 
-def _target_values(column, had_holes: bool = False) -> np.ndarray:
+def _written_whole(column, path: str, name: str, options: dict) -> bool:
+    """Is a float target column (floats because it has holes) written as whole numbers (``5075``, not ``5075.0``)?
+
+    The probe types the cells as written (``cells.typed``); this reads the same text, so both decide alike.
+    """
+    if column.isna().all() or not np.all(column.dropna() == np.round(column.dropna())):
+        return False
+    if tablefile.is_parquet(path):
+        return False  # a Parquet float column is floats; its type is not a guess from text
+    import pandas as pd
+
+    text = pd.read_csv(path, usecols=[name], dtype=str, **tablefile.csv_options(path, **options))[name]
+    return cells.typed(text.dropna().str.strip().unique(), options["decimal"]).dtype.kind in "iu"
+
+
+def _target_values(column, written_whole: bool = False) -> np.ndarray:
     """The target as ints, floats or stripped strings.
 
-    A whole-number column that pandas read as float only because some cells
-    were empty (``had_holes``) stays whole numbers, i.e. classes.
+    A column of whole numbers that pandas read as float only because some
+    cells were empty (``written_whole``) stays whole numbers, as written.
     """
     import pandas as pd
 
@@ -119,9 +133,7 @@ def _target_values(column, had_holes: bool = False) -> np.ndarray:
         return column.to_numpy(dtype=np.int64)
     if pd.api.types.is_float_dtype(column):
         values = column.to_numpy(dtype=np.float64)
-        if had_holes and len(values) and np.all(values == np.round(values)):
-            return values.astype(np.int64)
-        return values
+        return values.astype(np.int64) if written_whole else values
     return cells.typed(column.astype(str).str.strip().to_numpy(dtype=object))
 
 
@@ -191,17 +203,13 @@ def read_table(path: str, config, categorical: list[str] | None = None):
     frame, where = read_frame(path, **options)
     if len(frame) == 0:
         raise DataError(f"{path}: has a header but no data rows")
-    y_empty = frame[target].isna().to_numpy()
+    y_empty, whole = frame[target].isna().to_numpy(), False
+    if y_empty.all():
+        raise DataError(f"{path}: target column '{target}' is empty in every row")
     if y_empty.any():
-        if missing == "error":
-            raise DataError(
-                f"{path}: target column '{target}' is empty at {places(y_empty, where)}; "
-                "fill or drop those rows (data.missing: drop drops them)"
-            )
-        warn(f"{path}: dropped {int(y_empty.sum())} row(s) without a target ({places(y_empty, where)})")
+        missing_targets(config, f"{path}: column '{target}'", int(y_empty.sum()), places(y_empty, where))
+        whole = _written_whole(frame[target], path, target, options) if frame[target].dtype.kind == "f" else False
         frame, where = frame[~y_empty], (where[0], where[1][~y_empty])
-        if len(frame) == 0:
-            raise DataError(f"{path}: no row has a target value")
     training_file = categorical is None
     if training_file:
         categorical = categorical_columns(config, frame, features)
@@ -219,7 +227,7 @@ def read_table(path: str, config, categorical: list[str] | None = None):
         if len(x) == 0:
             raise DataError(f"{path}: every row has a missing value; data.missing: drop leaves nothing")
     features_out = {"numeric": x, **cats} if categorical else x
-    y = _target_values(frame[target], bool(y_empty.any()))
+    y = _target_values(frame[target], whole)
     if y.dtype.kind == "U":
         check_decimal(config, path, target, np.unique(y))
     return features_out, y, features, categorical

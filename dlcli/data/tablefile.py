@@ -1,13 +1,13 @@
-"""Table files (CSV, TSV, Parquet): the header, pandas's read with dlcli's options, and a cheap probe.
+"""Table files (CSV, TSV, Parquet): the header, and pandas's read with dlcli's options.
 
 A CSV may be compressed (``.gz``, ``.bz2``, ``.zst``, ``.xz``, or a ``.zip``
 holding one file): ``open_text`` reads it for the csv module, pandas infers
 the same from the name. The delimiter is ``data.delimiter`` when given, else
 the one of ``DELIMITERS`` that splits the header line; a header split by
 several is an error naming ``data.delimiter``. ``data.decimal`` is the mark
-that cells.py's rule reads numbers with. ``probe`` scans a CSV with the csv module (no pandas import), reading each
-cell by the one rule of ``cells``; ``frame`` reads the whole table with
-pandas. ``table`` checks and encodes the columns.
+that cells.py's rule reads numbers with. ``read_frame`` reads the whole table
+with pandas; ``table`` checks and encodes the columns (``validate`` reads a
+table as ``train`` does, see ``load.probe``).
 """
 
 from __future__ import annotations
@@ -17,11 +17,8 @@ import csv as stdcsv
 import io
 from pathlib import Path
 
-import numpy as np
-
 from dlcli import names
 from dlcli.data import cells
-from dlcli.data.base import Probe
 from dlcli.errors import DataError
 from dlcli.log import warn
 
@@ -206,80 +203,6 @@ def warn_constant(config, path: str, name: str, values) -> None:
         f"{config.where(('data',))}: data: column '{name}' of {path} holds one value ({shown!r}) in every row; "
         "it cannot help the model (leave it out with data.features)"
     )
-
-
-def probe(config) -> Probe:
-    path = config.data.path
-    options = dialect(config.data)
-    target, features = columns(config, located_header(config, path), path)
-    scan, rows = _scan(path, [target, *features], **options)
-    if not rows:
-        raise DataError(f"{path}: has a header but no data rows")
-    y = cells.typed(np.array(sorted(scan[target]["values"]), dtype=object), options["decimal"])
-    if not len(y):
-        raise DataError(f"{path}: target column '{target}' is empty in every row")
-    if y.dtype.kind == "U":
-        check_decimal(config, path, target, y)
-    from dlcli.data.prepare import infer_task
-
-    task = infer_task(config.task, y, f"{path}: column '{target}'")
-    n_classes = len(y) if task in ("binary", "multiclass") else None
-    declared = set(config.data.categorical or ())
-    categorical = {
-        c: len(scan[c]["values"]) for c in features if c in declared or (scan[c]["text"] and not scan[c]["number"])
-    }
-    for c in categorical:
-        if c not in declared:
-            check_decimal(config, path, c, scan[c]["values"], KEEP_AS_CATEGORIES)
-            check_identifier(config, path, c, len(scan[c]["values"]), scan[c]["filled"])
-    for c in features:
-        if len(scan[c]["values"]) == 1:
-            warn_constant(config, path, c, scan[c]["values"])
-    numeric = [c for c in features if c not in categorical]
-    return Probe(input_shape=(len(numeric),), task=task, n_classes=n_classes, rows=rows, vocab_sizes=categorical)
-
-
-def _scan(path: str, wanted: list[str], cap: int = 100_000, *, delimiter=None, decimal=".") -> tuple[dict, int]:
-    """Per column: distinct filled values (up to ``cap``), whether any reads as a number or as text; row count."""
-    out = {c: {"values": set(), "number": False, "text": False, "filled": 0} for c in wanted}
-    if is_parquet(path):
-        import pyarrow.parquet as pq
-
-        table = pq.read_table(path, columns=wanted)
-        for name in wanted:
-            column = table.column(name)
-            textual = str(column.type) in ("string", "large_string")
-            values = {str(v).strip() for v in column.unique().to_pylist() if v is not None}
-            out[name] = {
-                "values": {v for v in values if not cells.is_missing(v)},
-                "number": not textual,
-                "text": textual,
-                "filled": table.num_rows - column.null_count,
-            }
-        return out, table.num_rows
-    sep = separator(path, delimiter)
-    index = {c: i for i, c in enumerate(header(path, sep))}
-    rows = 0
-    with opened(path) as fh:
-        reader = stdcsv.reader(fh, delimiter=sep, skipinitialspace=True)
-        next(reader, None)
-        for row in reader:
-            if not any(cell.strip() for cell in row):
-                continue
-            rows += 1
-            for name, facts in out.items():
-                i = index[name]
-                cell = row[i].strip() if i < len(row) else ""
-                if cells.is_missing(cell):
-                    continue
-                facts["filled"] += 1
-                if len(facts["values"]) < cap:
-                    facts["values"].add(cell)
-                if cells.number(cell, decimal) is None:
-                    facts["text"] = True
-                else:
-                    facts["number"] = True
-    return out, rows
 
 
 def csv_options(path: str, delimiter: str | None = None, decimal: str = ".") -> dict:

@@ -4,7 +4,8 @@ Each source module (``sklearn``, ``csv``, ...) subclasses one of these with
 its own ``source`` literal and keys; ``dlcli.config.schema`` joins them into
 one union discriminated by ``source``. A source module also provides:
 
-- ``probe(config) -> Probe``: shapes, task and classes, read cheaply (``validate``);
+- ``probe(config) -> Probe``: shapes, task and classes, read cheaply (``validate``), for a named
+  dataset; ``None`` for a data file, which ``validate`` reads exactly as ``train`` does (``load.probe``);
 - ``read(config) -> RawData``: the arrays, before any split;
 - ``EXTENSIONS``: the file suffixes it reads (inferring ``source`` from ``path``,
   ``predict`` and ``evaluate --data``), and for file sources ``read_inputs``
@@ -36,6 +37,9 @@ class SourceConfig(Strict):
     )
     missing: Literal["error", "drop", "mean", "median", "zero"] = Field(
         "error", description="Missing feature values: error, drop the rows, or fill from the training split."
+    )
+    target_missing: Literal["drop", "error"] = Field(
+        "drop", description="Rows whose target is missing: drop them (with a warning and a count), or error."
     )
 
     def files(self) -> dict[str, str]:

@@ -7,7 +7,7 @@ from typing import ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
-from dlcli.data.base import Probe, RawData
+from dlcli.data.base import RawData
 from dlcli.data.sources.base import SourceConfig
 from dlcli.data.sources.npz import check_pair, inputs_shape_checked
 from dlcli.errors import DataError
@@ -36,15 +36,7 @@ def load_array(path: str, what: str, mmap: bool = False) -> np.ndarray:
         raise DataError(f"{path}: not a readable .npy file of {what} ({exc}); save one with numpy.save") from None
 
 
-def probe(config) -> Probe:
-    from dlcli.data.prepare import infer_task
-
-    path, y_path = config.data.path, config.data.y_path
-    x = load_array(path, "features", mmap=True)  # header only; the data stays on disk
-    y = load_array(y_path, "labels")
-    check_pair(x, y, path, "features", y_path)
-    task = infer_task(config.task, np.ravel(y), y_path)
-    return Probe(tuple(x.shape[1:]), task, len(np.unique(y)) if task != "regression" else None, rows=len(x))
+probe = None  # a data file is probed by reading it as train does (load.probe)
 
 
 def read(config) -> RawData:

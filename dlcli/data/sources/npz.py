@@ -12,7 +12,7 @@ from typing import ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
-from dlcli.data.base import Probe, RawData
+from dlcli.data.base import RawData
 from dlcli.data.sources.base import SourceConfig
 from dlcli.errors import DataError
 
@@ -63,17 +63,7 @@ def _header(archive, key):
         ) from None
 
 
-def probe(config) -> Probe:
-    from dlcli.data.prepare import infer_task
-
-    path = config.data.path
-    with open_archive(path) as archive:
-        x_key, y_key = _layout(archive.files, path)
-        shape, _ = _header(archive, x_key)
-        y = archive[y_key]  # labels are small; the features stay on disk
-    task = infer_task(config.task, np.ravel(y) if y.ndim == 2 and y.shape[1] == 1 else y, path)
-    n_classes = len(np.unique(y)) if task != "regression" else None
-    return Probe(input_shape=tuple(shape[1:]), task=task, n_classes=n_classes, rows=shape[0])
+probe = None  # a data file is probed by reading it as train does (load.probe)
 
 
 def _array(archive, key, path) -> np.ndarray:

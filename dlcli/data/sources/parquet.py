@@ -15,7 +15,7 @@ class ParquetConfig(TableConfig):
     source: Literal["parquet"] = "parquet"
 
 
-probe = tablefile.probe
+probe = None  # a table is probed by reading it as train does (load.probe)
 read = table.read
 read_inputs = table.read_features
 
