@@ -17,7 +17,7 @@ import numpy as np
 from dlcli import __version__
 from dlcli.config.load import load_saved
 from dlcli.config.resolve import ResolvedConfig, resolve
-from dlcli.data import fingerprint
+from dlcli.data import fingerprint, target
 from dlcli.data.load import load as load_data
 from dlcli.errors import ConfigError, DataError, DlcliError, Interrupted, RunDirError, TrainingError
 from dlcli.log import note, warn
@@ -71,7 +71,7 @@ def _start(config, device: str | None, *, saved_run: Path | None = None) -> Sess
     info = dataset.info
     if saved_run is not None:
         _same_data(saved_run, info)
-    resolved = resolve(config, info.task, info.n_classes)
+    resolved = resolve(config, info.task, info.n_classes, info.target_spread)
     multiworker.check_data(resolved, dataset)
     with timer("import_tensorflow"):
         tf = import_tensorflow(device, cpu_devices=resolved.training.cpu_devices)
@@ -388,6 +388,7 @@ def environment(session: Session, execution) -> dict:
             "fill": info.fill,
             "vocab": info.vocab,
             "inputs": inputs_of(info.feature_names, info.input_shape, info.vocab),
+            "target_scale": target.record(config, info),
         },
         "execution": execution.record(),
         "distribution": {

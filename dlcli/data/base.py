@@ -35,6 +35,7 @@ class Probe:
     n_classes: int | None
     rows: int | None = None
     vocab_sizes: dict[str, int] = field(default_factory=dict)  # categorical column -> categories (tables)
+    target_spread: float | None = None  # regression: population std of every target value (data.scale_target)
 
 
 @dataclass
@@ -49,6 +50,8 @@ class DataInfo:
     fingerprint: dict[str, Any]
     fill: list[float] | None = None  # per-feature values for missing cells (data.missing: mean | median | zero)
     vocab: dict[str, list[str]] = field(default_factory=dict)  # categorical column -> categories seen in training
+    target_spread: float | None = None  # regression: population std of every target value of the data file
+    target_stats: tuple[float, float] | None = None  # regression: (mean, std) of the training split's targets
 
     @property
     def n_classes(self) -> int | None:

@@ -22,6 +22,7 @@ import numpy as np
 from dlcli import names
 from dlcli.data import cells
 from dlcli.data.base import Probe
+from dlcli.data.target import Moments
 from dlcli.errors import DataError
 from dlcli.log import warn
 
@@ -212,7 +213,7 @@ def probe(config) -> Probe:
     path = config.data.path
     options = dialect(config.data)
     target, features = columns(config, located_header(config, path), path)
-    scan, rows = _scan(path, [target, *features], **options)
+    scan, rows = _scan(path, [target, *features], **options, moments=target)
     if not rows:
         raise DataError(f"{path}: has a header but no data rows")
     y = cells.typed(np.array(sorted(scan[target]["values"]), dtype=object), options["decimal"])
@@ -236,12 +237,23 @@ def probe(config) -> Probe:
         if len(scan[c]["values"]) == 1:
             warn_constant(config, path, c, scan[c]["values"])
     numeric = [c for c in features if c not in categorical]
-    return Probe(input_shape=(len(numeric),), task=task, n_classes=n_classes, rows=rows, vocab_sizes=categorical)
+    spread = scan[target]["moments"].std if task == "regression" else None
+    return Probe(
+        input_shape=(len(numeric),), task=task, n_classes=n_classes, rows=rows, vocab_sizes=categorical,
+        target_spread=spread,
+    )  # fmt: skip
 
 
-def _scan(path: str, wanted: list[str], cap: int = 100_000, *, delimiter=None, decimal=".") -> tuple[dict, int]:
-    """Per column: distinct filled values (up to ``cap``), whether any reads as a number or as text; row count."""
+def _scan(
+    path: str, wanted: list[str], cap: int = 100_000, *, delimiter=None, decimal=".", moments: str | None = None
+) -> tuple[dict, int]:
+    """Per column: distinct filled values (up to ``cap``), whether any reads as a number or as text; row count.
+
+    The column named by ``moments`` also gets the ``Moments`` of every cell that reads as a number.
+    """
     out = {c: {"values": set(), "number": False, "text": False, "filled": 0} for c in wanted}
+    if moments is not None:
+        out[moments]["moments"] = Moments()
     if is_parquet(path):
         import pyarrow.parquet as pq
 
@@ -256,6 +268,8 @@ def _scan(path: str, wanted: list[str], cap: int = 100_000, *, delimiter=None, d
                 "text": textual,
                 "filled": table.num_rows - column.null_count,
             }
+        if moments is not None:
+            out[moments]["moments"] = _column_moments(table.column(moments), decimal)
         return out, table.num_rows
     sep = separator(path, delimiter)
     index = {c: i for i, c in enumerate(header(path, sep))}
@@ -275,11 +289,27 @@ def _scan(path: str, wanted: list[str], cap: int = 100_000, *, delimiter=None, d
                 facts["filled"] += 1
                 if len(facts["values"]) < cap:
                     facts["values"].add(cell)
-                if cells.number(cell, decimal) is None:
+                number = cells.number(cell, decimal)
+                if number is None:
                     facts["text"] = True
                 else:
                     facts["number"] = True
+                    if name == moments:
+                        facts["moments"].add(number)
     return out, rows
+
+
+def _column_moments(column, decimal: str) -> Moments:
+    """``Moments`` of a Parquet column's numbers (text cells read by the rule of ``cells``)."""
+    if str(column.type) in ("string", "large_string"):
+        numbers = (cells.number(str(v).strip(), decimal) for v in column.to_pylist() if v is not None)
+        return Moments().add_array([v for v in numbers if v is not None])
+    import pyarrow as pa
+
+    try:
+        return Moments().add_array(column.cast("float64").to_numpy(zero_copy_only=False))
+    except pa.lib.ArrowException:  # a type with no numbers (dates ...): no spread, as for a text target
+        return Moments()
 
 
 def csv_options(path: str, delimiter: str | None = None, decimal: str = ".") -> dict:

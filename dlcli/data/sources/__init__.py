@@ -24,6 +24,7 @@ KEY_ORDER = (
     "source", "name", "path", "target", "features", "y_path", "validation_path", "test_path", "delimiter", "decimal",
     "test_split",
     "validation_split", "normalize", "scale", "categorical", "embedding", "unseen", "streaming", "missing",
+    "scale_target",
     "n_samples", "noise", "seed",
 )  # fmt: skip
 

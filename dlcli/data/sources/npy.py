@@ -7,6 +7,7 @@ from typing import ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
+from dlcli.data import target
 from dlcli.data.base import Probe, RawData
 from dlcli.data.sources.base import SourceConfig
 from dlcli.data.sources.npz import check_pair, inputs_shape_checked
@@ -44,7 +45,11 @@ def probe(config) -> Probe:
     y = load_array(y_path, "labels")
     check_pair(x, y, path, "features", y_path)
     task = infer_task(config.task, np.ravel(y), y_path)
-    return Probe(tuple(x.shape[1:]), task, len(np.unique(y)) if task != "regression" else None, rows=len(x))
+    regression = task == "regression"
+    return Probe(
+        tuple(x.shape[1:]), task, None if regression else len(np.unique(y)), rows=len(x),
+        target_spread=target.spread(y) if regression else None,
+    )  # fmt: skip
 
 
 def read(config) -> RawData:

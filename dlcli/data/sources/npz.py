@@ -12,6 +12,7 @@ from typing import ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
+from dlcli.data import target
 from dlcli.data.base import Probe, RawData
 from dlcli.data.sources.base import SourceConfig
 from dlcli.errors import DataError
@@ -73,7 +74,8 @@ def probe(config) -> Probe:
         y = archive[y_key]  # labels are small; the features stay on disk
     task = infer_task(config.task, np.ravel(y) if y.ndim == 2 and y.shape[1] == 1 else y, path)
     n_classes = len(np.unique(y)) if task != "regression" else None
-    return Probe(input_shape=tuple(shape[1:]), task=task, n_classes=n_classes, rows=shape[0])
+    spread = target.spread(y) if task == "regression" else None
+    return Probe(input_shape=tuple(shape[1:]), task=task, n_classes=n_classes, rows=shape[0], target_spread=spread)
 
 
 def _array(archive, key, path) -> np.ndarray:
