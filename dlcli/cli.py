@@ -299,7 +299,7 @@ def _resolve_without_tensorflow(config_path, overrides):
 
     config = _load(config_path, overrides)
     probe = probe_data(config)
-    return resolve(config, probe.task, probe.n_classes), probe
+    return resolve(config, probe.task, probe.n_classes, probe.target_spread), probe
 
 
 @cli.command()

@@ -14,15 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from dlcli import __version__
 from dlcli.config.load import load_saved
 from dlcli.config.resolve import ResolvedConfig, resolve
 from dlcli.data import fingerprint
 from dlcli.data.load import load as load_data
 from dlcli.errors import ConfigError, DataError, DlcliError, Interrupted, RunDirError, TrainingError
 from dlcli.log import note, warn
-from dlcli.model.columns import inputs_of, raw_model, schema_of
-from dlcli.runs import checkpoints, store
+from dlcli.model.columns import raw_model, schema_of
+from dlcli.runs import checkpoints, record, store
 from dlcli.training import multiworker
 
 
@@ -71,7 +70,7 @@ def _start(config, device: str | None, *, saved_run: Path | None = None) -> Sess
     info = dataset.info
     if saved_run is not None:
         _same_data(saved_run, info)
-    resolved = resolve(config, info.task, info.n_classes)
+    resolved = resolve(config, info.task, info.n_classes, info.target_spread)
     multiworker.check_data(resolved, dataset)
     with timer("import_tensorflow"):
         tf = import_tensorflow(device, cpu_devices=resolved.training.cpu_devices)
@@ -110,7 +109,7 @@ def train(config, *, output_dir: str | Path = "runs", device: str | None = None,
     run.write_config(resolved)
     if info.classes is not None:
         run.write_json(store.LABELS, info.classes)
-    run.write_json(store.ENVIRONMENT, environment(session, execution))
+    run.write_json(store.ENVIRONMENT, record.environment(session, execution))
     run.start(resolved, resolved.training.epochs)
     try:
         path, metrics = _fit_and_finish(run, net, session, execution, class_weight=weights, verbose=verbose)
@@ -354,47 +353,3 @@ def _plots(run, timer) -> None:
         warn(
             f"{run.path}: plots not written ({type(exc).__name__}: {summary(exc)}); retry with: dlcli report {run.path}"
         )
-
-
-def environment(session: Session, execution) -> dict:
-    """What environment.json records: versions, devices, seed, data fingerprint, execution."""
-    from importlib.metadata import version
-
-    import keras
-
-    from dlcli.device import describe
-
-    tf, config, info = session.tf, session.config, session.dataset.info
-    return {
-        "dlcli": __version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "hostname": platform.node(),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "numpy": np.__version__,
-        "scikit_learn": version("scikit-learn"),
-        "device_requested": session.device,
-        "devices": describe(tf),
-        "seed": config.seed,
-        "data": {
-            **info.fingerprint,
-            "splits": info.splits,
-            "input_shape": list(info.input_shape),
-            "features": info.feature_names,
-            "task": info.task,
-            "task_reason": info.task_reason,
-            "missing": config.data.missing,
-            "fill": info.fill,
-            "vocab": info.vocab,
-            "inputs": inputs_of(info.feature_names, info.input_shape, info.vocab),
-        },
-        "execution": execution.record(),
-        "distribution": {
-            "strategy": config.training.distribution,
-            "replicas": session.strategy.num_replicas_in_sync if session.strategy is not None else 1,
-            "worker": multiworker.worker_name(config),
-        },
-        "argv": sys.argv,
-    }

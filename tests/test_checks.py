@@ -684,6 +684,36 @@ def test_class_weight_fits_task_stops_resolve_with_a_location():
     assert problem == "x.yaml:3:17: training.class_weight: weights classes, but the target is continuous; remove it"
 
 
+@pytest.mark.parametrize(
+    ("scale_target", "task", "reported"),
+    [
+        ("true", "regression", False),
+        ("auto", "binary", False),
+        ("false", "multiclass", False),
+        ("true", "binary", True),
+        ("true", "multiclass", True),
+    ],
+)
+def test_scale_target_fits_task(scale_target, task, reported):
+    config = load(f"data: {{source: sklearn, name: digits, scale_target: {scale_target}}}\n")
+    problems = checks.scale_target_fits_task(config, task, N_CLASSES[task])
+    if not reported:
+        assert problems == []
+        return
+    problem = only(problems, "warning")
+    assert problem.path == ("data", "scale_target")
+    assert problem.message == f"scales a regression target, but the task is {task}; ignored"
+
+
+def test_scale_target_on_classes_is_a_located_warning_and_resolves_off(capsys):
+    config = load("data:\n  source: sklearn\n  name: digits\n  scale_target: true\n")
+    resolved = resolve(config, "multiclass", 10)
+    assert resolved.data.scale_target is False and not resolved.scales_target
+    assert capsys.readouterr().err.strip() == (
+        "x.yaml:4:17: data.scale_target: warning: scales a regression target, but the task is multiclass; ignored"
+    )
+
+
 def test_check_against_data_collects_every_data_check():
     config = load(
         DIGITS

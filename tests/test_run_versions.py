@@ -140,11 +140,12 @@ def test_a_key_renamed_in_a_later_version_is_upgraded_not_rejected(monkeypatch):
             training["max_epochs"] = training.pop("epochs")
         return data
 
-    monkeypatch.setattr(upgrade, "CONFIG_VERSION", 2)
-    monkeypatch.setitem(upgrade.STEPS, 1, rename)
-    old = {"config_version": 1, "data": {"source": "sklearn", "name": "iris"}, "training": {"epochs": 3}}
+    later = upgrade.CONFIG_VERSION + 1
+    monkeypatch.setattr(upgrade, "CONFIG_VERSION", later)
+    monkeypatch.setitem(upgrade.STEPS, later - 1, rename)
+    old = {"config_version": later - 1, "data": {"source": "sklearn", "name": "iris"}, "training": {"epochs": 3}}
     assert upgrade.upgrade(old, where="c.yaml") == {
-        "config_version": 2,
+        "config_version": later,
         "data": {"source": "sklearn", "name": "iris"},
         "training": {"max_epochs": 3},
     }
@@ -190,6 +191,7 @@ def test_version_0_keys_it_refused_stay_refused():
         "source": "sklearn",
         "name": "iris",
         "path": "x.csv",
+        "scale_target": False,  # version 2's default (auto) would change what a version-1 config trains
     }
 
 

@@ -363,6 +363,13 @@ def class_weight_fits_task(config, task: str, n_classes: int | None) -> list[Pro
     return []
 
 
+def scale_target_fits_task(config, task: str, n_classes: int | None) -> list[Problem]:
+    """``scale_target: true`` standardizes a regression target; classes are left alone."""
+    if config.data.scale_target is True and task != "regression":
+        return [warning(("data", "scale_target"), f"scales a regression target, but the task is {task}; ignored")]
+    return []
+
+
 def _kind_text(kind: str, units) -> str:
     return "one sigmoid unit" if kind == "binary" else f"{units} classes"
 
@@ -376,6 +383,7 @@ DATA_CHECKS = (
     metrics_match_task,
     monitors_are_logged,
     class_weight_fits_task,
+    scale_target_fits_task,
 )
 
 

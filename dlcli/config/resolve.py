@@ -56,6 +56,7 @@ class ResolvedConfig:
     output: Output
     loss: Named
     metrics: tuple[Named, ...]
+    scale_target_reason: str = ""  # why data.scale_target is on or off (settled from auto, or as the file says)
 
     @property
     def one_hot(self) -> bool:
@@ -64,6 +65,11 @@ class ResolvedConfig:
         dlcli's labels are class indices; they are one-hot encoded where they meet Keras.
         """
         return self.task != "regression" and names.snake(self.loss.name) in names.CATEGORICAL_LOSSES
+
+    @property
+    def scales_target(self) -> bool:
+        """Does the model end in a ``target_scale`` layer (a regression with ``data.scale_target`` on)?"""
+        return self.task == "regression" and self.data.scale_target is True
 
     @property
     def optimizer(self) -> OptimizerSpec:
@@ -102,11 +108,12 @@ class ResolvedConfig:
         return self.config.dump()
 
 
-def resolve(config: Config, task: str, n_classes: int | None) -> ResolvedConfig:
-    """``config`` with task, output, loss and metrics made explicit for this data.
+def resolve(config: Config, task: str, n_classes: int | None, target_spread: float | None = None) -> ResolvedConfig:
+    """``config`` with task, output, loss, metrics and ``data.scale_target`` made explicit for this data.
 
-    Runs the data-dependent checks first: errors raise ConfigError (all of
-    them at once), warnings are printed.
+    ``target_spread`` is the std of every target value of the data file (regression), which settles
+    ``scale_target: auto``. Runs the data-dependent checks first: errors raise ConfigError (all of them
+    at once), warnings are printed.
     """
     problems = check_against_data(config, task, n_classes)
     errors = [config.problem(p.path, p.message) for p in problems if p.severity == "error"]
@@ -137,8 +144,26 @@ def resolve(config: Config, task: str, n_classes: int | None) -> ResolvedConfig:
     if metrics == "auto":
         metrics = ["mae"] if task == "regression" else ["accuracy"]
     model = config.model.model_copy(update={"output": OutputConfig(units=units, activation=activation)})
-    filled = config.copy_with(task=task, model=model, loss=loss, metrics=metrics)
-    return _typed(filled)
+    on, reason = scale_target(config.data.scale_target, task, target_spread)
+    data = config.data.model_copy(update={"scale_target": on})
+    filled = config.copy_with(task=task, model=model, loss=loss, metrics=metrics, data=data)
+    return _typed(filled, reason)
+
+
+SCALE_TARGET_WITHIN = (0.1, 10.0)  # scale_target: auto leaves a target alone whose std is in this range
+
+
+def scale_target(setting: bool | str, task: str, spread: float | None) -> tuple[bool, str]:
+    """(on, why) for ``data.scale_target``: only a regression target is scaled; ``auto`` by its spread."""
+    if task != "regression":
+        return False, "the target holds classes"
+    if setting != "auto":
+        return bool(setting), f"data.scale_target: {str(setting).lower()}"
+    if spread is None:
+        return False, "auto: the target's std is unknown"
+    low, high = SCALE_TARGET_WITHIN
+    inside = low <= spread <= high
+    return not inside, f"auto: target std {spread:.4g} is {'within' if inside else 'outside'} [{low:g}, {high:g}]"
 
 
 def saved(
@@ -162,7 +187,7 @@ def saved(
     return resolve(config, known, n_classes)
 
 
-def _typed(config: Config) -> ResolvedConfig:
+def _typed(config: Config, scale_target_reason: str = "") -> ResolvedConfig:
     out = config.model.output
     return ResolvedConfig(
         config=config,
@@ -170,4 +195,5 @@ def _typed(config: Config) -> ResolvedConfig:
         output=Output(int(out.units), out.activation),
         loss=Named.of(config.loss),
         metrics=tuple(Named.of(m) for m in config.metrics),
+        scale_target_reason=scale_target_reason or f"data.scale_target: {str(config.data.scale_target).lower()}",
     )

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from dlcli.errors import ConfigError
 
-CONFIG_VERSION = 1
+CONFIG_VERSION = 2
 SAVED_HEADER = "# Resolved by dlcli: every default filled in. `dlcli train` on this file repeats the run.\n"
 # data: keys version 0 accepted on every source and ignored where the source did not use them (it wrote
 # unseen and streaming into every saved config); the keys it refused on the wrong source stay errors.
@@ -40,8 +40,16 @@ def _v0_to_v1(data: dict) -> dict:
     return data
 
 
+def _v1_to_v2(data: dict) -> dict:
+    """Version 2 scales a regression target by default (``data.scale_target: auto``); version 1 never did."""
+    section = data.get("data")
+    if isinstance(section, dict):
+        section.setdefault("scale_target", False)
+    return data
+
+
 # version -> the step that turns a config of that version into the next
-STEPS: dict[int, Callable[[dict], dict]] = {0: _v0_to_v1}
+STEPS: dict[int, Callable[[dict], dict]] = {0: _v0_to_v1, 1: _v1_to_v2}
 
 
 def upgrade(data: dict, *, where: str, assumed: int = CONFIG_VERSION) -> dict:

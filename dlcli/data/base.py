@@ -36,6 +36,7 @@ class Probe:
     rows: int | None = None
     vocab_sizes: dict[str, int] = field(default_factory=dict)  # categorical column -> categories (tables)
     task_reason: str | None = None  # why the task is what it is (task.decide), for validate to print
+    target_spread: float | None = None  # regression: population std of every target value (data.scale_target)
 
 
 @dataclass
@@ -51,6 +52,8 @@ class DataInfo:
     fill: list[float] | None = None  # per-feature values for missing cells (data.missing: mean | median | zero)
     vocab: dict[str, list[str]] = field(default_factory=dict)  # categorical column -> categories seen in training
     task_reason: str | None = None  # why the task is what it is (task.decide), for environment.json
+    target_spread: float | None = None  # regression: population std of every target value of the data file
+    target_stats: tuple[float, float] | None = None  # regression: (mean, std) of the training split's targets
 
     @property
     def n_classes(self) -> int | None:

@@ -55,7 +55,8 @@ def probe(config) -> Probe:
     if module.probe is None:  # a table or array file: read as train reads it
         info = load(config).info
         vocab = {column: len(categories) for column, categories in info.vocab.items()}
-        return Probe(info.input_shape, info.task, info.n_classes, sum(info.splits.values()), vocab, info.task_reason)
+        rows = sum(info.splits.values())
+        return Probe(info.input_shape, info.task, info.n_classes, rows, vocab, info.task_reason, info.target_spread)
     found = module.probe(config)
     out = config.model.output
     units = None if out == "auto" or out.units == "auto" else out.units

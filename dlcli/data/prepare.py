@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dlcli.data import fingerprint
+from dlcli.data import fingerprint, target
 from dlcli.data.base import DataInfo, Dataset, RawData
 from dlcli.data.features import numeric, take, with_numeric
 from dlcli.data.splits import split
@@ -233,6 +233,7 @@ def prepare(raw: RawData, config, *, test_holes: bool = False) -> Dataset:
         fingerprint=facts,
         fill=None if fills is None else [float(v) for v in fills],
         vocab=vocab,
+        **target.facts(task, raw.y, y_train),
     )
     return Dataset(x_train, y_train, x_val, y_val, x_test, y_test, info)
 

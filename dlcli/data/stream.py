@@ -27,6 +27,8 @@ from dlcli.data.features import NUMERIC, input_name
 from dlcli.data.splits import split_codes, split_codes_tf
 from dlcli.data.table import categorical_columns, categories, numbers
 from dlcli.data.tablefile import columns, compression, csv_errors, csv_options, dialect, located_header, separator
+from dlcli.data.target import Moments
+from dlcli.data.target import facts as target_facts
 from dlcli.errors import DataError
 from dlcli.log import warn
 
@@ -232,6 +234,7 @@ def scan(config) -> StreamData:
         text_columns: set[str] = set()
         vocabularies = _Categories(path, categorical)
         targets: set = set()
+        whole_target, train_target = Moments(), Moments()  # data.scale_target
         splits = {"train": 0, "validation": 0, "test": 0}
         row0, holes, hole_lines = 0, 0, []
         reader = _reader(path, [*features, target], [*categorical, target], options, chunksize=CHUNK_ROWS)
@@ -249,6 +252,9 @@ def scan(config) -> StreamData:
                 y = y[~empty]
             if len(targets) <= 10_000:
                 targets.update(str(v).strip() for v in y.unique())
+            y_numbers = _numbers_of(y, options["decimal"])
+            whole_target.add_array(y_numbers)
+            train_target.add_array(y_numbers[codes[~empty] == 0])
             x = np.empty((len(chunk), n))
             for j, col in enumerate(numeric):
                 column = chunk[col]
@@ -314,5 +320,15 @@ def scan(config) -> StreamData:
         fingerprint=fingerprint.of(data, files=[path], rows=row0, columns=features, streaming=True),
         fill=None if fill is None else [float(v) for v in fill],
         vocab=vocab,
+        **target_facts(task, whole_target, train_target),
     )
     return stream
+
+
+def _numbers_of(column, decimal: str) -> np.ndarray:
+    """A target column's cells as float64, NaN where a cell is not a number (a class name)."""
+    import pandas as pd
+
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        return column.to_numpy(dtype=np.float64, na_value=np.nan)
+    return cells.numbers(column, decimal)[0]

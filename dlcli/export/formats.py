@@ -25,6 +25,7 @@ from dlcli.data import cells
 from dlcli.data.features import InputSchema
 from dlcli.export.reference import ASCII_SPACE
 from dlcli.model.columns import trained_part
+from dlcli.model.specs import TARGET_SCALE
 
 FILES = {"litert": "model.tflite", "onnx": "model.onnx"}
 KERAS_FORMAT = {"savedmodel": "tf_saved_model", "litert": "litert", "onnx": "onnx"}
@@ -91,7 +92,8 @@ def preprocessing(schema: InputSchema, inside: dict) -> dict:
 
 
 def inside_model(model, schema: InputSchema) -> dict:
-    """The numeric steps the exported model applies itself, for reference: fill, rescaling, normalization."""
+    """The numeric steps the exported model applies itself, for reference: fill, rescaling, normalization, and
+    target_scale on its output."""
     import keras
 
     numeric = schema.numeric_columns
@@ -101,7 +103,13 @@ def inside_model(model, schema: InputSchema) -> dict:
         "fill": None if schema.fill is None else [float(v) for v in schema.fill],
     }
     for layer in trained_part(model).layers:
-        if isinstance(layer, keras.layers.Rescaling):
+        if isinstance(layer, keras.layers.Rescaling) and layer.name == TARGET_SCALE:
+            steps[TARGET_SCALE] = {
+                "scale": layer.scale,
+                "offset": layer.offset,
+                "formula": "output * scale + offset: the network's last step, so predictions are in the target's units",
+            }
+        elif isinstance(layer, keras.layers.Rescaling):
             steps["rescaling"] = {"scale": layer.scale, "offset": layer.offset}
         elif isinstance(layer, keras.layers.Normalization):
             steps["normalization"] = {

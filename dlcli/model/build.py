@@ -8,24 +8,29 @@ import math
 import numpy as np
 
 from dlcli.config.resolve import ResolvedConfig
+from dlcli.data import target
 from dlcli.data.base import DataInfo
 from dlcli.data.features import FEATURES, NUMERIC, input_name
 from dlcli.data.prepare import normalization_stats
+from dlcli.log import note
 from dlcli.model import specs as layer_specs
 
 
 def build(config: ResolvedConfig, info: DataInfo, x_train, stats=None):
-    """Input -> [Flatten] -> [Rescaling] -> [Normalization] -> hidden Dense (+Dropout) -> output.
+    """Input -> [Flatten] -> [Rescaling] -> [Normalization] -> hidden Dense (+Dropout) -> output -> [target_scale].
 
     The normalization statistics come from ``x_train`` only (or are given as
     ``stats`` = (mean, variance) of the raw training features, for streamed
-    data) and are saved inside the model. A table with categorical columns
+    data) and are saved inside the model; so are the training targets' mean
+    and std (``info.target_stats``) when the target is scaled. A table with categorical columns
     gets a functional model instead: one string input per column through a
     ``StringLookup`` (one-hot or embedding), concatenated with the numeric input.
     """
     import keras
 
     specs = layer_specs.layers(config, info.input_shape, {c: len(v) for c, v in info.vocab.items()})
+    if config.scales_target:
+        note(target.announcement(config, info))
     if stats is None:
         stats = normalization_stats(x_train, config.data.scale) if config.data.normalize else (None, None)
     elif config.data.scale is not None:  # streamed stats are of the raw values; Rescaling runs first
@@ -35,7 +40,7 @@ def build(config: ResolvedConfig, info: DataInfo, x_train, stats=None):
     model = keras.Sequential(name=_name(config))
     model.add(keras.Input(shape=info.input_shape, name=FEATURES))
     for spec in specs:
-        model.add(_layer(keras, spec, config, stats))
+        model.add(_layer(keras, spec, config, stats, info))
     return model
 
 
@@ -43,8 +48,11 @@ def _name(config) -> str:
     return config.name.replace(".", "_")
 
 
-def _layer(keras, spec, config, stats):
+def _layer(keras, spec, config, stats, info):
     """The Keras layer for one numeric-path spec."""
+    if spec.kind == "target_scale":  # float32 like the output; a plain Rescaling loads without dlcli
+        mean, std = info.target_stats
+        return keras.layers.Rescaling(scale=std, offset=mean, name=spec.name, dtype="float32")
     if spec.kind == "flatten":
         return keras.layers.Flatten(name=spec.name)
     if spec.kind == "rescaling":
@@ -80,9 +88,9 @@ def _functional(keras, config, info: DataInfo, stats, specs):
     hidden = None
     for spec in specs:
         if spec.kind == "flatten" and spec.column:  # an embedding's (1, dim) rows as (dim,)
-            parts.append(_layer(keras, spec, config, stats)(parts.pop()))
+            parts.append(_layer(keras, spec, config, stats, info)(parts.pop()))
         elif spec.kind in ("flatten", "rescaling", "normalization"):
-            numeric = _layer(keras, spec, config, stats)(numeric)
+            numeric = _layer(keras, spec, config, stats, info)(numeric)
         elif spec.kind == "lookup":
             column = spec.column
             tensor = inputs[input_name(column)] = keras.Input(shape=(1,), dtype="string", name=input_name(column))
@@ -96,7 +104,7 @@ def _functional(keras, config, info: DataInfo, stats, specs):
         elif spec.kind == "concatenate":
             hidden = keras.layers.Concatenate(name=spec.name)(([numeric] if numeric is not None else []) + parts)
         else:
-            hidden = _layer(keras, spec, config, stats)(hidden)
+            hidden = _layer(keras, spec, config, stats, info)(hidden)
     return keras.Model(inputs=inputs, outputs=hidden, name=_name(config))
 
 

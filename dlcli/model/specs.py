@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from dlcli.config.resolve import ResolvedConfig
 from dlcli.text import table as text_table
 
+TARGET_SCALE = "target_scale"  # the layer that scales a standardized regression output back to the target's units
+
 
 @dataclass(frozen=True)
 class LayerSpec:
     kind: str  # flatten | rescaling | normalization | lookup | embedding | concatenate | dense | batch_norm
-    # | activation | dropout
+    # | activation | dropout | target_scale
     name: str
     output_shape: tuple
     params: int = 0
@@ -43,6 +45,7 @@ class LayerSpec:
             "batch_norm": "BatchNormalization",
             "activation": "Activation",
             "dropout": "Dropout",
+            "target_scale": "Rescaling",
         }[self.kind]
 
 
@@ -106,6 +109,8 @@ def layers(
     specs.append(
         LayerSpec("dense", "output", (None, out.units), width * out.units + out.units, out.units, out.activation)
     )
+    if config.scales_target:  # the output times the training targets' std, plus their mean: the user's units
+        specs.append(LayerSpec("target_scale", TARGET_SCALE, (None, out.units)))
     return specs
 
 

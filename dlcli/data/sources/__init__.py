@@ -25,6 +25,7 @@ KEY_ORDER = (
     "test_split",
     "validation_split", "normalize", "scale", "categorical", "embedding", "unseen", "streaming", "missing",
     "target_missing",
+    "scale_target",
     "n_samples", "noise", "seed",
 )  # fmt: skip
 

@@ -41,6 +41,12 @@ class SourceConfig(Strict):
     target_missing: Literal["drop", "error"] = Field(
         "drop", description="Rows whose target is missing: drop them (with a warning and a count), or error."
     )
+    scale_target: bool | Literal["auto"] = Field(
+        "auto",
+        description="Regression: train on the target standardized with the training split's mean and std, scaled "
+        "back inside the model (loss, metrics and predictions stay in the target's units); auto: when the "
+        "target's std is outside [0.1, 10]. Ignored for classification.",
+    )
 
     def files(self) -> dict[str, str]:
         """The data files this config names, by key."""

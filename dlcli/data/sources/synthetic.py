@@ -7,6 +7,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, field_validator
 
+from dlcli.data import target
 from dlcli.data.base import Probe, RawData
 from dlcli.data.sources.base import SourceConfig, known_name
 
@@ -40,12 +41,16 @@ CONFIG = SyntheticConfig
 
 def probe(config) -> Probe:
     features, task, classes = DATASETS[config.data.name]
-    return Probe(input_shape=(features,), task=task, n_classes=classes, rows=config.data.n_samples)
+    spread = target.spread(read(config).y) if task == "regression" else None  # made in milliseconds
+    return Probe(
+        input_shape=(features,), task=task, n_classes=classes, rows=config.data.n_samples, target_spread=spread
+    )
 
 
 def generate(name: str, n: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(x, y) for one problem; the same arguments always give the same arrays."""
-    import sklearn.datasets as skd
+    if name in ("circles", "moons", "blobs"):
+        import sklearn.datasets as skd  # a second to import: only for the problems it makes (validate probes linear)
 
     rng = np.random.default_rng(seed)
     if name == "xor":

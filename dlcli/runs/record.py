@@ -1,0 +1,58 @@
+"""What a run's environment.json records: versions, devices, seed, the data's facts, execution, distribution."""
+
+from __future__ import annotations
+
+import platform
+import sys
+
+import numpy as np
+
+from dlcli import __version__
+from dlcli.data import target
+from dlcli.model.columns import inputs_of
+from dlcli.training import multiworker
+
+
+def environment(session, execution) -> dict:
+    """What environment.json records: versions, devices, seed, data fingerprint, execution."""
+    from importlib.metadata import version
+
+    import keras
+
+    from dlcli.device import describe
+
+    tf, config, info = session.tf, session.config, session.dataset.info
+    return {
+        "dlcli": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "hostname": platform.node(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "scikit_learn": version("scikit-learn"),
+        "device_requested": session.device,
+        "devices": describe(tf),
+        "seed": config.seed,
+        "data": {
+            **info.fingerprint,
+            "splits": info.splits,
+            "input_shape": list(info.input_shape),
+            "features": info.feature_names,
+            "task": info.task,
+            "task_reason": info.task_reason,
+            "missing": config.data.missing,
+            "fill": info.fill,
+            "vocab": info.vocab,
+            "inputs": inputs_of(info.feature_names, info.input_shape, info.vocab),
+            "target_scale": target.record(config, info),
+        },
+        "execution": execution.record(),
+        "distribution": {
+            "strategy": config.training.distribution,
+            "replicas": session.strategy.num_replicas_in_sync if session.strategy is not None else 1,
+            "worker": multiworker.worker_name(config),
+        },
+        "argv": sys.argv,
+    }
