@@ -387,8 +387,10 @@ def test_loss_matches_task_refuses_squared_error_on_other_binary_outputs(output)
 @pytest.mark.parametrize(
     ("loss", "output", "task", "reported"),
     [
-        ("categorical_crossentropy", "auto", "binary", True),
-        ("{name: categorical_crossentropy, from_logits: true}", "auto", "binary", True),
+        ("categorical_crossentropy", "auto", "binary", False),  # output auto becomes 2 softmax units
+        ("{name: categorical_crossentropy, from_logits: true}", "auto", "binary", False),
+        ("categorical_crossentropy", "{units: 1}", "binary", True),
+        ("{name: categorical_crossentropy, from_logits: true}", "{units: 1, activation: linear}", "binary", True),
         ("kl_divergence", "{units: 1, activation: sigmoid}", "binary", True),
         ("categorical_crossentropy", "{units: 2, activation: softmax}", "binary", False),
         ("categorical_crossentropy", "auto", "multiclass", False),

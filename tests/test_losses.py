@@ -106,10 +106,28 @@ def test_a_one_hot_loss_with_class_weights(tmp_path):
 
 
 def test_a_one_hot_loss_over_one_sigmoid_unit_is_a_located_error(write):
-    config = write("b.yaml", "data: {source: sklearn, name: breast_cancer}\nloss: categorical_crossentropy\n")
+    config = write(
+        "b.yaml",
+        "data: {source: sklearn, name: breast_cancer}\nloss: categorical_crossentropy\nmodel: {output: {units: 1}}\n",
+    )
     result = invoke("validate", config)
     assert result.exit_code == 2
     assert "b.yaml:2:7: loss: 'categorical_crossentropy' compares one-hot rows" in result.stderr
+
+
+def test_a_one_hot_loss_on_a_binary_target_makes_output_auto_two_softmax_units(write, tmp_path):
+    """What the to_categorical script does for two classes: Dense(2, softmax) + categorical_crossentropy."""
+    config = write(
+        "b.yaml",
+        "data: {source: sklearn, name: breast_cancer}\nloss: categorical_crossentropy\n"
+        "model: {layers: [{units: 16}]}\ntraining: {epochs: 10, plots: false}\n",
+    )
+    checked = invoke("validate", config)
+    assert checked.exit_code == 0, checked.output
+    assert "output     Dense (softmax)  (None, 2)" in checked.stdout
+    run, metrics = train_json(tmp_path / "runs", config)
+    assert metrics["accuracy"] > 0.85
+    assert json.loads((run / "labels.json").read_text()) == ["malignant", "benign"]
 
 
 def test_sparse_metrics_with_a_one_hot_loss_are_located_errors(write):

@@ -225,7 +225,8 @@ def _units(config, task: str, n_classes: int | None) -> int | None:
     if task == "regression":
         return 1
     if task == "binary":
-        return 2 if out != "auto" and out.activation == "softmax" else 1
+        softmax = out != "auto" and out.activation == "softmax"
+        return 2 if softmax or loss_name(config.loss) in names.CATEGORICAL_LOSSES else 1
     return n_classes
 
 

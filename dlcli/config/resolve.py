@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from dlcli import names
-from dlcli.config.checks import check_against_data, from_logits
+from dlcli.config.checks import check_against_data, from_logits, loss_name
 from dlcli.config.schema import Config, LossSpec, OptimizerSpec, OutputConfig
 from dlcli.errors import ConfigError
 from dlcli.log import warn
@@ -128,8 +128,8 @@ def resolve(config: Config, task: str, n_classes: int | None, target_spread: flo
         activation = "linear"  # the loss applies softmax / sigmoid itself
     if task == "regression":
         units, activation = units or 1, activation or "linear"
-    elif task == "binary":
-        units = units or (2 if activation == "softmax" else 1)
+    elif task == "binary":  # a categorical loss one-hots over the units: two softmax units, not one sigmoid
+        units = units or (2 if activation == "softmax" or loss_name(config.loss) in names.CATEGORICAL_LOSSES else 1)
         activation = activation or ("sigmoid" if units == 1 else "softmax")
     else:
         units, activation = units or n_classes, activation or "softmax"
