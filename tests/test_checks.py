@@ -344,7 +344,7 @@ def test_loss_name(loss, expected):
         ("BinaryCrossentropy", "regression", "is a classification loss"),
         ("categorical_crossentropy", "regression", "is a classification loss"),
         ("mse", "multiclass", "is a regression loss"),
-        ("MeanAbsoluteError", "binary", "is a regression loss"),
+        ("MeanAbsolutePercentageError", "binary", "is a regression loss"),
         ("{name: mse, from_logits: true}", "binary", "is a regression loss"),
         ("{name: huber, delta: 2.0}", "multiclass", "is a regression loss"),
     ],
@@ -366,6 +366,8 @@ def test_loss_matches_task(loss, task, fragment):
         ("auto", "mse"),
         ("{units: 1, activation: sigmoid}", "mean_squared_error"),
         ("{activation: sigmoid}", "MeanSquaredError"),
+        ("auto", "mean_absolute_error"),
+        ("{units: 1, activation: sigmoid}", "mae"),
     ],
 )
 def test_loss_matches_task_warns_of_squared_error_on_one_sigmoid_unit(output, loss):
@@ -830,7 +832,8 @@ def test_resolve_linear_output_for_regression_needs_no_logits():
         ("model:\n  output: {units: 3}\n", "multiclass", 10, 3, "model.output.units", "10 classes"),
         ("model:\n  output: {units: 2}\n", "regression", None, 3, "model.output.units", "set units: 1"),
         ("loss: mse\n", "multiclass", 10, 2, "loss", "regression loss"),
-        ("loss: mean_absolute_error\n", "binary", 2, 2, "loss", "regression loss"),
+        ("loss: huber\n", "binary", 2, 2, "loss", "regression loss"),
+        ("loss: log_cosh\n", "binary", 2, 2, "loss", "regression loss"),
         ("loss: sparse_categorical_crossentropy\n", "regression", None, 2, "loss", "classification loss"),
         ("loss: binary_crossentropy\n", "regression", None, 2, "loss", "classification loss"),
     ],

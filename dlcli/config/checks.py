@@ -134,7 +134,8 @@ def loss_name(loss) -> str | None:
     return names.snake(raw)
 
 
-SQUARED_ERRORS = {"mean_squared_error", "mse"}
+# regression losses that still train one sigmoid unit on a 0/1 target (classic backprop); others are refused
+ERRORS_ON_A_PROBABILITY = {"mean_squared_error", "mse", "mean_absolute_error", "mae"}
 
 
 def _sigmoid_unit(config) -> bool:
@@ -158,7 +159,7 @@ def loss_matches_task(config, task: str, n_classes: int | None = None) -> list[P
                 "use mean_squared_error or mean_absolute_error, or set task",
             )
         ]
-    if task == "binary" and name in SQUARED_ERRORS and _sigmoid_unit(config):
+    if task == "binary" and name in ERRORS_ON_A_PROBABILITY and _sigmoid_unit(config):
         return [
             warning(
                 ("loss",),
