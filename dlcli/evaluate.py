@@ -16,6 +16,7 @@ from dlcli.data import fingerprint, sources
 from dlcli.data.features import numeric, with_numeric
 from dlcli.data.load import load as load_data
 from dlcli.data.load import read as read_data
+from dlcli.data.tablefile import OtherDecimalMark
 from dlcli.errors import DataError
 from dlcli.log import warn
 from dlcli.runs.saved import SavedRun, open_run
@@ -84,7 +85,18 @@ def _whole_file(run: SavedRun, data_arg: str):
     config = run.config.config.copy_with(data=module.CONFIG.model_validate(keys))
     from dlcli.data.prepare import fill
 
-    x, y = _all_rows(read_data(config), run)
+    try:
+        raw = read_data(config)
+    except OtherDecimalMark as exc:
+        trained_mark = getattr(trained, "decimal", ".")
+        words = {".": "a decimal point", ",": "a decimal comma"}
+        other = "," if trained_mark == "." else "."
+        raise DataError(
+            f"{str(exc).rsplit('; set data.decimal', 1)[0]}; the run reads numbers written with "
+            f"{words[trained_mark]}, as it was trained (data.decimal: {trained_mark!r}); to score a file written with "
+            f'{words[other]}, give --data a config.yaml with data: {{path: {data_arg}, decimal: "{other}"}}'
+        ) from None
+    x, y = _all_rows(raw, run)
     filled = fill(x, run.inputs.fill)
     return lambda: (filled, y)
 

@@ -243,3 +243,22 @@ def test_streaming_auto_streams_a_large_gzip_file_but_reads_other_compressions_i
     for kind, streamed in ((".gz", True), (".bz2", False), (".zip", False)):
         packed = compress(tmp_path / "t.csv", kind)
         assert csv.streams(config_for(tmp_path, packed.name)) is streamed, kind
+
+
+def test_evaluate_data_written_with_the_other_decimal_mark_names_the_way_to_score_it(tmp_path):
+    """A run trained on decimal commas, scored on a point-written file: exit 2 naming the config that reads it."""
+    (tmp_path / "t.csv").write_text(text(",", ",", quote=True))
+    (tmp_path / "point.csv").write_text(text())
+    config = tmp_path / "c.yaml"
+    config.write_text('data: {path: t.csv, target: kind, decimal: ","}\ntraining: {epochs: 2, plots: false}\n')
+    runner = CliRunner()
+    trained = runner.invoke(cli, ["train", str(config), "--output-dir", str(tmp_path / "runs"), "--json"])
+    assert trained.exit_code == 0, trained.output
+    run = json.loads(trained.stdout)["run_dir"]
+    refused = runner.invoke(cli, ["evaluate", run, "--data", str(tmp_path / "point.csv")])
+    assert refused.exit_code == 2
+    assert "the run reads numbers written with a decimal comma" in refused.stderr
+    assert f'give --data a config.yaml with data: {{path: {tmp_path / "point.csv"}, decimal: "."}}' in refused.stderr
+    (tmp_path / "p.yaml").write_text('data: {path: point.csv, target: kind, decimal: "."}\n')
+    scored = runner.invoke(cli, ["evaluate", run, "--data", str(tmp_path / "p.yaml"), "--json"])
+    assert scored.exit_code == 0, scored.output

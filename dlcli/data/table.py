@@ -14,6 +14,7 @@ from dlcli.data import cells, tablefile
 from dlcli.data.base import RawData
 from dlcli.data.tablefile import (
     KEEP_AS_CATEGORIES,
+    OtherDecimalMark,
     check_decimal,
     check_identifier,
     columns,
@@ -65,7 +66,8 @@ def numbers(column, path: str, name: str, where, missing: str, decimal: str = ".
             if all(cells.number(w, other) is not None for w in words)
             else "fix it, or leave the column out with data.features"
         )
-        raise DataError(
+        error = OtherDecimalMark if fix.startswith("set data.decimal") else DataError
+        raise error(
             f"{path}: column '{name}', {where[0]} {where[1][first]}: {text.iloc[first]!r} is not a number "
             f"({int(bad.sum())} such value(s)); {fix}"
         )

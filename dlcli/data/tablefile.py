@@ -163,6 +163,10 @@ def dialect(data) -> dict:
     return {"delimiter": getattr(data, "delimiter", None), "decimal": getattr(data, "decimal", None) or "."}
 
 
+class OtherDecimalMark(DataError):
+    """A number column written with the other decimal mark than the one it is read with."""
+
+
 def check_decimal(config, path: str, name: str, texts, also: str = "") -> None:
     """A text column whose cells all read as numbers with the other decimal mark is an error naming data.decimal."""
     decimal = getattr(config.data, "decimal", None)
@@ -173,7 +177,7 @@ def check_decimal(config, path: str, name: str, texts, also: str = "") -> None:
     if all(cells.number(t, other) is not None for t in texts):
         sample = next((t for t in texts if other in t), texts[0])
         mark = "comma" if other == "," else "point"
-        raise DataError(
+        raise OtherDecimalMark(
             f"{config.where(('data', 'decimal'))}: data.decimal: column '{name}' of {path} reads as text, but every "
             f'value is a number with a decimal {mark} (e.g. {sample!r}); set data.decimal: "{other}"{also}'
         )
