@@ -276,11 +276,12 @@ EOF
     done
     wait_both
     for m in A B; do
-        "$python" -m dlcli sweep status "$work_dir/$m" --json > "$work_dir/status-$m.json" \
-            || fail "dlcli sweep status $work_dir/$m --json failed: $(cat "$work_dir/status-$m.json")"
+        sweep_dir="$work_dir/$m/$name"
+        "$python" -m dlcli sweep status "$sweep_dir" --json > "$work_dir/status-$m.json" \
+            || fail "dlcli sweep status $sweep_dir --json failed: $(cat "$work_dir/status-$m.json")"
         # A machine's own record of what it ran: the trial directories it made.
-        find "$work_dir/$m/$name/trials" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' > "$work_dir/ran-$m.txt" 2> /dev/null \
-            || fail "machine $m made no $work_dir/$m/$name/trials/ directory"
+        find "$sweep_dir/trials" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' > "$work_dir/ran-$m.txt" 2> /dev/null \
+            || fail "machine $m made no $sweep_dir/trials/ directory"
     done
 fi
 
