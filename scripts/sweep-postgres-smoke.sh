@@ -9,7 +9,9 @@
 #
 # Needs: PostgreSQL server binaries (initdb, pg_ctl, pg_isready, createdb; PG_BIN=DIR, else the newest
 # /usr/lib/postgresql/*/bin, else PATH; as root with apt-get and none found, it installs `postgresql`),
-# and a Python (PYTHON, default python3) that has optuna and psycopg2, plus dlcli for the default mode.
+# and a Python (PYTHON, default python3) that has optuna and psycopg2 (or psycopg), plus dlcli for the
+# default mode. The dlcli mode gives `--storage postgresql://...` as a user would; PG_SCHEME names a
+# driver instead (postgresql+psycopg2). SMOKE_TRIALS sets the budget (default 6).
 # Run as root, the server runs as the `postgres` user (initdb refuses root). Exits 0 when every
 # check passes; otherwise 1 with the reason on stderr. The server is stopped and its temporary
 # directories removed on every way out.
@@ -19,7 +21,7 @@ mode=dlcli
 case "${1:-}" in
     "") ;;
     --selftest-optuna) mode=optuna ;;
-    -h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; exit 0 ;;
     *) printf 'sweep-postgres-smoke: unknown argument %q (try --help)\n' "$1" >&2; exit 2 ;;
 esac
 
