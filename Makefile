@@ -15,7 +15,7 @@ help:
 	@echo "make test   create $(VENV) with the dev extra and run the test suite"
 	@echo "make lint   ruff check and format check"
 	@echo "make bench  run the benchmarks in benchmarks/"
-	@echo "make bench-sweep  dlcli sweep against Keras Tuner (its own venv, benchmarks/.venv-kt; ~30 min)"
+	@echo "make bench-sweep  dlcli sweep against Keras Tuner (its own venv, benchmarks/.venv-kt; ~15 min)"
 	@echo "make clean  remove $(VENV), runs/ and caches"
 
 $(BIN)/python:
@@ -49,7 +49,7 @@ lint: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/run.py --repeats 3
 
-# Not part of `bench`: three repeats of two 20-trial searches take half an hour here.
+# Not part of `bench`: three repeats of two 20-trial searches take about 15 minutes here.
 bench-sweep: $(VENV)/.installed-sweep
 	$(BIN)/python benchmarks/sweep.py --repeats 3
 
