@@ -8,13 +8,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: help demo test lint bench clean
+.PHONY: help demo test lint bench bench-sweep clean
 
 help:
 	@echo "make demo   create $(VENV), install dlcli, train and evaluate configs/digits.yaml"
 	@echo "make test   create $(VENV) with the dev extra and run the test suite"
 	@echo "make lint   ruff check and format check"
 	@echo "make bench  run the benchmarks in benchmarks/"
+	@echo "make bench-sweep  dlcli sweep against Keras Tuner (its own venv, benchmarks/.venv-kt; ~15 min)"
 	@echo "make clean  remove $(VENV), runs/ and caches"
 
 $(BIN)/python:
@@ -27,6 +28,10 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(VENV)/.installed $@
+
+$(VENV)/.installed-sweep: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,sweep]'
+	touch $(VENV)/.installed $(VENV)/.installed-dev $@
 
 demo: $(VENV)/.installed
 	$(BIN)/dlcli train configs/digits.yaml | tee .demo-train.log
@@ -44,5 +49,9 @@ lint: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/run.py --repeats 3
 
+# Not part of `bench`: three repeats of two 20-trial searches take about 15 minutes here.
+bench-sweep: $(VENV)/.installed-sweep
+	$(BIN)/python benchmarks/sweep.py --repeats 3
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache .ruff_cache .demo-train.log *.egg-info
+	rm -rf $(VENV) benchmarks/.venv-kt runs .pytest_cache .ruff_cache .demo-train.log *.egg-info
