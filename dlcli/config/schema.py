@@ -25,6 +25,7 @@ from pydantic import (
 from dlcli import names
 from dlcli.config.base import Strict, at_least_one, check_activation, check_name
 from dlcli.config.sections import ScheduleConfig, TrainingConfig
+from dlcli.config.sweep import SweepConfig
 from dlcli.config.upgrade import CONFIG_VERSION
 from dlcli.config.yamlpos import Located, format_path
 from dlcli.data import sources
@@ -210,6 +211,9 @@ class Config(Strict):
         "auto", description="Keras metric names; accuracy (classification) or mae (regression) always reported."
     )
     training: TrainingConfig = Field(default_factory=TrainingConfig)
+    sweep: SweepConfig | None = Field(
+        None, description="Hyperparameter search for dlcli sweep; dlcli train ignores it."
+    )
 
     _origin: Located | None = PrivateAttr(None)
 
