@@ -105,7 +105,7 @@ def train(config_path, overrides, device, output_dir, resume_dir, as_json, quiet
             from dlcli.log import note
 
             note(
-                f"{config.where(('sweep',))}: sweep: is for dlcli sweep; dlcli train ignores it and trains the base config"
+                f"{config.where(('sweep',), key=True)}: sweep: is for dlcli sweep; dlcli train ignores it and trains the base config"
             )
             config = config.copy_with(sweep=None)
         with contextlib.redirect_stdout(stream):

@@ -240,9 +240,9 @@ class Config(Strict):
     def _optimizer_spec(cls, value):
         return OptimizerSpec(name=value) if isinstance(value, str) else value
 
-    def where(self, path: tuple) -> str:
-        """``FILE:LINE:COL`` of a key path in the file this config came from (or ``config``)."""
-        return self._origin.where(path) if self._origin is not None else "config"
+    def where(self, path: tuple, *, key: bool = False) -> str:
+        """``FILE:LINE:COL`` of a key path's value (``key``: of the key) in the file this config came from."""
+        return self._origin.where(path, key=key) if self._origin is not None else "config"
 
     def problem(self, path: tuple, message: str) -> str:
         """A located one-line error about ``path``."""

@@ -40,7 +40,7 @@ def check(config: Config, task: str, n_classes: int | None, spread=None) -> None
     sweep = config.sweep
     problems = _metric(config, task)
     for key, spec in sweep.params.items():
-        where = config.where(("sweep", "params", key))
+        where = config.where(("sweep", "params", key), key=True)
         inside = [other for other in sweep.params if other != key and _within(key, other)]
         if inside:
             problems.append(

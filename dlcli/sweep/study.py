@@ -92,12 +92,23 @@ def sampler(sweep, seed: int):
     kinds = {
         "tpe": lambda: optuna.samplers.TPESampler(seed=seed),
         "random": lambda: optuna.samplers.RandomSampler(seed=seed),
-        "grid": lambda: optuna.samplers.GridSampler(space.grid(sweep.params), seed=seed),
+        "grid": lambda: _grid(optuna)(space.grid(sweep.params), seed=seed),
         "gp": lambda: optuna.samplers.GPSampler(seed=seed),
         "cmaes": lambda: optuna.samplers.CmaEsSampler(seed=seed),
         "qmc": lambda: optuna.samplers.QMCSampler(seed=seed),
     }
     return kinds[sweep.sampler.name]()
+
+
+def _grid(optuna):
+    class Grid(optuna.samplers.GridSampler):
+        """Optuna's grid sampler without its ``study.stop()`` once the grid is done, which only works inside
+        ``study.optimize``; workers ask and tell, and the sweep's budget is the grid's size (``budget``)."""
+
+        def after_trial(self, study, trial, state, values) -> None:
+            pass
+
+    return Grid
 
 
 def pruner(sweep):
