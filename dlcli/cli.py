@@ -16,39 +16,9 @@ import click
 
 from dlcli import __version__
 from dlcli.errors import UsageError
+from dlcli.options import config_argument, debug_option, device_option, json_option, set_option
 
 EXAMPLE = "digits.yaml"
-
-set_option = click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Override a config value, e.g. --set training.epochs=5 --set model.layers[0].units=32 (repeatable).",
-)
-json_option = click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object on stdout.")
-device_option = click.option(
-    "--device",
-    type=click.Choice(["auto", "cpu", "gpu"]),
-    default=None,
-    help="Where to run: auto uses a GPU when one is visible. Default: training.device from the config.",
-)
-config_argument = click.argument("config_path", metavar="CONFIG", type=click.Path())
-debug_option = click.option(
-    "--debug",
-    is_flag=True,
-    expose_value=False,
-    callback=lambda ctx, p, v: _set_debug(ctx, v),
-    is_eager=True,
-    help="Show tracebacks.",
-)
-
-
-def _set_debug(ctx, value):
-    if value:
-        ctx.ensure_object(dict)["debug"] = True
-        root = ctx.find_root()
-        root.ensure_object(dict)["debug"] = True
 
 
 def _err(line: str) -> None:
@@ -131,6 +101,13 @@ def train(config_path, overrides, device, output_dir, resume_dir, as_json, quiet
             run_path, metrics = pipeline.resume(resume_dir, device=device, verbose=progress)
     else:
         config = _load(config_path, overrides)
+        if config.sweep is not None:
+            from dlcli.log import note
+
+            note(
+                f"{config.where(('sweep',), key=True)}: sweep: is for dlcli sweep; dlcli train ignores it and trains the base config"
+            )
+            config = config.copy_with(sweep=None)
         with contextlib.redirect_stdout(stream):
             run_path, metrics = pipeline.train(config, output_dir=output_dir, device=device, verbose=progress)
     if as_json:
@@ -376,6 +353,11 @@ def info(as_json):
         shown = ", ".join(value) if isinstance(value, list) else value
         rows.append((key, shown if shown not in (None, "") else "-"))
     click.echo(table(rows))
+
+
+from dlcli.sweep.commands import sweep_group  # noqa: E402 - the sweep commands live with the sweep
+
+cli.add_command(sweep_group)
 
 
 def main() -> None:

@@ -34,6 +34,9 @@ def wants_json(group: click.Group, ctx: click.Context) -> bool:
         return False
     own = args[1 : args.index("--")] if "--" in args else args[1:]
     command = group.get_command(ctx, args[0])
+    if isinstance(command, click.Group) and len(args) > 1:  # dlcli sweep status DIR --json
+        inner = command.get_command(ctx, args[1])
+        command, own = (inner, own[1:]) if inner is not None else (command.get_command(ctx, "run"), own)
     takes = any(p.name == "as_json" for p in getattr(command, "params", []))
     return takes and "--json" in own
 

@@ -92,8 +92,14 @@ def _same_data(run_path: Path, info) -> None:
         )
 
 
-def train(config, *, output_dir: str | Path = "runs", device: str | None = None, verbose: int = 2):
-    """Train ``config`` into a new run directory; returns (run path, test metrics)."""
+def train(config, *, output_dir: str | Path = "runs", device: str | None = None, verbose: int = 2,
+          run_dir: str | Path | None = None, callbacks=(), score_test: bool = True):  # fmt: skip
+    """Train ``config`` into a new run directory; returns (run path, test metrics).
+
+    ``run_dir`` names the directory exactly (a sweep's trial) instead of one made under ``output_dir``;
+    ``callbacks`` watch the fit after dlcli's own; without ``score_test`` the test split is left unscored
+    and metrics.json holds the last epoch's validation metrics.
+    """
     if device is not None and device != config.training.device:
         config = config.copy_with(training=config.training.model_copy(update={"device": device}))
     session = _start(config, device)
@@ -105,14 +111,17 @@ def train(config, *, output_dir: str | Path = "runs", device: str | None = None,
     chief = multiworker.is_chief(resolved)
     # Only the chief writes the run directory; another worker keeps its state in a scratch folder.
     root = output_dir if chief else tempfile.mkdtemp(prefix="dlcli-worker-")
-    run = store.Run.create(root, resolved.name)
+    run = store.Run.at(run_dir) if run_dir is not None and chief else store.Run.create(root, resolved.name)
     run.write_config(resolved)
     if info.classes is not None:
         run.write_json(store.LABELS, info.classes)
     run.write_json(store.ENVIRONMENT, record.environment(session, execution))
     run.start(resolved, resolved.training.epochs)
+    run.update(score_test=score_test)
     try:
-        path, metrics = _fit_and_finish(run, net, session, execution, class_weight=weights, verbose=verbose)
+        path, metrics = _fit_and_finish(
+            run, net, session, execution, class_weight=weights, verbose=verbose, extra=callbacks
+        )
     finally:
         if not chief:
             shutil.rmtree(root, ignore_errors=True)
@@ -125,7 +134,7 @@ def train(config, *, output_dir: str | Path = "runs", device: str | None = None,
     return path, metrics
 
 
-def resume(run_dir: str | Path, *, device: str | None = None, verbose: int = 2):
+def resume(run_dir: str | Path, *, device: str | None = None, verbose: int = 2, callbacks=()):
     """Continue an interrupted (or failed, or killed) run in its own directory; returns (run path, metrics)."""
     run_path = Path(run_dir)
     state = _resumable_state(run_path)
@@ -156,7 +165,7 @@ def resume(run_dir: str | Path, *, device: str | None = None, verbose: int = 2):
     )  # fmt: skip
     return _fit_and_finish(
         run, net, session, execution, class_weight=weights, verbose=verbose, initial_epoch=done,
-        history=saved_state.get("history") or {}, restored=saved_state.get("callbacks"),
+        history=saved_state.get("history") or {}, restored=saved_state.get("callbacks"), extra=callbacks,
     )  # fmt: skip
 
 
@@ -213,12 +222,13 @@ def _resumable_state(run_path: Path) -> dict:
             "Train the config again for a new run"
         )
     same_host = state.get("hostname", platform.node()) == platform.node()
-    if status == "running" and same_host and _alive(state.get("pid")):
+    if status == "running" and same_host and alive(state.get("pid")):
         raise RunDirError(f"{run_path}: run is still running (pid {state.get('pid')}); stop it before resuming")
     return state
 
 
-def _alive(pid) -> bool:
+def alive(pid) -> bool:
+    """Is process ``pid`` of this machine running (and not this process)?"""
     if not isinstance(pid, int) or pid <= 0 or pid == os.getpid():
         return False
     try:
@@ -251,7 +261,7 @@ def _saved_model(net, info, resolved):
 
 
 def _fit_and_finish(run, net, session: Session, execution, *, class_weight, verbose, initial_epoch=0, history=None,
-                    restored=None):  # fmt: skip
+                    restored=None, extra=()):  # fmt: skip
     """Fit with dlcli's callbacks watching, then score and save; every way out leaves run.json truthful."""
     from dlcli.scoring import score
     from dlcli.training import callbacks
@@ -270,7 +280,7 @@ def _fit_and_finish(run, net, session: Session, execution, *, class_weight, verb
             )
             with timer("fit"):
                 fit(
-                    net, dataset, resolved, execution, callbacks=watching, initial_epoch=initial_epoch,
+                    net, dataset, resolved, execution, callbacks=[*watching, *extra], initial_epoch=initial_epoch,
                     class_weight=class_weight, verbose=verbose, strategy=session.strategy,
                 )  # fmt: skip
         if stop.diverged:
@@ -288,7 +298,10 @@ def _fit_and_finish(run, net, session: Session, execution, *, class_weight, verb
         if execution.loop == "multi_worker":
             net = multiworker.local_copy(net, resolved, steps_per_epoch(dataset, resolved))
         with timer("evaluate"):
-            metrics = score(net, *dataset.test(), resolved, dataset.info.classes)
+            if run.state.get("score_test", True):
+                metrics = score(net, *dataset.test(), resolved, dataset.info.classes)
+            else:  # a sweep's trial: chosen on validation, the best one alone is scored on the test split
+                metrics = {k: v[-1] for k, v in resume_state.history.items() if k.startswith("val_") and v}
         with timer("save"):
             run.save_model(_saved_model(net, dataset.info, resolved))
             run.write_json(store.METRICS, metrics)

@@ -25,6 +25,7 @@ from pydantic import (
 from dlcli import names
 from dlcli.config.base import Strict, at_least_one, check_activation, check_name
 from dlcli.config.sections import ScheduleConfig, TrainingConfig
+from dlcli.config.sweep import SweepConfig
 from dlcli.config.upgrade import CONFIG_VERSION
 from dlcli.config.yamlpos import Located, format_path
 from dlcli.data import sources
@@ -210,6 +211,9 @@ class Config(Strict):
         "auto", description="Keras metric names; accuracy (classification) or mae (regression) always reported."
     )
     training: TrainingConfig = Field(default_factory=TrainingConfig)
+    sweep: SweepConfig | None = Field(
+        None, description="Hyperparameter search for dlcli sweep; dlcli train ignores it."
+    )
 
     _origin: Located | None = PrivateAttr(None)
 
@@ -236,9 +240,9 @@ class Config(Strict):
     def _optimizer_spec(cls, value):
         return OptimizerSpec(name=value) if isinstance(value, str) else value
 
-    def where(self, path: tuple) -> str:
-        """``FILE:LINE:COL`` of a key path in the file this config came from (or ``config``)."""
-        return self._origin.where(path) if self._origin is not None else "config"
+    def where(self, path: tuple, *, key: bool = False) -> str:
+        """``FILE:LINE:COL`` of a key path's value (``key``: of the key) in the file this config came from."""
+        return self._origin.where(path, key=key) if self._origin is not None else "config"
 
     def problem(self, path: tuple, message: str) -> str:
         """A located one-line error about ``path``."""

@@ -123,6 +123,20 @@ class Run:
             return cls(path)
         raise RunDirError(f"{root}: too many runs named {name}-{stamp}")
 
+    @classmethod
+    def at(cls, path: str | Path) -> Run:
+        """A new run directory at exactly ``path`` (a sweep's ``trials/<n>``); its parents are made."""
+        path = Path(path)
+        try:
+            path.mkdir(parents=True)
+        except FileExistsError:
+            raise RunDirError(f"{path}: already exists; a new run needs a new directory") from None
+        except OSError as exc:
+            error = RunDirError(f"{path}: cannot create the run directory: {exc.strerror}{_fix(path, exc)}")
+            error.path = str(path)
+            raise error from None
+        return cls(path)
+
     def write_text(self, name: str, text: str, *, durable: bool = True) -> None:
         atomic_write_text(self.path / name, text, durable=durable)
 

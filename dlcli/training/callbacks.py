@@ -10,6 +10,7 @@ Around them, for what Keras lacks (``run_callbacks``):
 - ``StopOnNaN``: a non-finite loss stops it, remembering the epoch and optimizer step;
 - ``HistoryLog``: Keras's ``CSVLogger`` appending history.csv, one row per completed epoch;
 - ``RunProgress``: run.json's epochs done and epoch times;
+- ``EpochReport``: each epoch's logs to a function that may stop training (a sweep's pruning);
 - ``ResumeState``: a snapshot of every completed epoch (weights, optimizer, seed
   generators, callback counters), written to ``checkpoints/`` every
   ``checkpoint_every_seconds`` and whenever training stops early.
@@ -321,6 +322,23 @@ class ResumeState(keras.callbacks.Callback):
         checkpoints.write(self.run, self.model, snap)
         self.saved_epochs = snap.epochs_done
         self.last_save = time.monotonic()
+
+
+class EpochReport(keras.callbacks.Callback):
+    """Hands each epoch's logs to ``report(epoch, logs)`` (epochs from 1); a True answer stops training there.
+
+    A sweep reports its metric to the study this way, and stops a trial the pruner gives up on.
+    """
+
+    def __init__(self, report):
+        super().__init__()
+        self.report = report
+        self.stopped_at: int | None = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.report(epoch + 1, dict(logs or {})):
+            self.stopped_at = epoch + 1
+            self.model.stop_training = True
 
 
 def run_callbacks(run: store.Run, stop: StopRequest, config_callbacks: dict, *, every_seconds: float,
