@@ -50,6 +50,7 @@ def rows(study, sweep_dir: Path, info: dict) -> list[dict]:
                 "epochs": run.get("epochs_done"),
                 "seconds": None if seconds is None else round(seconds, 1),
                 "reason": t.user_attrs.get("reason"),
+                "host": (t.user_attrs.get("owner") or {}).get("host"),
                 "overrides": overrides,
                 "train_command": command(info, overrides),
             }
@@ -139,11 +140,14 @@ def scored(sweep_dir: Path, top: dict) -> dict | None:
     return saved["metrics"] if saved and saved.get("trial") == top["number"] else None
 
 
-def score_best(sweep_dir: Path, top: dict) -> dict:
-    """Score the best trial's model on its test split, once; best/test_metrics.json."""
+def score_best(sweep_dir: Path, top: dict) -> dict | None:
+    """Score the best trial's model on its test split, once; best/test_metrics.json. None when the trial ran on
+    another machine sharing the study (its run directory is there)."""
     from dlcli.evaluate import evaluate_run
 
     metrics = scored(sweep_dir, top)
+    if metrics is None and not Path(top["run_dir"]).is_dir():
+        return None
     if metrics is None:
         metrics = evaluate_run(top["run_dir"])
         record = {"trial": top["number"], "run_dir": top["run_dir"], "split": "test", "metrics": metrics}

@@ -64,8 +64,14 @@ def sweep_run(config_path, workers, storage_url, output_dir):
     if done.best is not None:
         click.echo(f"\nbest: trial {done.best['number']}, {done.info['metric']} {done.best['value']:.4g}")
         click.echo(f"train it again: {done.best['train_command']}")
-        click.echo(f"\ntest metrics of the best trial (trial {done.best['number']}, scored once):")
-        click.echo(format_table(done.test_metrics))
+        if done.test_metrics is None:  # it ran on another machine sharing the study
+            click.echo(
+                f"\nthe best trial ran on {done.best.get('host') or 'another machine'}; score it there once: "
+                f"dlcli evaluate {done.best['run_dir']}"
+            )
+        else:
+            click.echo(f"\ntest metrics of the best trial (trial {done.best['number']}, scored once):")
+            click.echo(format_table(done.test_metrics))
     for path in done.plots:
         _err(f"plot: {path}")
     click.echo(str(done.sweep_dir))
@@ -87,7 +93,7 @@ def sweep_status(sweep_dir, as_json):
     if as_json:
         best = None if top is None else {**top, "test_metrics": board.scored(Path(sweep_dir), top)}
         click.echo(json.dumps({"sweep": info["name"], "metric": info["metric"], "direction": info["direction"],
-                               "storage": info.get("storage"), "trials": trials, "best": best}))  # fmt: skip
+                               "storage": study.shown(info.get("storage")), "trials": trials, "best": best}))  # fmt: skip
         return
     click.echo(board.format_board(trials, info))
     if top is not None:

@@ -53,20 +53,46 @@ def check_sampler(name: str, where: str) -> None:
         )
 
 
+def shown(url: str | None) -> str | None:
+    """``url`` fit to print: its password masked (errors, status, logs never show it)."""
+    if url is None or "@" not in url:
+        return url
+    head, _, rest = url.partition("://")
+    credentials, _, host = rest.rpartition("@")
+    user, colon, _ = credentials.partition(":")
+    return f"{head}://{user}{':***' if colon else ''}@{host}"
+
+
 def check_storage(url: str | None) -> None:
     """A URL Optuna can open, with its database driver installed (before anything is created)."""
     if url is None:
         return
-    scheme = url.split(":", 1)[0].split("+")[0].lower()
     if "://" not in url:
         raise UsageError(
-            f"--storage {url}: expected a database URL such as postgresql://user@host/db or sqlite:///file.db"
+            f"--storage {shown(url)}: expected a database URL such as postgresql://user@host/db or sqlite:///file.db"
         )
+    scheme, _, driver = url.split(":", 1)[0].lower().partition("+")
     if scheme in ("postgresql", "postgres"):
         from importlib.util import find_spec
 
-        if find_spec("psycopg2") is None:
-            raise MissingExtra(f"--storage {url}: PostgreSQL needs psycopg2: pip install 'dlcli[postgres]'")
+        wanted = [driver] if driver else ["psycopg", "psycopg2"]
+        if not any(find_spec(module) for module in wanted):
+            raise MissingExtra(
+                f"--storage {shown(url)}: PostgreSQL needs the {' or '.join(wanted)} driver: pip install 'dlcli[postgres]'"
+            )
+
+
+def _driver_url(url: str) -> str:
+    """A plain ``postgresql://`` URL names the driver that is installed (SQLAlchemy's default is psycopg 3)."""
+    from importlib.util import find_spec
+
+    scheme, sep, rest = url.partition("://")
+    if scheme.lower() in ("postgresql", "postgres") and find_spec("psycopg") is None and find_spec("psycopg2"):
+        return f"postgresql+psycopg2{sep}{rest}"
+    return url
+
+
+OPEN_TRIES = 3  # machines starting at once on an empty database race to create Optuna's tables
 
 
 def storage(url: str | None, sweep_dir: Path):
@@ -76,12 +102,19 @@ def storage(url: str | None, sweep_dir: Path):
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
         return JournalStorage(JournalFileBackend(str(sweep_dir / JOURNAL)))
-    try:
-        return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True} if "sqlite" not in url else {})
-    except Exception as exc:  # SQLAlchemy's many ways to say a URL cannot be opened
-        raise UsageError(
-            f"--storage {url}: cannot open the study storage: {type(exc).__name__}: {str(exc)[:200]}"
-        ) from None
+    for attempt in range(OPEN_TRIES):
+        try:
+            kwargs = {"pool_pre_ping": True} if "sqlite" not in url else {}
+            return optuna.storages.RDBStorage(_driver_url(url), engine_kwargs=kwargs)
+        except Exception as exc:  # SQLAlchemy's many ways to say a URL cannot be opened
+            racing = "already exists" in str(exc) or "UniqueViolation" in str(exc) or "IntegrityError" in str(exc)
+            if racing and attempt + 1 < OPEN_TRIES:
+                time.sleep(0.5 + attempt)  # another machine is creating the tables: they exist in a moment
+                continue
+            raise UsageError(
+                f"--storage {shown(url)}: cannot open the study storage: {type(exc).__name__}: "
+                f"{str(exc).replace(url, shown(url))[:200]}"
+            ) from None
 
 
 def sampler(sweep, seed: int):
@@ -151,7 +184,8 @@ def record(sweep_dir: Path, config_path: Path, url: str | None, name: str, direc
     if recorded is not None:
         if url is not None and url != recorded.get("storage"):
             raise UsageError(
-                f"{sweep_dir}: this sweep's study is in {recorded.get('storage') or 'its journal file'}, not {url}; "
+                f"{sweep_dir}: this sweep's study is in {shown(recorded.get('storage')) or 'its journal file'}, "
+                f"not {shown(url)}; "
                 "give the same --storage (or none), or another --output-dir"
             )
         return recorded
@@ -166,6 +200,8 @@ def record(sweep_dir: Path, config_path: Path, url: str | None, name: str, direc
         "created_at": store.now(),
     }
     store.atomic_write_json(path, info)
+    if url is not None and shown(url) != url:
+        path.chmod(0o600)  # it holds the database password, like ~/.pgpass
     return info
 
 
