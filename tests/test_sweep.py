@@ -253,13 +253,16 @@ def test_sweep_json_errors_and_status_of_a_non_sweep(tmp_path):
 
 def test_missing_extras_are_named(tmp_path, monkeypatch):
     path = config(tmp_path)
-    monkeypatch.setitem(sys.modules, "psycopg2", None)
+    drivers = ("psycopg", "psycopg2")  # either serves a plain postgresql:// URL
+    for driver in drivers:
+        monkeypatch.setitem(sys.modules, driver, None)
     import importlib.util
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "psycopg2" else real(name, *a))
-    result = invoke("sweep", path, "--storage", "postgresql://u@localhost/db", "--output-dir", tmp_path / "out")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in drivers else real(name, *a))
+    result = invoke("sweep", path, "--storage", "postgresql://u:secret@localhost/db", "--output-dir", tmp_path / "out")
     assert result.exit_code == 2 and "pip install 'dlcli[postgres]'" in result.stderr
+    assert "secret" not in result.stderr and "postgresql://u:***@localhost/db" in result.stderr  # never printed
     monkeypatch.setitem(sys.modules, "optuna", None)
     result = invoke("sweep", path, "--output-dir", tmp_path / "out")
     assert result.exit_code == 2 and "pip install 'dlcli[sweep]'" in result.stderr
@@ -280,3 +283,29 @@ def test_the_example_sweep_config_is_valid():
 
     config = check(ROOT / "configs" / "digits_sweep.yaml", None)
     assert config.sweep.trials >= 10 and config.sweep.pruner.name == "median"
+
+
+@pytest.mark.parametrize(
+    ("url", "printed"),
+    [
+        ("postgresql://u:secret@db.example:5432/s", "postgresql://u:***@db.example:5432/s"),
+        ("postgresql+psycopg2://u:p%40ss@h/s", "postgresql+psycopg2://u:***@h/s"),
+        ("postgresql://u@h/s", "postgresql://u@h/s"),
+        ("sqlite:///x.db", "sqlite:///x.db"),
+    ],
+)
+def test_a_storage_url_is_printed_without_its_password(url, printed):
+    from dlcli.sweep.study import shown
+
+    assert shown(url) == printed
+
+
+def test_a_plain_postgresql_url_names_the_installed_driver(monkeypatch):
+    import importlib.util
+
+    from dlcli.sweep import study
+
+    installed = {"psycopg": None, "psycopg2": object()}  # only psycopg2, as on an older machine
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: installed.get(name))
+    assert study._driver_url("postgresql://u@h/s") == "postgresql+psycopg2://u@h/s"
+    assert study._driver_url("postgresql+psycopg://u@h/s") == "postgresql+psycopg://u@h/s"
