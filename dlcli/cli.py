@@ -242,12 +242,28 @@ def serve(run_dir, host, port, max_rows, access_log, device):
 
 @cli.command()
 @click.argument("run_dir", type=click.Path())
+@click.option(
+    "--html", "as_html", is_flag=True, help="Write one self-contained HTML page instead (RUN_DIR/report.html)."
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Where --html writes the page.")
+@device_option
 @debug_option
-def report(run_dir):
-    """Write RUN_DIR's plots/ (learning curves; confusion matrix for classification) from its files."""
+def report(run_dir, as_html, output, device):
+    """Write RUN_DIR's plots/ (learning curves; confusion matrix for classification) from its files.
+
+    With --html, one page with the config, data summary, plots, diagnostics and environment;
+    its prediction plots reload the model on the rebuilt test split.
+    """
     from dlcli import report as reports
     from dlcli.runs.store import complete_run
 
+    if output is not None and not as_html:
+        raise UsageError("-o/--output goes with --html")
+    if as_html:
+        from dlcli.html_report import write_html
+
+        click.echo(str(write_html(run_dir, output, device=device or "auto")))
+        return
     for written in reports.write_plots(complete_run(run_dir)):
         click.echo(str(written))
 
