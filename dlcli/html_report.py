@@ -52,13 +52,13 @@ def write_html(run_dir: str | Path, output: str | Path | None = None, *, device:
     """Write the run's HTML report to ``output`` (default ``RUN/report.html``); returns its path."""
     run = open_run(run_dir)
     path = Path(output) if output is not None else run.path / PAGE
-    page = render(run, test_predictions(run, device))
+    page = render(run, predictions_on_test_split(run, device))
     with writing(path):
         store.atomic_write_text(path, page, durable=False)
     return path
 
 
-def test_predictions(run: SavedRun, device: str = "auto") -> dict:
+def predictions_on_test_split(run: SavedRun, device: str = "auto") -> dict:
     """{"y": targets, "outputs": raw model outputs} on the rebuilt test split, or {"missing": why not}."""
     from dlcli.device import prepare_environment
     from dlcli.evaluate import _data_still_there, own_test_split
@@ -83,19 +83,23 @@ def render(run: SavedRun, predicted: dict) -> str:
     sections = [
         _summary(run),
         _diagnostics(diagnostics.diagnose(history, metrics)),
-        _section("Config", f"<pre>{escape(_text(run.path / store.CONFIG))}</pre>"),
+        section("Config", f"<pre>{escape(_text(run.path / store.CONFIG))}</pre>"),
         _data(run, metrics, predicted, plt),
         _metrics(metrics),
-        _section(
+        section(
             "Learning curves",
             _image(plt, plots._curves(plt, history, run.path.name), "learning curves")
             if history
-            else _note("no history.csv"),
+            else note("no history.csv"),
         ),
         _outcomes(run, metrics, predicted, plt),
         _environment(run.environment),
     ]
-    title = f"dlcli report: {run.path.name}"
+    return page(f"dlcli report: {run.path.name}", sections)
+
+
+def page(title: str, sections: list[str]) -> str:
+    """A whole HTML page: the title, the style, the image check and the sections."""
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{escape(title)}</title><style>{STYLE}</style><script>{CHECK}</script></head>\n"
@@ -116,17 +120,17 @@ def _summary(run: SavedRun) -> str:
         + (" (stopped early)" if state.get("stopped_early") else ""),
         "total time": f"{(state.get('timings_s') or {}).get('total', '?')} s",
     }
-    return _section("Run", _table(rows))
+    return section("Run", table(rows))
 
 
 def _diagnostics(found: list) -> str:
     if not found:
-        return _section("Training diagnostics", '<p class="ok">Nothing to flag.</p>')
+        return section("Training diagnostics", '<p class="ok">Nothing to flag.</p>')
     items = "".join(
         f'<div class="finding"><b>{escape(f.kind)}</b>: {escape(f.seen)}.<br>Suggestion: {escape(f.advice)}.</div>'
         for f in found
     )
-    return _section("Training diagnostics", items)
+    return section("Training diagnostics", items)
 
 
 def _data(run: SavedRun, metrics: dict, predicted: dict, plt) -> str:
@@ -139,13 +143,13 @@ def _data(run: SavedRun, metrics: dict, predicted: dict, plt) -> str:
         "input shape": facts.get("input_shape"),
     }
     splits = facts.get("splits") or {}
-    body = _table(rows) + "<h3>Rows per split</h3>" + _table(splits, header=("split", "rows"))
+    body = table(rows) + "<h3>Rows per split</h3>" + table(splits, header=("split", "rows"))
     if run.labels is not None:
         body += "<h3>Class balance (test split)</h3>" + _balance(metrics, predicted, run.labels)
     else:
         body += "<h3>Target distribution</h3>" + _target(run, predicted, plt)
     body += "<h3>Features</h3>" + _features(facts)
-    return _section("Data", body)
+    return section("Data", body)
 
 
 def _balance(metrics: dict, predicted: dict, labels: list) -> str:
@@ -166,23 +170,27 @@ def _target(run: SavedRun, predicted: dict, plt) -> str:
     scale = run.data_facts.get("target_scale") or {}
     text = ""
     if scale:
-        text = _table(
-            {"training mean": scale.get("mean"), "training std": scale.get("std"), "scaling": scale.get("reason")}
+        text = table(
+            {
+                "training mean": _number(scale.get("mean")),
+                "training std": _number(scale.get("std")),
+                "scaling": scale.get("reason"),
+            }
         )
     if "y" in predicted:
         y = predicted["y"]
-        text += _table({"test rows": len(y), "min": float(y.min()), "median": float(np.median(y)),
+        text += table({"test rows": len(y), "min": float(y.min()), "median": float(np.median(y)),
                         "max": float(y.max())})  # fmt: skip
         text += _image(plt, figures.distribution_figure(plt, y, "target, test split"), "target distribution")
     else:
-        text += _note(predicted.get("missing", "no test split"))
+        text += note(predicted.get("missing", "no test split"))
     return text
 
 
 def _features(facts: dict) -> str:
     features = facts.get("features")
     if not features:
-        return _note(f"array input of shape {facts.get('input_shape')}")
+        return note(f"array input of shape {facts.get('input_shape')}")
     vocab = facts.get("vocab") or {}
     items = "".join(
         f"<li>{escape(str(name))}: "
@@ -195,21 +203,21 @@ def _features(facts: dict) -> str:
 
 def _metrics(metrics: dict) -> str:
     scalars = {k: f"{v:.6g}" for k, v in metrics.items() if isinstance(v, (int, float))}
-    return _section("Test metrics", _table(scalars, header=("metric", "value")) if scalars else _note("none"))
+    return section("Test metrics", table(scalars, header=("metric", "value")) if scalars else note("none"))
 
 
 def _outcomes(run: SavedRun, metrics: dict, predicted: dict, plt) -> str:
     if run.labels is None:
         if "y" not in predicted:
-            return _section("Residuals", _note(predicted["missing"]))
-        return _section(
+            return section("Residuals", note(predicted["missing"]))
+        return section(
             "Residuals", _image(plt, figures.residual_figure(plt, predicted["y"], predicted["outputs"]), "residuals")
         )
     parts = []
     if metrics.get("confusion_matrix"):
         parts.append(_image(plt, plots._confusion(plt, metrics["confusion_matrix"], run.path.name), "confusion matrix"))
     parts.append(_per_class(metrics.get("per_class") or {}))
-    body = _section("Confusion matrix and per-class scores (test split)", "".join(parts))
+    body = section("Confusion matrix and per-class scores (test split)", "".join(parts))
     if len(run.labels) == 2:
         if "y" in predicted:
             from dlcli.model.head import probabilities
@@ -221,8 +229,8 @@ def _outcomes(run: SavedRun, metrics: dict, predicted: dict, plt) -> str:
                 plt, figures.precision_recall_figure(plt, predicted["y"], score, positive), "precision-recall curve"
             )
         else:
-            curves = _note(predicted["missing"])
-        body += _section("ROC and precision-recall curves (test split)", curves)
+            curves = note(predicted["missing"])
+        body += section("ROC and precision-recall curves (test split)", curves)
     return body
 
 
@@ -243,15 +251,17 @@ def _environment(environment: dict) -> str:
         for key, value in environment.items()
         if key != "data"
     }
-    return _section("Environment", _table(rows, pre=True))
+    return section("Environment", table(rows, pre=True))
 
 
-def _section(title: str, body: str) -> str:
+def section(title: str, body: str) -> str:
+    """A titled section; its id is the title's first word, lower case."""
     anchor = escape(title.lower().split(" ")[0])
     return f'<section id="{anchor}"><h2>{escape(title)}</h2>\n{body}\n</section>'
 
 
-def _table(rows: dict, header: tuple[str, str] | None = None, pre: bool = False) -> str:
+def table(rows: dict, header: tuple[str, str] | None = None, pre: bool = False) -> str:
+    """A two-column table of ``rows`` (keys as row headings), every text escaped."""
     head = f"<tr><th>{escape(header[0])}</th><th>{escape(header[1])}</th></tr>" if header else ""
     cell = "<td><pre>{}</pre></td>" if pre else "<td>{}</td>"
     body = "".join(
@@ -264,11 +274,21 @@ def _table(rows: dict, header: tuple[str, str] | None = None, pre: bool = False)
 
 
 def _image(plt, figure, alt: str = "plot") -> str:
-    data = base64.b64encode(figures.png(plt, figure)).decode("ascii")
+    return image(figures.png(plt, figure), alt)
+
+
+def image(png: bytes, alt: str) -> str:
+    """An <img> holding PNG bytes as a data URI."""
+    data = base64.b64encode(png).decode("ascii")
     return f'<img alt="{escape(alt)}" src="data:image/png;base64,{data}">'
 
 
-def _note(text: str) -> str:
+def _number(value) -> str:
+    return f"{value:.6g}" if isinstance(value, (int, float)) else str(value)
+
+
+def note(text: str) -> str:
+    """A remark: an escaped paragraph in italics."""
     return f'<p class="note">{escape(text)}</p>'
 
 

@@ -219,3 +219,73 @@ def test_chromium_takes_a_screenshot(binary_page, tmp_path):
                      binary_page.as_uri())  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     assert shot.read_bytes().startswith(PNG_SIGNATURE) and shot.stat().st_size > 20_000
+
+
+# -- a sweep -------------------------------------------------------------------------------------
+
+SWEEP = """\
+name: xs
+seed: 0
+data: {source: synthetic, name: xor, n_samples: 200, validation_split: 0.2, test_split: 0.2}
+model:
+  layers: [{units: 8}]
+optimizer: {name: adam, learning_rate: 0.01}
+training: {epochs: 2, batch_size: 32, plots: false, checkpoint_every_seconds: 0, steps_per_execution: 1}
+sweep:
+  metric: val_accuracy
+  trials: 2
+  sampler: {name: tpe, seed: 0}
+  pruner: none
+  params:
+    optimizer.learning_rate: {float: [1.0e-3, 1.0e-1], log: true}
+"""
+
+
+@pytest.fixture(scope="module")
+def sweep_page(tmp_path_factory) -> Path:
+    pytest.importorskip("optuna")
+    root = tmp_path_factory.mktemp("sweep")
+    (root / "xs.yaml").write_text(SWEEP)
+    result = invoke("sweep", root / "xs.yaml", "--output-dir", root)
+    assert result.exit_code == 0, result.output
+    result = invoke("sweep", "report", root / "xs", "--html")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == str(root / "xs" / "report.html")
+    return root / "xs" / "report.html"
+
+
+def test_sweep_page(sweep_page):
+    text = sweep_page.read_text()
+    for section in ("sweep", "best", "leaderboard", "optuna"):
+        assert f'<section id="{section}">' in text, section
+    assert "2 complete" in text and "<th>optimizer.learning_rate</th>" in text
+    assert "Test metrics (of this trial alone)" in text and "dlcli train " in text
+    assert len(_images(text)) >= 1  # the optimization history at least
+    _self_contained(text)
+
+
+def test_sweep_report_wants_html(sweep_page):
+    result = invoke("sweep", "report", sweep_page.parent)
+    assert result.exit_code == 2 and "add --html" in result.stderr
+
+
+@needs_chromium
+def test_the_sweep_page_loads_in_chromium(sweep_page, tmp_path):
+    done = _chromium(tmp_path, "--enable-logging=stderr", "--v=0", "--dump-dom", sweep_page.as_uri())
+    assert 'data-images-ok="true"' in re.search(r"<body[^>]*>", done.stdout).group(0)
+    assert not [line for line in done.stderr.splitlines() if "CONSOLE" in line]
+
+
+def test_a_csv_run_whose_file_is_gone(tmp_path):
+    """Categorical features are named as such; once the CSV is gone the page says so where its plots were."""
+    (tmp_path / "data").mkdir()
+    shutil.copy(CONFIGS / "data" / "churn.csv", tmp_path / "data" / "churn.csv")
+    shutil.copy(CONFIGS / "churn_csv.yaml", tmp_path / "churn_csv.yaml")
+    run = train_json(tmp_path / "runs", tmp_path / "churn_csv.yaml", "training.epochs=2")[0]
+    (tmp_path / "data" / "churn.csv").unlink()
+    result = invoke("report", run, "--html")
+    assert result.exit_code == 0, result.output
+    text = (run / "report.html").read_text()
+    assert "city: categorical (" in text and "ROC and precision-recall" in text
+    assert "data/churn.csv is gone; score a file with the training columns instead" in text
+    assert len(_images(text)) == 2

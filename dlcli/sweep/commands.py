@@ -32,6 +32,7 @@ def sweep_group():
     \b
     dlcli sweep CONFIG [--workers N] [--storage URL] [--output-dir DIR]
     dlcli sweep status DIR [--json]
+    dlcli sweep report DIR --html [-o FILE]
     """
 
 
@@ -98,3 +99,20 @@ def sweep_status(sweep_dir, as_json):
     click.echo(board.format_board(trials, info))
     if top is not None:
         click.echo(f"\nbest: trial {top['number']}, {info['metric']} {top['value']:.4g}: {top['train_command']}")
+
+
+@sweep_group.command("report")
+@click.argument("sweep_dir", metavar="DIR", type=click.Path())
+@click.option("--html", "as_html", is_flag=True, help="Write one self-contained HTML page (DIR/report.html).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Where --html writes the page.")
+@debug_option
+def sweep_report(sweep_dir, as_html, output):
+    """One HTML page of the sweep in DIR: leaderboard, best trial, Optuna's plots; prints its path."""
+    from dlcli.errors import UsageError
+    from dlcli.sweep.page import write_html
+
+    if not as_html:
+        raise UsageError(
+            f"dlcli sweep report writes HTML: add --html (the leaderboard as text: dlcli sweep status {sweep_dir})"
+        )
+    click.echo(str(write_html(sweep_dir, output)))
