@@ -262,7 +262,7 @@ def report(run_dir, as_html, output, device):
     if as_html:
         from dlcli.html_report import write_html
 
-        click.echo(str(write_html(run_dir, output, device=device or "auto")))
+        click.echo(str(write_html(run_dir, output, device=device)))
         return
     for written in reports.write_plots(complete_run(run_dir)):
         click.echo(str(written))

@@ -48,11 +48,14 @@ window.addEventListener("load", function () {
 """
 
 
-def write_html(run_dir: str | Path, output: str | Path | None = None, *, device: str = "auto") -> Path:
-    """Write the run's HTML report to ``output`` (default ``RUN/report.html``); returns its path."""
+def write_html(run_dir: str | Path, output: str | Path | None = None, *, device: str | None = None) -> Path:
+    """Write the run's HTML report to ``output`` (default ``RUN/report.html``); returns its path.
+
+    ``device`` (default: the run's ``training.device``) runs the model for the prediction plots.
+    """
     run = open_run(run_dir)
     path = Path(output) if output is not None else run.path / PAGE
-    page = render(run, predictions_on_test_split(run, device))
+    page = render(run, predictions_on_test_split(run, device or run.config.training.device))
     with writing(path):
         store.atomic_write_text(path, page, durable=False)
     return path
