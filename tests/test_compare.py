@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import invoke, train_json
 
-from dlcli.runs.compare import Compared, best_epoch, differing, flatten, pick_monitor, short_names
+from dlcli.runs.compare import Compared, best_epoch, differing, flatten, pick_monitor, short_names, to_json
 
 XOR = """\
 name: xs
@@ -204,3 +204,9 @@ def test_the_best_epoch_follows_early_stopping_then_val_loss_then_loss():
     assert pick_monitor([plain, run_with({"loss": [1.0]})]) == ("loss", "min")
     assert pick_monitor([run_with({}), run_with({})]) == (None, "min")
     assert best_epoch([float("nan"), 2.0, 1.0, 1.0], "min") == (3, 1.0)
+
+
+def test_json_is_strict():
+    assert json.loads(to_json({"metrics": {"test": {"loss": [float("nan"), 0.5]}}})) == {
+        "metrics": {"test": {"loss": [None, 0.5]}}
+    }

@@ -5,8 +5,6 @@ Exceptions go up to the root group in ``dlcli.cli``, which maps them to exit cod
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from dlcli.options import debug_option, json_option
@@ -19,7 +17,7 @@ from dlcli.options import debug_option, json_option
 def compare_command(run_dirs, as_json):
     """Compare two or more run directories (sweep trials too): the config keys that differ, one column per
     run, then status, test metrics (validation for a sweep trial), epochs, best epoch and training time."""
-    from dlcli.runs.compare import compare, format_compare
+    from dlcli.runs.compare import compare, format_compare, to_json
 
     result = compare(list(run_dirs))
-    click.echo(json.dumps(result) if as_json else format_compare(result))
+    click.echo(to_json(result) if as_json else format_compare(result))

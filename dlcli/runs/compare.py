@@ -11,6 +11,7 @@ metrics, in the sweep's ``best/test_metrics.json``.
 from __future__ import annotations
 
 import csv
+import json
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -299,6 +300,21 @@ def metric_rows(runs: list[Compared]) -> dict[str, dict[str, list]]:
         if names:
             out[split] = {n: [r.metrics.get(split, {}).get(n) for r in runs] for n in names}
     return out
+
+
+def to_json(result: dict) -> str:
+    """``result`` as strict JSON: a NaN or infinite value (a diverged run's loss) becomes null."""
+
+    def clean(value):
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        return value
+
+    return json.dumps(clean(result), allow_nan=False)
 
 
 # -- text -----------------------------------------------------------------------------------
