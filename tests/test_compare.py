@@ -182,6 +182,10 @@ def test_flatten_and_differing():
     }
     other = {"optimizer.learning_rate": 0.1, "model.layers[0].units": 8, "metrics": ["a"]}
     assert differing([flatten(config), other]) == {"model.layers[0].units": [4, 8], "model.layers[1].units": [2, None]}
+    third = {"optimizer.learning_rate": 0.1, "seed": 1}  # a key some runs lack goes after its predecessor
+    assert list(differing([other, flatten(config), third])) == [
+        "seed", "model.layers[0].units", "model.layers[1].units", "metrics"
+    ]  # fmt: skip
 
 
 def test_short_names_grow_until_unique():

@@ -190,10 +190,18 @@ def flatten(value, prefix: str = "") -> dict:
 
 
 def differing(configs) -> dict[str, list]:
-    """The dotted paths whose values are not the same in every config (in the order they first appear), with
-    each run's value; null where a run has no such key."""
+    """The dotted paths whose values are not the same in every config (in the configs' order), with each run's
+    value; null where a run has no such key."""
     configs = list(configs)
-    keys = list(dict.fromkeys(k for c in configs for k in c))
+    keys: list[str] = []
+    for config in configs:  # a key only some runs have goes after the key before it in those runs
+        at = 0
+        for key in config:
+            if key in keys:
+                at = keys.index(key) + 1
+            else:
+                keys.insert(at, key)
+                at += 1
     out = {}
     for key in keys:
         values = [c.get(key, _Absent) for c in configs]
