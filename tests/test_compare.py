@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import invoke, train_json
 
-from dlcli.runs.compare import Compared, best_epoch, differing, flatten, pick_monitor, short_names, to_json
+from dlcli.runs.compare import Compared, best_epoch, differing, flatten, pick_monitor, short_names, status, to_json
 
 XOR = """\
 name: xs
@@ -214,3 +214,16 @@ def test_json_is_strict():
     assert json.loads(to_json({"metrics": {"test": {"loss": [float("nan"), 0.5]}}})) == {
         "metrics": {"test": {"loss": [None, 0.5]}}
     }
+
+
+@pytest.mark.parametrize(
+    "state, shown",
+    [
+        ({"status": "complete", "stopped_early": True}, "complete (stopped early)"),
+        ({"status": "pruned", "pruned_at_epoch": 3, "epochs_done": 3, "epochs_planned": 9}, "pruned at epoch 3"),
+        ({"status": "failed", "epochs_done": 1, "epochs_planned": 5}, "failed (1/5 epochs)"),
+        ({"status": "running", "epochs_done": 0, "epochs_planned": 5}, "running (0/5 epochs)"),
+    ],
+)
+def test_status_says_how_far_a_run_got(state, shown):
+    assert status(state) == shown
