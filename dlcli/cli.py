@@ -375,6 +375,10 @@ from dlcli.sweep.commands import sweep_group  # noqa: E402 - the sweep commands 
 
 cli.add_command(sweep_group)
 
+from dlcli.runs.commands import compare_command  # noqa: E402 - kept beside the run-directory readers
+
+cli.add_command(compare_command)
+
 
 def main() -> None:
     """Console-script entry point."""
