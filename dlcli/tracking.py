@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from pathlib import Path
 
 from dlcli import __version__
 from dlcli.errors import ConfigError
 from dlcli.log import note, warn
+from dlcli.runs import store
 
 EXTRA = "pip install 'dlcli[mlflow]'"
 MAX_PARAM_VALUE = 6000  # MLflow refuses longer param values
@@ -25,6 +27,8 @@ HTTP_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
 }
+PARENT = "mlflow.json"  # in a sweep directory: the MLflow run its trials are children of
+SWEEP_ARTEFACTS = ("leaderboard.csv", "leaderboard.json", "best/trial.json", "best/test_metrics.json")
 ARTEFACTS = ("config.yaml", "model.keras", "labels.json", "metrics.json", "history.csv", "environment.json", "run.json")
 
 
@@ -34,14 +38,15 @@ def settings(config):
     return tracking.mlflow if tracking is not None else None
 
 
-def with_uri(config, uri: str | None):
+def with_uri(config, uri: str | None, experiment: str | None = None):
     """``config`` with ``tracking.mlflow.uri`` set from ``--mlflow URI`` (keeping a configured experiment)."""
     if not uri:
         return config
     from dlcli.config.sections import MlflowConfig, TrackingConfig
 
     current = settings(config)
-    mlflow = MlflowConfig(uri=uri, experiment=current.experiment) if current else MlflowConfig(uri=uri)
+    experiment = experiment or (current.experiment if current else None)
+    mlflow = MlflowConfig(uri=uri, experiment=experiment) if experiment else MlflowConfig(uri=uri)
     tracking = (config.tracking or TrackingConfig()).model_copy(update={"mlflow": mlflow})
     return config.copy_with(tracking=tracking)
 
@@ -67,8 +72,14 @@ def flatten(data, prefix: str = "") -> dict[str, str]:
             out.update(flatten(value, f"{prefix}{i}."))
     else:
         text = json.dumps(data) if isinstance(data, (dict, list)) else str(data)
-        out[prefix.rstrip(".")[:MAX_KEY]] = text[:MAX_PARAM_VALUE]
+        out[_key(prefix.rstrip("."))] = text[:MAX_PARAM_VALUE]
     return out
+
+
+def _key(path: str) -> str:
+    """An MLflow-safe param key: ``layers[0]`` as ``layers.0``; other characters MLflow refuses as ``_``."""
+    path = re.sub(r"\[(\d+)\]", r".\1", path)
+    return re.sub(r"[^A-Za-z0-9_\-. :/]", "_", path)[:MAX_KEY]
 
 
 def _numbers(logs: dict) -> dict[str, float]:
@@ -128,6 +139,17 @@ class Tracker:
         if run is not None:
             self.run_id = run.info.run_id
         return self.run_id
+
+    def reopen(self, run_id: str) -> str | None:
+        """Continue an existing MLflow run (a continued sweep's parent)."""
+        for key, value in HTTP_DEFAULTS.items():
+            os.environ.setdefault(key, value)
+        from mlflow import MlflowClient
+
+        self.client = MlflowClient(tracking_uri=self.config.uri)
+        self.run_id = run_id
+        self._call("reopening the run", self.client.update_run, run_id, status="RUNNING")
+        return run_id if self.active else None
 
     def _experiment_id(self) -> str:
         found = self.client.get_experiment_by_name(self.config.experiment)
@@ -233,3 +255,59 @@ def _shown(uri: str) -> str:
         netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
         return urlunsplit(parts._replace(netloc=netloc))
     return uri
+
+
+def start_sweep(config, sweep_dir: Path) -> Tracker:
+    """The sweep's parent MLflow run: created once per sweep directory (``mlflow.json``), reopened when the
+    sweep continues; its trials become its children. An inert tracker without tracking or when MLflow fails."""
+    tracker = Tracker(settings(config))
+    if tracker.broken:
+        return tracker
+    saved = store.read_json_if_present(sweep_dir / PARENT)
+    same = saved is not None and saved.get("uri") == tracker.config.uri
+    if same and saved.get("experiment") == tracker.config.experiment:
+        tracker.reopen(saved["run_id"])
+    else:
+        tags = {"dlcli.sweep_dir": str(sweep_dir.resolve()), "dlcli.version": __version__}
+        if tracker.start(sweep_dir.name, tags) is not None:
+            tracker.log_params(flatten(config.dump()))
+    if tracker.active:
+        record = {"run_id": tracker.run_id, "uri": tracker.config.uri, "experiment": tracker.config.experiment}
+        store.atomic_write_json(sweep_dir / PARENT, record)
+        if _shown(tracker.config.uri) != tracker.config.uri:
+            (sweep_dir / PARENT).chmod(0o600)  # it holds a password
+        note(f"dlcli: MLflow parent run {tracker.run_id} in experiment {tracker.config.experiment}")
+    else:
+        (sweep_dir / PARENT).unlink(missing_ok=True)  # the trials must not log to a parent that is not there
+    return tracker
+
+
+def for_trial(config, sweep_dir: Path):
+    """(a trial's config, its parent run id): tracked as a child of the sweep's parent run, or not at all."""
+    parent = store.read_json_if_present(Path(sweep_dir) / PARENT)
+    if parent is None:
+        return (config.copy_with(tracking=None) if settings(config) else config), None
+    return with_uri(config, parent["uri"], parent["experiment"]), parent["run_id"]
+
+
+def finish_sweep(tracker: Tracker, outcome) -> None:
+    """The best trial's metric and test metrics, the leaderboard and best/ as artefacts, FINISHED."""
+    if not tracker.active:
+        return
+    best = outcome.best
+    if best is not None and best.get("value") is not None:
+        values = {f"best_{outcome.info['metric']}": best["value"], "best_trial": best["number"]}
+        values.update({f"test_{k}": v for k, v in _numbers(outcome.test_metrics or {}).items()})
+        tracker.log_metrics(_numbers(values), step=0)
+        tracker.set_tags({"dlcli.best_run_dir": str(best.get("run_dir", ""))})
+    for name in SWEEP_ARTEFACTS:
+        path = Path(outcome.sweep_dir) / name
+        if tracker.active and path.is_file():
+            folder = str(Path(name).parent) if "/" in name else None
+            tracker._call(f"uploading {name}", tracker.client.log_artifact, tracker.run_id, str(path), folder)
+    for path in outcome.plots:
+        if tracker.active and Path(path).is_file():
+            tracker._call(
+                f"uploading {Path(path).name}", tracker.client.log_artifact, tracker.run_id, str(path), "plots"
+            )
+    tracker.end("FINISHED")

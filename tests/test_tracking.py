@@ -199,3 +199,51 @@ def test_without_mlflow_installed_the_extra_is_named(tmp_path, monkeypatch):
     assert result.exit_code == 2
     assert "pip install 'dlcli[mlflow]'" in result.stderr and "tracking.mlflow" in result.stderr
     assert not (tmp_path / "runs").exists()
+
+
+SWEEP = """\
+name: tracked-sweep
+seed: 0
+data: {source: synthetic, name: xor, n_samples: 200, validation_split: 0.2, test_split: 0.2}
+model: {layers: [{units: 8}]}
+optimizer: {name: adam, learning_rate: 0.01}
+training: {epochs: 2, batch_size: 32, plots: false, checkpoint_every_seconds: 0, steps_per_execution: 1}
+sweep:
+  metric: val_accuracy
+  trials: 2
+  sampler: {name: random, seed: 0}
+  pruner: none
+  params:
+    model.layers[0].units: {int: [4, 16]}
+"""
+
+
+def test_a_sweep_is_one_parent_run_with_its_trials_as_children(tmp_path, monkeypatch):
+    pytest.importorskip("optuna")
+    from mlflow import MlflowClient
+
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'sweep.db'}"
+    path = tmp_path / "sweep.yaml"
+    path.write_text(SWEEP)
+    result = invoke("sweep", path, "--output-dir", tmp_path / "sweeps", "--mlflow", uri)
+    assert result.exit_code == 0, result.stderr[-2000:]
+    assert "warning" not in result.stderr
+    sweep_dir = tmp_path / "sweeps" / "tracked-sweep"
+    parent_id = json.loads((sweep_dir / "mlflow.json").read_text())["run_id"]
+    client = MlflowClient(tracking_uri=uri)
+    parent = client.get_run(parent_id)
+    assert parent.info.status == "FINISHED"
+    assert "best_val_accuracy" in parent.data.metrics and "test_accuracy" in parent.data.metrics
+    assert parent.data.params["sweep.trials"] == "2"
+    assert {"leaderboard.csv", "best"} <= {a.path for a in client.list_artifacts(parent_id)}
+    children = client.search_runs([parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_id}'")
+    assert len(children) == 2
+    for child in children:
+        run_dir = Path(child.data.tags["dlcli.run_dir"])
+        assert run_dir.parent == (sweep_dir / "trials").resolve()
+        assert json.loads((run_dir / "run.json").read_text())["mlflow"]["run_id"] == child.info.run_id
+        assert [m.step for m in client.get_metric_history(child.info.run_id, "val_accuracy")] == [1, 2]
+        units = json.loads((run_dir / "run.json").read_text())
+        assert child.data.params["model.layers.0.units"] in (sweep_dir / "leaderboard.csv").read_text()
+        assert units["status"] == "complete"
