@@ -21,11 +21,15 @@ from dlcli.runs import store
 EXTRA = "pip install 'dlcli[mlflow]'"
 MAX_PARAM_VALUE = 6000  # MLflow refuses longer param values
 MAX_KEY = 250  # and longer keys
-# A server that is down must cost seconds, not MLflow's default 7 retries with backoff; the user's settings win.
+# A server that is down must cost seconds, not MLflow's default 7 retries with backoff; stdout is dlcli's (the
+# run directory, --json), so MLflow's "View run" lines stay off it and its INFO lines off stderr. The user's
+# own settings of these variables win.
 HTTP_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+    "MLFLOW_LOGGING_LEVEL": "WARNING",
 }
 PARENT = "mlflow.json"  # in a sweep directory: the MLflow run its trials are children of
 SWEEP_ARTEFACTS = ("leaderboard.csv", "leaderboard.json", "best/trial.json", "best/test_metrics.json")
@@ -99,6 +103,7 @@ class Tracker:
         self.config = mlflow_config
         self.client = None
         self.run_id: str | None = None
+        self.experiment_id: str | None = None
         self.parent_run_id = parent_run_id
         self.broken = mlflow_config is None
 
@@ -133,6 +138,7 @@ class Tracker:
         experiment_id = self._call("opening the experiment", self._experiment_id)
         if experiment_id is None:
             return None
+        self.experiment_id = experiment_id
         if self.parent_run_id:
             tags = {**tags, "mlflow.parentRunId": self.parent_run_id}
         run = self._call("creating the run", self.client.create_run, experiment_id, tags=tags, run_name=run_name)
@@ -202,7 +208,8 @@ class Tracker:
 def tags_for(run, environment: dict) -> dict[str, str]:
     """What identifies a run in MLflow: its directory, versions, seed and data fingerprint."""
     data = environment.get("data", {})
-    fingerprint = {k: v for k, v in data.items() if k in ("sha256", "source", "name", "path", "rows", "arrays")}
+    kept = ("source", "name", "files", "arrays_sha256", "rows", "streaming")  # fingerprint.of's keys, less columns
+    fingerprint = {k: v for k, v in data.items() if k in kept and v is not None}
     return {
         "dlcli.run_dir": str(Path(run.path).resolve()),
         "dlcli.version": __version__,
@@ -225,6 +232,9 @@ def start_for_run(config, run, environment: dict, *, parent_run_id: str | None =
     tracker.log_params(flatten(config.dump()))
     run.update(mlflow={"run_id": run_id, "experiment": tracker.config.experiment, "uri": _shown(tracker.config.uri)})
     note(f"dlcli: MLflow run {run_id} in experiment {tracker.config.experiment} at {_shown(tracker.config.uri)}")
+    if tracker.config.uri.startswith(("http://", "https://")):
+        base = _shown(tracker.config.uri).rstrip("/")
+        note(f"dlcli: MLflow UI: {base}/#/experiments/{tracker.experiment_id}/runs/{run_id}")
     return tracker
 
 

@@ -54,7 +54,9 @@ def _check_logged(client, run_id: str, run_dir: Path) -> None:
     assert tags["dlcli.run_dir"] == str(run_dir.resolve())
     assert tags["dlcli.seed"] == "3"
     assert tags["tensorflow.version"].startswith("2.21") and tags["keras.version"].startswith("3.")
-    assert "sha256" in tags["dlcli.data_fingerprint"] or "iris" in tags["dlcli.data_fingerprint"]
+    environment = json.loads((run_dir / "environment.json").read_text())["data"]
+    fingerprint = json.loads(tags["dlcli.data_fingerprint"])
+    assert fingerprint["arrays_sha256"] == environment["arrays_sha256"] and fingerprint["name"] == "iris"
     history = client.get_metric_history(run_id, "val_loss")
     assert [m.step for m in history] == [1, 2, 3]
     assert [m.step for m in client.get_metric_history(run_id, "accuracy")] == [1, 2, 3]
@@ -74,6 +76,7 @@ def test_sqlite_store_gets_params_epoch_metrics_tags_and_artefacts(tmp_path, mon
     result = _train(tmp_path, config=config)
     assert result.exit_code == 0, result.stderr[-2000:]
     assert "warning" not in result.stderr
+    assert len(result.stdout.strip().splitlines()) == 1  # MLflow's own "View run" lines stay off stdout
     run_dir = Path(result.stdout.strip().splitlines()[-1])
     recorded = _run_json(run_dir)["mlflow"]
     assert recorded["experiment"] == "iris-runs" and recorded["uri"] == uri
