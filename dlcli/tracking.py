@@ -12,6 +12,7 @@ import os
 import re
 import time
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from dlcli import __version__
 from dlcli.errors import ConfigError
@@ -118,23 +119,19 @@ class Tracker:
             return fn(*args, **kwargs)
         except Exception as exc:  # MLflow raises many kinds; none may cost the run
             self.broken = True
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            password = urlsplit(self.config.uri).password
+            first = (first.replace(password, "***") if password else first)[:200]  # MLflow quotes the URL
             where = f" (run {self.run_id})" if self.run_id else ""
             warn(
-                f"MLflow tracking stopped{where}: {what} at {self.config.uri} failed: "
+                f"MLflow tracking stopped{where}: {what} at {_shown(self.config.uri)} failed: "
                 f"{type(exc).__name__}: {first}; the run directory is complete without it"
             )
             return None
 
     def start(self, run_name: str, tags: dict[str, str]) -> str | None:
         """Create the MLflow run (and the experiment on first use); returns its id, or None when tracking failed."""
-        if self.broken:
-            return None
-        for key, value in HTTP_DEFAULTS.items():
-            os.environ.setdefault(key, value)
-        from mlflow import MlflowClient
-
-        self.client = MlflowClient(tracking_uri=self.config.uri)
+        self._connect()
         experiment_id = self._call("opening the experiment", self._experiment_id)
         if experiment_id is None:
             return None
@@ -148,14 +145,21 @@ class Tracker:
 
     def reopen(self, run_id: str) -> str | None:
         """Continue an existing MLflow run (a continued sweep's parent)."""
-        for key, value in HTTP_DEFAULTS.items():
-            os.environ.setdefault(key, value)
-        from mlflow import MlflowClient
-
-        self.client = MlflowClient(tracking_uri=self.config.uri)
+        self._connect()
         self.run_id = run_id
         self._call("reopening the run", self.client.update_run, run_id, status="RUNNING")
         return run_id if self.active else None
+
+    def _connect(self) -> None:
+        for key, value in HTTP_DEFAULTS.items():
+            os.environ.setdefault(key, value)
+
+        def client():
+            from mlflow import MlflowClient
+
+            return MlflowClient(tracking_uri=self.config.uri)
+
+        self.client = self._call("connecting", client)
 
     def _experiment_id(self) -> str:
         found = self.client.get_experiment_by_name(self.config.experiment)
@@ -258,8 +262,6 @@ def callbacks(tracker: Tracker) -> list:
 
 def _shown(uri: str) -> str:
     """A tracking URI without a password."""
-    from urllib.parse import urlsplit, urlunsplit
-
     parts = urlsplit(uri)
     if parts.password:
         netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")

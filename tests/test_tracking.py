@@ -250,3 +250,10 @@ def test_a_sweep_is_one_parent_run_with_its_trials_as_children(tmp_path, monkeyp
         units = json.loads((run_dir / "run.json").read_text())
         assert child.data.params["model.layers.0.units"] in (sweep_dir / "leaderboard.csv").read_text()
         assert units["status"] == "complete"
+
+
+def test_a_password_in_the_uri_is_never_printed(tmp_path):
+    uri = f"http://user:s3cret@127.0.0.1:{_free_port()}"
+    result = _train(tmp_path, "--mlflow", uri)
+    assert result.exit_code == 0, result.stderr[-2000:]
+    assert "s3cret" not in result.stderr + result.stdout and "user:***@127.0.0.1" in result.stderr
