@@ -122,16 +122,13 @@ def train(config, *, output_dir: str | Path = "runs", device: str | None = None,
     run.write_json(store.ENVIRONMENT, environment)
     run.start(resolved, resolved.training.epochs)
     run.update(score_test=score_test)
-    tracker = tracking.start_for_run(resolved.config, run, environment, parent_run_id=parent_run_id) if chief else None
-    tracker = tracker or tracking.Tracker()
+    tracker = tracking.start_for_run(resolved.config, run, environment, parent_run_id=parent_run_id, chief=chief)
     try:
-        path, metrics = _fit_and_finish(
-            run, net, session, execution, class_weight=weights, verbose=verbose,
-            extra=[*callbacks, *tracking.callbacks(tracker)],
-        )  # fmt: skip
-    except BaseException as exc:
-        tracker.end("KILLED" if isinstance(exc, (Interrupted, KeyboardInterrupt)) else "FAILED")
-        raise
+        with tracking.mirrored(tracker):
+            path, metrics = _fit_and_finish(
+                run, net, session, execution, class_weight=weights, verbose=verbose,
+                extra=[*callbacks, *tracking.callbacks(tracker)],
+            )  # fmt: skip
     finally:
         if not chief:
             shutil.rmtree(root, ignore_errors=True)
@@ -174,10 +171,15 @@ def resume(run_dir: str | Path, *, device: str | None = None, verbose: int = 2, 
         status="running", epochs_done=done, error=None, finished_at=None,
         resumed=[*state.get("resumed", []), resumed],
     )  # fmt: skip
-    return _fit_and_finish(
-        run, net, session, execution, class_weight=weights, verbose=verbose, initial_epoch=done,
-        history=saved_state.get("history") or {}, restored=saved_state.get("callbacks"), extra=callbacks,
-    )  # fmt: skip
+    tracker = tracking.reopen_for_run(resolved.config, run)
+    with tracking.mirrored(tracker):
+        path, metrics = _fit_and_finish(
+            run, net, session, execution, class_weight=weights, verbose=verbose, initial_epoch=done,
+            history=saved_state.get("history") or {}, restored=saved_state.get("callbacks"),
+            extra=[*callbacks, *tracking.callbacks(tracker)],
+        )  # fmt: skip
+    tracking.finish(tracker, path, metrics)
+    return path, metrics
 
 
 def _build(session: Session):

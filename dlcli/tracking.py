@@ -7,6 +7,7 @@ never the training. No global ``mlflow.start_run`` state: each tracker holds its
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -15,7 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from dlcli import __version__
-from dlcli.errors import ConfigError
+from dlcli.errors import ConfigError, Interrupted
 from dlcli.log import note, warn
 from dlcli.runs import store
 
@@ -224,10 +225,10 @@ def tags_for(run, environment: dict) -> dict[str, str]:
     }
 
 
-def start_for_run(config, run, environment: dict, *, parent_run_id: str | None = None) -> Tracker:
+def start_for_run(config, run, environment: dict, *, parent_run_id: str | None = None, chief: bool = True) -> Tracker:
     """A tracker for a run directory just started: its MLflow run created, params and tags logged, its id in
-    run.json. An inert tracker when the config asks for no tracking."""
-    tracker = Tracker(settings(config), parent_run_id=parent_run_id)
+    run.json. An inert tracker when the config asks for no tracking, or for a worker that is not the chief."""
+    tracker = Tracker(settings(config) if chief else None, parent_run_id=parent_run_id)
     if tracker.broken:
         return tracker
     run_id = tracker.start(run.path.name, tags_for(run, environment))
@@ -240,6 +241,29 @@ def start_for_run(config, run, environment: dict, *, parent_run_id: str | None =
         base = _shown(tracker.config.uri).rstrip("/")
         note(f"dlcli: MLflow UI: {base}/#/experiments/{tracker.experiment_id}/runs/{run_id}")
     return tracker
+
+
+def reopen_for_run(config, run) -> Tracker:
+    """A tracker for a resumed run: the MLflow run recorded in its run.json goes on (epochs after the
+    checkpoint are logged again at the same steps), or a new one when the run was not tracked yet."""
+    recorded = run.state.get("mlflow") or {}
+    if settings(config) is None or not recorded.get("run_id"):
+        environment = store.read_json_if_present(run.path / store.ENVIRONMENT, {})
+        return start_for_run(config, run, environment)
+    tracker = Tracker(settings(config))
+    if tracker.reopen(recorded["run_id"]) is not None:
+        note(f"dlcli: MLflow run {tracker.run_id} goes on")
+    return tracker
+
+
+@contextlib.contextmanager
+def mirrored(tracker: Tracker):
+    """Marks the MLflow run KILLED (Ctrl-C) or FAILED when the training inside fails, and lets the error go on."""
+    try:
+        yield
+    except BaseException as exc:
+        tracker.end("KILLED" if isinstance(exc, (Interrupted, KeyboardInterrupt)) else "FAILED")
+        raise
 
 
 def finish(tracker: Tracker, run_path: Path, metrics: dict) -> None:

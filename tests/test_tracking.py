@@ -257,3 +257,41 @@ def test_a_password_in_the_uri_is_never_printed(tmp_path):
     result = _train(tmp_path, "--mlflow", uri)
     assert result.exit_code == 0, result.stderr[-2000:]
     assert "s3cret" not in result.stderr + result.stdout and "user:***@127.0.0.1" in result.stderr
+
+
+def test_an_interrupted_run_is_killed_in_mlflow_and_resume_goes_on_in_the_same_run(tmp_path, monkeypatch):
+    import os
+    import signal
+
+    from mlflow import MlflowClient
+
+    from dlcli.training.callbacks import StopOnSignal
+
+    monkeypatch.chdir(tmp_path)
+    original = StopOnSignal.on_train_batch_end
+    fired = []
+
+    def interrupt_in_epoch_2(self, batch, logs=None):
+        if not fired and self.epoch == 1 and batch == 0:
+            fired.append(True)
+            os.kill(os.getpid(), signal.SIGINT)
+            deadline = time.monotonic() + 10
+            while not self.stop and time.monotonic() < deadline:
+                time.sleep(0.001)
+        return original(self, batch, logs)
+
+    monkeypatch.setattr(StopOnSignal, "on_train_batch_end", interrupt_in_epoch_2)
+    uri = f"sqlite:///{tmp_path / 'resume.db'}"
+    result = _train(tmp_path, "--mlflow", uri)
+    assert result.exit_code == 130, result.stderr[-2000:]
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    run_id = _run_json(run_dir)["mlflow"]["run_id"]
+    client = MlflowClient(tracking_uri=uri)
+    assert client.get_run(run_id).info.status == "KILLED"
+    monkeypatch.setattr(StopOnSignal, "on_train_batch_end", original)
+    resumed = invoke("train", "--resume", run_dir, "--quiet")
+    assert resumed.exit_code == 0, resumed.stderr[-2000:]
+    assert _run_json(run_dir)["mlflow"]["run_id"] == run_id
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED" and "test_accuracy" in run.data.metrics
+    assert sorted({m.step for m in client.get_metric_history(run_id, "val_loss")}) == [1, 2, 3]

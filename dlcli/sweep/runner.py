@@ -71,11 +71,8 @@ def run(config_path, *, workers: int = 1, storage_url: str | None = None, output
     direction, metric = config.sweep.resolved_direction(), config.sweep.metric
     info = study.record(sweep_dir, Path(config_path), storage_url, config.name, direction, metric)
     parent = tracking.start_sweep(config, sweep_dir)
-    try:
+    with tracking.mirrored(parent):
         outcome = _search(config_path, config, sweep_dir, info, storage_url, workers)
-    except BaseException as exc:
-        parent.end("KILLED" if isinstance(exc, (Interrupted, KeyboardInterrupt)) else "FAILED")
-        raise
     tracking.finish_sweep(parent, outcome)
     return outcome
 
