@@ -259,28 +259,14 @@ def test_a_password_in_the_uri_is_never_printed(tmp_path):
     assert "s3cret" not in result.stderr + result.stdout and "user:***@127.0.0.1" in result.stderr
 
 
-def test_an_interrupted_run_is_killed_in_mlflow_and_resume_goes_on_in_the_same_run(tmp_path, monkeypatch):
-    import os
-    import signal
-
+def test_an_interrupted_run_is_killed_in_mlflow_and_resume_goes_on_in_the_same_run(tmp_path, monkeypatch, signal_at):
     from mlflow import MlflowClient
 
     from dlcli.training.callbacks import StopOnSignal
 
     monkeypatch.chdir(tmp_path)
     original = StopOnSignal.on_train_batch_end
-    fired = []
-
-    def interrupt_in_epoch_2(self, batch, logs=None):
-        if not fired and self.epoch == 1 and batch == 0:
-            fired.append(True)
-            os.kill(os.getpid(), signal.SIGINT)
-            deadline = time.monotonic() + 10
-            while not self.stop and time.monotonic() < deadline:
-                time.sleep(0.001)
-        return original(self, batch, logs)
-
-    monkeypatch.setattr(StopOnSignal, "on_train_batch_end", interrupt_in_epoch_2)
+    signal_at(1, 0)  # Ctrl-C in the second epoch
     uri = f"sqlite:///{tmp_path / 'resume.db'}"
     result = _train(tmp_path, "--mlflow", uri)
     assert result.exit_code == 130, result.stderr[-2000:]
