@@ -231,7 +231,8 @@ def start_for_run(config, run, environment: dict, *, parent_run_id: str | None =
     tracker = Tracker(settings(config) if chief else None, parent_run_id=parent_run_id)
     if tracker.broken:
         return tracker
-    run_id = tracker.start(run.path.name, tags_for(run, environment))
+    name = config.name if parent_run_id else run.path.name  # a trial's directory is its bare number
+    run_id = tracker.start(name, tags_for(run, environment))
     if run_id is None:
         return tracker
     tracker.log_params(flatten(config.dump()))

@@ -241,7 +241,7 @@ def test_a_sweep_is_one_parent_run_with_its_trials_as_children(tmp_path, monkeyp
     assert parent.data.params["sweep.trials"] == "2"
     assert {"leaderboard.csv", "best"} <= {a.path for a in client.list_artifacts(parent_id)}
     children = client.search_runs([parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_id}'")
-    assert len(children) == 2
+    assert sorted(c.info.run_name for c in children) == ["tracked-sweep-trial-0", "tracked-sweep-trial-1"]
     for child in children:
         run_dir = Path(child.data.tags["dlcli.run_dir"])
         assert run_dir.parent == (sweep_dir / "trials").resolve()
