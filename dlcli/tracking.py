@@ -35,7 +35,16 @@ HTTP_DEFAULTS = {
 }
 PARENT = "mlflow.json"  # in a sweep directory: the MLflow run its trials are children of
 SWEEP_ARTEFACTS = ("leaderboard.csv", "leaderboard.json", "best/trial.json", "best/test_metrics.json")
-ARTEFACTS = ("config.yaml", "model.keras", "labels.json", "metrics.json", "history.csv", "environment.json", "run.json")
+ARTEFACTS = (
+    "config.yaml",
+    "model.keras",
+    "labels.json",
+    "metrics.json",
+    "history.csv",
+    "environment.json",
+    "run.json",
+    "report.html",
+)
 
 
 def settings(config):
