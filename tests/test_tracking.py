@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -128,12 +130,12 @@ def mlflow_server(tmp_path):
                 pytest.fail(f"mlflow server did not start: {(home / 'server.log').read_text()[-2000:]}")
             time.sleep(0.5)
         yield url
-    finally:
-        proc.terminate()
+    finally:  # the server's own process group (uvicorn and a job runner are its children)
+        os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         log.close()
 
