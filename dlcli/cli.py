@@ -16,7 +16,7 @@ import click
 
 from dlcli import __version__
 from dlcli.errors import UsageError
-from dlcli.options import config_argument, debug_option, device_option, json_option, set_option
+from dlcli.options import config_argument, debug_option, device_option, json_option, mlflow_option, set_option
 
 EXAMPLE = "digits.yaml"
 
@@ -81,22 +81,25 @@ def _load(config_path, overrides):
 )
 @json_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress; print only the run directory (or the JSON).")
+@mlflow_option
 @debug_option
-def train(config_path, overrides, device, output_dir, resume_dir, as_json, quiet):
+def train(config_path, overrides, device, output_dir, resume_dir, as_json, quiet, mlflow_uri):
     """Validate CONFIG, train, evaluate on the test split and save a run directory.
 
     Prints the run directory's path as the last line. Without CONFIG, trains
     the built-in digits example. Ctrl-C or SIGTERM stops after the current
     step and keeps a checkpoint; --resume RUN_DIR continues it.
     """
-    from dlcli import pipeline
+    from dlcli import pipeline, tracking
     from dlcli.scoring import format_table
 
     progress = 0 if quiet else 2
     stream = sys.stderr if as_json else sys.stdout
     if resume_dir is not None:
-        if config_path is not None or overrides:
-            raise UsageError("--resume continues a run with the config saved in it; give no CONFIG and no --set")
+        if config_path is not None or overrides or mlflow_uri:
+            raise UsageError(
+                "--resume continues a run with the config saved in it; give no CONFIG, no --set and no --mlflow"
+            )
         with contextlib.redirect_stdout(stream):
             run_path, metrics = pipeline.resume(resume_dir, device=device, verbose=progress)
     else:
@@ -108,6 +111,7 @@ def train(config_path, overrides, device, output_dir, resume_dir, as_json, quiet
                 f"{config.where(('sweep',), key=True)}: sweep: is for dlcli sweep; dlcli train ignores it and trains the base config"
             )
             config = config.copy_with(sweep=None)
+        config = tracking.with_uri(config, mlflow_uri)
         with contextlib.redirect_stdout(stream):
             run_path, metrics = pipeline.train(config, output_dir=output_dir, device=device, verbose=progress)
     if as_json:

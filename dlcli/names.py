@@ -198,6 +198,9 @@ def closest(name: str, choices) -> str | None:
     prefix = {c: len(os.path.commonprefix([name.lower(), c])) for c in lowered}
     best = max(prefix.values(), default=0)
     winners = [c for c, n in prefix.items() if n == best]
+    if best >= 3 and len(winners) > 1:  # "traner": "training" is nearer than "tracking"
+        distance = {c: edit_distance(name.lower(), c) for c in winners}
+        winners = [c for c in winners if distance[c] == min(distance.values())]
     return lowered[winners[0]] if best >= 3 and len(winners) == 1 else None
 
 

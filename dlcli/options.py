@@ -34,3 +34,12 @@ def _set_debug(ctx, value):
         ctx.ensure_object(dict)["debug"] = True
         root = ctx.find_root()
         root.ensure_object(dict)["debug"] = True
+
+
+mlflow_option = click.option(
+    "--mlflow",
+    "mlflow_uri",
+    metavar="URI",
+    help="Also log the run to MLflow at URI (sqlite:///mlflow.db, http://HOST:PORT); sets tracking.mlflow.uri. "
+    "Needs dlcli[mlflow].",
+)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dlcli import tracking
 from dlcli.config.load import load_saved
 from dlcli.config.resolve import ResolvedConfig, resolve
 from dlcli.data import fingerprint
@@ -93,15 +94,17 @@ def _same_data(run_path: Path, info) -> None:
 
 
 def train(config, *, output_dir: str | Path = "runs", device: str | None = None, verbose: int = 2,
-          run_dir: str | Path | None = None, callbacks=(), score_test: bool = True):  # fmt: skip
+          run_dir: str | Path | None = None, callbacks=(), score_test: bool = True, parent_run_id: str | None = None):  # fmt: skip
     """Train ``config`` into a new run directory; returns (run path, test metrics).
 
     ``run_dir`` names the directory exactly (a sweep's trial) instead of one made under ``output_dir``;
     ``callbacks`` watch the fit after dlcli's own; without ``score_test`` the test split is left unscored
-    and metrics.json holds the last epoch's validation metrics.
+    and metrics.json holds the last epoch's validation metrics. With ``tracking.mlflow`` configured the run is
+    mirrored to MLflow (a child of ``parent_run_id`` when given); MLflow failing never fails the run.
     """
     if device is not None and device != config.training.device:
         config = config.copy_with(training=config.training.model_copy(update={"device": device}))
+    tracking.check(config)
     session = _start(config, device)
     resolved, info = session.config, session.dataset.info
     with session.timer("build"):
@@ -115,13 +118,17 @@ def train(config, *, output_dir: str | Path = "runs", device: str | None = None,
     run.write_config(resolved)
     if info.classes is not None:
         run.write_json(store.LABELS, info.classes)
-    run.write_json(store.ENVIRONMENT, record.environment(session, execution))
+    environment = record.environment(session, execution)
+    run.write_json(store.ENVIRONMENT, environment)
     run.start(resolved, resolved.training.epochs)
     run.update(score_test=score_test)
+    tracker = tracking.start_for_run(resolved.config, run, environment, parent_run_id=parent_run_id, chief=chief)
     try:
-        path, metrics = _fit_and_finish(
-            run, net, session, execution, class_weight=weights, verbose=verbose, extra=callbacks
-        )
+        with tracking.mirrored(tracker):
+            path, metrics = _fit_and_finish(
+                run, net, session, execution, class_weight=weights, verbose=verbose,
+                extra=[*callbacks, *tracking.callbacks(tracker)],
+            )  # fmt: skip
     finally:
         if not chief:
             shutil.rmtree(root, ignore_errors=True)
@@ -131,6 +138,7 @@ def train(config, *, output_dir: str | Path = "runs", device: str | None = None,
             "the chief writes the run directory"
         )
         return None, metrics
+    tracking.finish(tracker, path, metrics)
     return path, metrics
 
 
@@ -163,10 +171,15 @@ def resume(run_dir: str | Path, *, device: str | None = None, verbose: int = 2, 
         status="running", epochs_done=done, error=None, finished_at=None,
         resumed=[*state.get("resumed", []), resumed],
     )  # fmt: skip
-    return _fit_and_finish(
-        run, net, session, execution, class_weight=weights, verbose=verbose, initial_epoch=done,
-        history=saved_state.get("history") or {}, restored=saved_state.get("callbacks"), extra=callbacks,
-    )  # fmt: skip
+    tracker = tracking.reopen_for_run(resolved.config, run)
+    with tracking.mirrored(tracker):
+        path, metrics = _fit_and_finish(
+            run, net, session, execution, class_weight=weights, verbose=verbose, initial_epoch=done,
+            history=saved_state.get("history") or {}, restored=saved_state.get("callbacks"),
+            extra=[*callbacks, *tracking.callbacks(tracker)],
+        )  # fmt: skip
+    tracking.finish(tracker, path, metrics)
+    return path, metrics
 
 
 def _build(session: Session):

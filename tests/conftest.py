@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import time
 from pathlib import Path
 
 import numpy as np
@@ -78,3 +80,29 @@ def assert_same_metrics(again: dict, saved: dict) -> None:
             assert again[key] == pytest.approx(value, abs=1e-6), key
         else:
             assert again[key] == value, key
+
+
+@pytest.fixture
+def signal_at(monkeypatch):
+    """signal_at(epoch, step): raise SIGINT in this process during that training step (0-based), once."""
+
+    from dlcli.training.callbacks import StopOnSignal
+
+    original = StopOnSignal.on_train_batch_end
+
+    def arm(epoch: int, step: int, sig=signal.SIGINT):
+        fired = []
+
+        def patched(self, batch, logs=None):
+            if not fired and self.epoch == epoch and batch == step:
+                fired.append(True)
+                os.kill(os.getpid(), sig)
+                deadline = time.monotonic() + 10
+                while not self.stop and time.monotonic() < deadline:  # the handler runs between bytecodes
+                    time.sleep(0.001)
+            return original(self, batch, logs)
+
+        monkeypatch.setattr(StopOnSignal, "on_train_batch_end", patched)
+        return fired
+
+    return arm

@@ -144,32 +144,6 @@ def assert_resume_state_cleared(run: Path) -> None:
     assert not list(folder.glob("early_stopping_best*"))
 
 
-@pytest.fixture
-def signal_at(monkeypatch):
-    """signal_at(epoch, step): raise SIGINT in this process during that training step (0-based), once."""
-
-    from dlcli.training.callbacks import StopOnSignal
-
-    original = StopOnSignal.on_train_batch_end
-
-    def arm(epoch: int, step: int, sig=signal.SIGINT):
-        fired = []
-
-        def patched(self, batch, logs=None):
-            if not fired and self.epoch == epoch and batch == step:
-                fired.append(True)
-                os.kill(os.getpid(), sig)
-                deadline = time.monotonic() + 10
-                while not self.stop and time.monotonic() < deadline:  # the handler runs between bytecodes
-                    time.sleep(0.001)
-            return original(self, batch, logs)
-
-        monkeypatch.setattr(StopOnSignal, "on_train_batch_end", patched)
-        return fired
-
-    return arm
-
-
 def copy_iris(folder: Path) -> Path:
     target = folder / "iris.csv"
     target.write_text((CONFIGS / "data" / "iris.csv").read_text())

@@ -24,7 +24,7 @@ from pydantic import (
 
 from dlcli import names
 from dlcli.config.base import Strict, at_least_one, check_activation, check_name
-from dlcli.config.sections import ScheduleConfig, TrainingConfig
+from dlcli.config.sections import ScheduleConfig, TrackingConfig, TrainingConfig
 from dlcli.config.sweep import SweepConfig
 from dlcli.config.upgrade import CONFIG_VERSION
 from dlcli.config.yamlpos import Located, format_path
@@ -213,6 +213,9 @@ class Config(Strict):
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     sweep: SweepConfig | None = Field(
         None, description="Hyperparameter search for dlcli sweep; dlcli train ignores it."
+    )
+    tracking: TrackingConfig | None = Field(
+        None, description="Experiment tracking: where runs are logged besides their run directory."
     )
 
     _origin: Located | None = PrivateAttr(None)

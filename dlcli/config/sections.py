@@ -127,3 +127,17 @@ class TrainingConfig(Strict):
             if bad:
                 raise ValueError(f"weights must be > 0, got {bad}")
         return value
+
+
+class MlflowConfig(Strict):
+    """Where ``dlcli train`` and ``dlcli sweep`` log their runs (needs dlcli[mlflow])."""
+
+    uri: str = Field(
+        min_length=1,
+        description="MLflow tracking URI: sqlite:///mlflow.db, a folder, or http://HOST:PORT of an mlflow server.",
+    )
+    experiment: str = Field("dlcli", min_length=1, description="MLflow experiment name; created on first use.")
+
+
+class TrackingConfig(Strict):
+    mlflow: MlflowConfig | None = Field(None, description="Log params, metrics, tags and artefacts to MLflow.")

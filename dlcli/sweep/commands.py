@@ -9,7 +9,7 @@ import json
 
 import click
 
-from dlcli.options import config_argument, debug_option, json_option
+from dlcli.options import config_argument, debug_option, json_option, mlflow_option
 
 
 def _err(line: str) -> None:
@@ -30,7 +30,7 @@ def sweep_group():
     """Hyperparameter search over CONFIG's sweep: block, on Optuna (needs pip install 'dlcli[sweep]').
 
     \b
-    dlcli sweep CONFIG [--workers N] [--storage URL] [--output-dir DIR]
+    dlcli sweep CONFIG [--workers N] [--storage URL] [--output-dir DIR] [--mlflow URI]
     dlcli sweep status DIR [--json]
     dlcli sweep report DIR --html [-o FILE]
     """
@@ -49,8 +49,9 @@ def sweep_group():
     "--output-dir", default="sweeps", show_default=True, type=click.Path(file_okay=False),
     help="The sweep directory is DIR/<name>.",
 )  # fmt: skip
+@mlflow_option
 @debug_option
-def sweep_run(config_path, workers, storage_url, output_dir):
+def sweep_run(config_path, workers, storage_url, output_dir, mlflow_uri):
     """Search CONFIG's sweep: params; each trial is a run in DIR/<name>/trials/<n>/.
 
     Running the same command again continues the study to its budget, and
@@ -60,7 +61,9 @@ def sweep_run(config_path, workers, storage_url, output_dir):
     from dlcli.scoring import format_table
     from dlcli.sweep import board, runner
 
-    done = runner.run(config_path, workers=workers, storage_url=storage_url, output_dir=output_dir)
+    done = runner.run(
+        config_path, workers=workers, storage_url=storage_url, output_dir=output_dir, mlflow_uri=mlflow_uri
+    )
     click.echo(board.format_board(done.trials, done.info, limit=10))
     if done.best is not None:
         click.echo(f"\nbest: trial {done.best['number']}, {done.info['metric']} {done.best['value']:.4g}")

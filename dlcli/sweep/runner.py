@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dlcli import tracking
 from dlcli.config.load import load_config
 from dlcli.errors import ConfigError, Interrupted, TrainingError, writing
 from dlcli.log import note
@@ -55,16 +56,31 @@ def check(config_path, storage_url: str | None):
     return config
 
 
-def run(config_path, *, workers: int = 1, storage_url: str | None = None, output_dir="sweeps") -> Outcome:
-    """Run (or continue) the sweep to its budget; Interrupted (exit 130) on Ctrl-C, TrainingError if a worker died."""
-    config = check(config_path, storage_url)
-    sweep = config.sweep
-    optuna = study.import_optuna()
+def run(config_path, *, workers: int = 1, storage_url: str | None = None, output_dir="sweeps",
+        mlflow_uri: str | None = None) -> Outcome:  # fmt: skip
+    """Run (or continue) the sweep to its budget; Interrupted (exit 130) on Ctrl-C, TrainingError if a worker died.
+
+    With ``tracking.mlflow`` (or ``mlflow_uri``) the sweep is one MLflow run and its trials are its children.
+    """
+    config = tracking.with_uri(check(config_path, storage_url), mlflow_uri)
+    tracking.check(config)
+    study.import_optuna()  # a missing dlcli[sweep] is exit 2 before anything is written
     sweep_dir = Path(output_dir) / config.name
     with writing(sweep_dir):
         sweep_dir.mkdir(parents=True, exist_ok=True)
+    direction, metric = config.sweep.resolved_direction(), config.sweep.metric
+    info = study.record(sweep_dir, Path(config_path), storage_url, config.name, direction, metric)
+    parent = tracking.start_sweep(config, sweep_dir)
+    with tracking.mirrored(parent):
+        outcome = _search(config_path, config, sweep_dir, info, storage_url, workers)
+    tracking.finish_sweep(parent, outcome)
+    return outcome
+
+
+def _search(config_path, config, sweep_dir: Path, info: dict, storage_url, workers: int) -> Outcome:
+    """Open the study, run the workers to the budget, write the leaderboard; score the best trial once."""
+    sweep, optuna = config.sweep, study.import_optuna()
     direction = sweep.resolved_direction()
-    info = study.record(sweep_dir, Path(config_path), storage_url, config.name, direction, sweep.metric)
     the_study = optuna.create_study(
         study_name=info["study"], storage=study.storage(info["storage"], sweep_dir), direction=direction,
         sampler=study.sampler(sweep, config.seed), pruner=study.pruner(sweep), load_if_exists=True,

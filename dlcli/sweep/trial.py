@@ -14,7 +14,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from dlcli import names, pipeline
+from dlcli import names, pipeline, tracking
 from dlcli.config.load import load_config
 from dlcli.errors import DlcliError, Interrupted
 from dlcli.runs import store
@@ -127,7 +127,10 @@ def _train(trial, setup: Setup, path: Path, reporter: Reporter, continued: bool)
         shutil.rmtree(path)
     config = load_config(setup.config_path, trial.user_attrs["overrides"])
     config = config.copy_with(sweep=None, name=f"{setup.name}-trial-{trial.number}")
-    _, metrics = pipeline.train(config, run_dir=path, verbose=0, callbacks=[callback], score_test=False)
+    config, parent_run_id = tracking.for_trial(config, setup.sweep_dir)
+    _, metrics = pipeline.train(
+        config, run_dir=path, verbose=0, callbacks=[callback], score_test=False, parent_run_id=parent_run_id
+    )
     return metrics
 
 
