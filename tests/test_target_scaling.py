@@ -17,7 +17,7 @@ import yaml
 
 from dlcli.data import target
 from tests.conftest import CONFIGS, invoke, train_json
-from tests.test_resume import only_run, read_run, signal_at  # noqa: F401 - signal_at is a fixture
+from tests.test_resume import only_run, read_run
 
 FEATURES = ["length", "depth", "kind"]
 
@@ -278,7 +278,7 @@ def test_moments_match_numpy_for_big_values_close_together():
     assert target.stats(target.Moments().add_array([5.0, 5.0])) == (5.0, 1.0)  # a constant target is only shifted
 
 
-def test_resume_rebuilds_nothing_and_keeps_the_layer(tmp_path, signal_at):  # noqa: F811
+def test_resume_rebuilds_nothing_and_keeps_the_layer(tmp_path, signal_at):
     table(tmp_path / "t.csv", rows=120)
     path = config(tmp_path, epochs=4)
     text = path.read_text().replace("plots: false}", "plots: false, checkpoint_every_seconds: 0}")
