@@ -57,3 +57,13 @@ def warn(message: str) -> None:
 def note(message: str) -> None:
     """Progress or a fact worth a line on stderr (not a problem)."""
     LOGGER.info(message)
+
+
+def without_password(url: str | None) -> str | None:
+    """``url`` fit to print: a password in it becomes ``***`` (storage and tracking URLs in messages)."""
+    if url is None or "@" not in url or "://" not in url:
+        return url
+    head, _, rest = url.partition("://")
+    credentials, _, host = rest.rpartition("@")
+    user, colon, _ = credentials.partition(":")
+    return f"{head}://{user}{':***' if colon else ''}@{host}"

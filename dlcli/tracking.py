@@ -13,11 +13,11 @@ import os
 import re
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from dlcli import __version__
 from dlcli.errors import ConfigError, Interrupted
-from dlcli.log import note, warn
+from dlcli.log import note, warn, without_password
 from dlcli.runs import store
 
 EXTRA = "pip install 'dlcli[mlflow]'"
@@ -134,7 +134,7 @@ class Tracker:
             first = (first.replace(password, "***") if password else first)[:200]  # MLflow quotes the URL
             where = f" (run {self.run_id})" if self.run_id else ""
             warn(
-                f"MLflow tracking stopped{where}: {what} at {_shown(self.config.uri)} failed: "
+                f"MLflow tracking stopped{where}: {what} at {without_password(self.config.uri)} failed: "
                 f"{type(exc).__name__}: {first}; the run directory is complete without it"
             )
             return None
@@ -245,10 +245,14 @@ def start_for_run(config, run, environment: dict, *, parent_run_id: str | None =
     if run_id is None:
         return tracker
     tracker.log_params(flatten(config.dump()))
-    run.update(mlflow={"run_id": run_id, "experiment": tracker.config.experiment, "uri": _shown(tracker.config.uri)})
-    note(f"dlcli: MLflow run {run_id} in experiment {tracker.config.experiment} at {_shown(tracker.config.uri)}")
+    run.update(
+        mlflow={"run_id": run_id, "experiment": tracker.config.experiment, "uri": without_password(tracker.config.uri)}
+    )
+    note(
+        f"dlcli: MLflow run {run_id} in experiment {tracker.config.experiment} at {without_password(tracker.config.uri)}"
+    )
     if tracker.config.uri.startswith(("http://", "https://")):
-        base = _shown(tracker.config.uri).rstrip("/")
+        base = without_password(tracker.config.uri).rstrip("/")
         note(f"dlcli: MLflow UI: {base}/#/experiments/{tracker.experiment_id}/runs/{run_id}")
     return tracker
 
@@ -294,15 +298,6 @@ def callbacks(tracker: Tracker) -> list:
     return [EpochReport(tracker.log_epoch)]
 
 
-def _shown(uri: str) -> str:
-    """A tracking URI without a password."""
-    parts = urlsplit(uri)
-    if parts.password:
-        netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return uri
-
-
 def start_sweep(config, sweep_dir: Path) -> Tracker:
     """The sweep's parent MLflow run: created once per sweep directory (``mlflow.json``), reopened when the
     sweep continues; its trials become its children. An inert tracker without tracking or when MLflow fails."""
@@ -320,7 +315,7 @@ def start_sweep(config, sweep_dir: Path) -> Tracker:
     if tracker.active:
         record = {"run_id": tracker.run_id, "uri": tracker.config.uri, "experiment": tracker.config.experiment}
         store.atomic_write_json(sweep_dir / PARENT, record)
-        if _shown(tracker.config.uri) != tracker.config.uri:
+        if without_password(tracker.config.uri) != tracker.config.uri:
             (sweep_dir / PARENT).chmod(0o600)  # it holds a password
         note(f"dlcli: MLflow parent run {tracker.run_id} in experiment {tracker.config.experiment}")
     else:

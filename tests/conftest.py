@@ -15,6 +15,16 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
+# A run of a few seconds: xor, 2 epochs, no plots (compare and the HTML report train it, alone or swept).
+XOR_RUN = """\
+name: xs
+seed: 0
+data: {source: synthetic, name: xor, n_samples: 200, validation_split: 0.2, test_split: 0.2}
+model:
+  layers: [{units: 8}]
+optimizer: {name: adam, learning_rate: 0.01}
+training: {epochs: 2, batch_size: 32, plots: false, checkpoint_every_seconds: 0, steps_per_execution: 1}
+"""
 
 
 @pytest.fixture

@@ -8,19 +8,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import invoke, train_json
 
 from dlcli.runs.compare import Compared, best_epoch, differing, flatten, pick_monitor, short_names, status, to_json
-
-XOR = """\
-name: xs
-seed: 0
-data: {source: synthetic, name: xor, n_samples: 200, validation_split: 0.2, test_split: 0.2}
-model:
-  layers: [{units: 8}]
-optimizer: {name: adam, learning_rate: 0.01}
-training: {epochs: 2, batch_size: 32, plots: false, checkpoint_every_seconds: 0, steps_per_execution: 1}
-"""
+from tests.conftest import XOR_RUN, invoke, train_json
 
 SWEEP = """\
 sweep:
@@ -39,7 +29,7 @@ def runs(tmp_path_factory) -> tuple[Path, Path]:
     """Two runs of the same config, one with a larger learning rate and a narrower first layer."""
     root = tmp_path_factory.mktemp("runs")
     config = root / "xs.yaml"
-    config.write_text(XOR)
+    config.write_text(XOR_RUN)
     first, _ = train_json(root / "out", config)
     second, _ = train_json(root / "out", config, "optimizer.learning_rate=0.05", "model.layers[0].units=4")
     return first, second
@@ -51,7 +41,7 @@ def sweep(tmp_path_factory) -> Path:
     pytest.importorskip("optuna")
     root = tmp_path_factory.mktemp("sweep")
     config = root / "xs.yaml"
-    config.write_text(XOR + SWEEP)
+    config.write_text(XOR_RUN + SWEEP)
     result = invoke("sweep", config, "--output-dir", root / "out")
     assert result.exit_code == 0, result.output
     return root / "out" / "xs"

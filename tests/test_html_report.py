@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from dlcli import diagnostics, report_figures
-from tests.conftest import CONFIGS, invoke, train_json
+from tests.conftest import CONFIGS, XOR_RUN, invoke, train_json
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -223,14 +223,9 @@ def test_chromium_takes_a_screenshot(binary_page, tmp_path):
 
 # -- a sweep -------------------------------------------------------------------------------------
 
-SWEEP = """\
-name: xs
-seed: 0
-data: {source: synthetic, name: xor, n_samples: 200, validation_split: 0.2, test_split: 0.2}
-model:
-  layers: [{units: 8}]
-optimizer: {name: adam, learning_rate: 0.01}
-training: {epochs: 2, batch_size: 32, plots: false, checkpoint_every_seconds: 0, steps_per_execution: 1}
+SWEEP = (
+    XOR_RUN
+    + """\
 sweep:
   metric: val_accuracy
   trials: 2
@@ -239,6 +234,7 @@ sweep:
   params:
     optimizer.learning_rate: {float: [1.0e-3, 1.0e-1], log: true}
 """
+)
 
 
 @pytest.fixture(scope="module")

@@ -295,9 +295,9 @@ def test_the_example_sweep_config_is_valid():
     ],
 )
 def test_a_storage_url_is_printed_without_its_password(url, printed):
-    from dlcli.sweep.study import shown
+    from dlcli.log import without_password
 
-    assert shown(url) == printed
+    assert without_password(url) == printed
 
 
 def test_a_plain_postgresql_url_names_the_installed_driver(monkeypatch):

@@ -89,6 +89,7 @@ def sweep_status(sweep_dir, as_json):
     """The leaderboard of the sweep in DIR: every trial of its study, on any machine."""
     from pathlib import Path
 
+    from dlcli.log import without_password
     from dlcli.sweep import board, study
 
     found, info = study.open_recorded(Path(sweep_dir))
@@ -97,7 +98,7 @@ def sweep_status(sweep_dir, as_json):
     if as_json:
         best = None if top is None else {**top, "test_metrics": board.scored(Path(sweep_dir), top)}
         click.echo(json.dumps({"sweep": info["name"], "metric": info["metric"], "direction": info["direction"],
-                               "storage": study.shown(info.get("storage")), "trials": trials, "best": best}))  # fmt: skip
+                               "storage": without_password(info.get("storage")), "trials": trials, "best": best}))  # fmt: skip
         return
     click.echo(board.format_board(trials, info))
     if top is not None:

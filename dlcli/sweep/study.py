@@ -21,6 +21,7 @@ import warnings
 from pathlib import Path
 
 from dlcli.errors import MissingExtra, UsageError
+from dlcli.log import without_password
 from dlcli.runs import store
 
 SWEEP_JSON = "sweep.json"
@@ -53,23 +54,13 @@ def check_sampler(name: str, where: str) -> None:
         )
 
 
-def shown(url: str | None) -> str | None:
-    """``url`` fit to print: its password masked (errors, status, logs never show it)."""
-    if url is None or "@" not in url:
-        return url
-    head, _, rest = url.partition("://")
-    credentials, _, host = rest.rpartition("@")
-    user, colon, _ = credentials.partition(":")
-    return f"{head}://{user}{':***' if colon else ''}@{host}"
-
-
 def check_storage(url: str | None) -> None:
     """A URL Optuna can open, with its database driver installed (before anything is created)."""
     if url is None:
         return
     if "://" not in url:
         raise UsageError(
-            f"--storage {shown(url)}: expected a database URL such as postgresql://user@host/db or sqlite:///file.db"
+            f"--storage {without_password(url)}: expected a database URL such as postgresql://user@host/db or sqlite:///file.db"
         )
     scheme, _, driver = url.split(":", 1)[0].lower().partition("+")
     if scheme in ("postgresql", "postgres"):
@@ -78,7 +69,7 @@ def check_storage(url: str | None) -> None:
         wanted = [driver] if driver else ["psycopg", "psycopg2"]
         if not any(find_spec(module) for module in wanted):
             raise MissingExtra(
-                f"--storage {shown(url)}: PostgreSQL needs the {' or '.join(wanted)} driver: pip install 'dlcli[postgres]'"
+                f"--storage {without_password(url)}: PostgreSQL needs the {' or '.join(wanted)} driver: pip install 'dlcli[postgres]'"
             )
 
 
@@ -112,8 +103,8 @@ def storage(url: str | None, sweep_dir: Path):
                 time.sleep(0.5 + attempt)  # another machine is creating the tables: they exist in a moment
                 continue
             raise UsageError(
-                f"--storage {shown(url)}: cannot open the study storage: {type(exc).__name__}: "
-                f"{str(exc).replace(url, shown(url))[:200]}"
+                f"--storage {without_password(url)}: cannot open the study storage: {type(exc).__name__}: "
+                f"{str(exc).replace(url, without_password(url))[:200]}"
             ) from None
 
 
@@ -184,8 +175,8 @@ def record(sweep_dir: Path, config_path: Path, url: str | None, name: str, direc
     if recorded is not None:
         if url is not None and url != recorded.get("storage"):
             raise UsageError(
-                f"{sweep_dir}: this sweep's study is in {shown(recorded.get('storage')) or 'its journal file'}, "
-                f"not {shown(url)}; "
+                f"{sweep_dir}: this sweep's study is in {without_password(recorded.get('storage')) or 'its journal file'}, "
+                f"not {without_password(url)}; "
                 "give the same --storage (or none), or another --output-dir"
             )
         return recorded
@@ -200,7 +191,7 @@ def record(sweep_dir: Path, config_path: Path, url: str | None, name: str, direc
         "created_at": store.now(),
     }
     store.atomic_write_json(path, info)
-    if url is not None and shown(url) != url:
+    if url is not None and without_password(url) != url:
         path.chmod(0o600)  # it holds the database password, like ~/.pgpass
     return info
 
