@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 import re
 import sys
 import tempfile
@@ -116,10 +117,50 @@ def gpu_hint(tf) -> str:
     ).format(**{k: dict(tf.sysconfig.get_build_info()).get(f"{k}_version", "?") for k in ("cuda", "cudnn")})
 
 
+# The x86 vector extensions TensorFlow's CPU kernels (Eigen, oneDNN) choose between at run time: two CPUs that
+# differ here sum in another order, so float32 results differ in their last bits.
+SIMD_FLAGS = (
+    "sse4_1",
+    "sse4_2",
+    "avx",
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512_vnni",
+    "avx512_bf16",
+    "amx_tile",
+    "neon",
+    "asimd",
+)
+
+
+def cpu_facts() -> dict:
+    """The CPU model, the vector instructions it offers TensorFlow, and whether oneDNN's kernels are on."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:  # not Linux
+        text = ""
+    found: dict[str, str] = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        found.setdefault(key.strip().lower(), value.strip())  # the first core's line; all cores are alike
+    model = found.get("model name") or found.get("hardware") or platform.processor() or platform.machine()
+    flags = set((found.get("flags") or found.get("features") or "").split())
+    onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "").strip()
+    return {
+        "cpu": model,
+        "cpu_count": os.cpu_count(),
+        "cpu_instructions": [f for f in SIMD_FLAGS if f in flags],
+        # TensorFlow turns oneDNN on by default on x86 Linux; TF_ENABLE_ONEDNN_OPTS=0 turns it off
+        "onednn": onednn not in ("0", "false", "False") if platform.machine() in ("x86_64", "AMD64") else onednn == "1",
+    }
+
+
 def describe(tf) -> dict:
-    """Devices and build facts for environment.json and ``dlcli info``."""
+    """Devices, CPU and build facts for environment.json and ``dlcli info``."""
     build = dict(tf.sysconfig.get_build_info())
     return {
+        **cpu_facts(),
         "physical_devices": [f"{d.name} ({d.device_type})" for d in tf.config.list_physical_devices()],
         "logical_devices": [d.name for d in tf.config.list_logical_devices()],
         "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],

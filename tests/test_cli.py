@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from dlcli.device import SIMD_FLAGS
 from tests.conftest import CONFIGS, ROOT, assert_same_metrics, invoke, train_json
 
 RUN_FILES = {"config.yaml", "model.keras", "labels.json", "history.csv", "metrics.json", "environment.json", "run.json"}
@@ -37,6 +38,7 @@ def test_train_writes_the_run_directory(digits_run):
     env = json.loads((run / "environment.json").read_text())
     assert env["seed"] == 0 and env["tensorflow"].startswith("2.21") and env["keras"].startswith("3.")
     assert env["data"]["splits"] == {"train": 1293, "validation": 144, "test": 360}
+    assert env["devices"]["cpu"] and set(env["devices"]["cpu_instructions"]) <= set(SIMD_FLAGS)  # read elsewhere
     assert len(env["data"]["arrays_sha256"]) == 64
 
 
@@ -281,3 +283,26 @@ def test_subprocess_error_is_one_line_without_traceback(tmp_path, write):
     result = run_process("validate", cfg)
     assert result.returncode == 2
     assert result.stderr.strip() == f"{cfg}:2:26: model.layers[0].units: must be > 0; got 0"
+
+
+def test_info_names_the_cpu_and_the_vector_instructions_tensorflow_can_use(monkeypatch, tmp_path):
+    from dlcli import device
+
+    result = invoke("info", "--json")
+    assert result.exit_code == 0, result.output
+    facts = json.loads(result.stdout)
+    assert facts["cpu"] and facts["cpu_count"] >= 1 and isinstance(facts["onednn"], bool)
+    assert set(facts["cpu_instructions"]) <= set(SIMD_FLAGS)
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: AMD EPYC 7B13\nflags\t\t: fpu sse4_2 avx2 fma avx512f\n\n"
+                       "processor\t: 1\nmodel name\t: AMD EPYC 7B13\nflags\t\t: fpu\n")  # fmt: skip
+    real_path = device.Path
+    monkeypatch.setattr(device, "Path", lambda p: cpuinfo if p == "/proc/cpuinfo" else real_path(p))
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+    monkeypatch.setattr(device.platform, "machine", lambda: "x86_64")
+    got = device.cpu_facts()
+    assert got["cpu"] == "AMD EPYC 7B13" and got["cpu_instructions"] == ["sse4_2", "avx2", "fma", "avx512f"]
+    assert got["onednn"] is False
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS")
+    assert device.cpu_facts()["onednn"] is True

@@ -274,7 +274,8 @@ def test_readme_states_the_driver_for_the_pinned_cuda():
 @pytest.mark.skipif(
     shutil.which("shellcheck") is None, reason="shellcheck is not installed (apt-get install shellcheck)"
 )
-def test_shellcheck_finds_nothing_in_the_smoke_script():
-    script = ROOT / "scripts" / "docker-smoke.sh"
+@pytest.mark.parametrize("script", ["scripts/docker-smoke.sh", ".ci/run"])
+def test_shellcheck_finds_nothing_in_the_smoke_script_and_the_ci_entry(script):
+    script = ROOT / script
     done = subprocess.run(["shellcheck", str(script)], capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stdout + done.stderr) == (0, "")
