@@ -55,7 +55,7 @@ CHILD = textwrap.dedent(
     x = rng.random((60_000, 784), dtype=np.float32)
     y = rng.integers(0, 10, 60_000).astype(np.uint8)
     np.savez(work / "d.npz", x_train=x, y_train=y, x_test=x[:1000], y_test=y[:1000])
-    from dlcli import pipeline
+    from dlcli.training import plan, runner
     from dlcli.config.load import load_config_text
     config = load_config_text(
         f"data: {{path: {work / 'd.npz'}, validation_split: 0.0, normalize: false}}\\n"
@@ -64,7 +64,7 @@ CHILD = textwrap.dedent(
     rates, chosen = [], None
     for _ in range(repeats):
         with contextlib.redirect_stdout(io.StringIO()):
-            run, _ = pipeline.train(config, output_dir=work / "runs", verbose=0)
+            run, _ = runner.run(plan.new_run(config, plan.Where.under(work / "runs")))
         seconds = json.loads((run / "run.json").read_text())["epoch_seconds"]
         rates.append(60_000 * (len(seconds) - 1) / sum(seconds[1:]))
         chosen = json.loads((run / "environment.json").read_text())["execution"]

@@ -45,12 +45,12 @@ DLCLI = textwrap.dedent(
     """
     import contextlib, io, json, resource, sys, time
     t0 = time.perf_counter()
-    from dlcli import pipeline
+    from dlcli.training import plan, runner
     from dlcli.config.load import load_config_text
     config = load_config_text(sys.argv[2], "bench.yaml")
     t_cfg = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
-        run, metrics = pipeline.train(config, output_dir=sys.argv[3], verbose=0)
+        run, metrics = runner.run(plan.new_run(config, plan.Where.under(sys.argv[3])))
     t_end = time.perf_counter()
     timings = json.load(open(f"{run}/run.json"))["timings_s"]
     print(json.dumps({"parse": timings["load_data"], "fit": timings["fit"], "total": t_end - t0,

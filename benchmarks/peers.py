@@ -22,9 +22,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dlcli import pipeline  # noqa: E402
 from dlcli.config.load import load_config  # noqa: E402
 from dlcli.data import load as data  # noqa: E402
+from dlcli.training import plan, runner  # noqa: E402
 
 DATASETS = ("iris", "wine", "digits", "breast_cancer", "diabetes")
 
@@ -60,7 +60,7 @@ def main() -> None:
             config = load_config(ROOT / "configs" / f"{name}.yaml", [f"seed={seed}"])
             t0 = time.perf_counter()
             with contextlib.redirect_stdout(io.StringIO()):
-                _, metrics = pipeline.train(config, output_dir=out, verbose=0)
+                _, metrics = runner.run(plan.new_run(config, plan.Where.under(out)))
             t_ours.append(time.perf_counter() - t0)
             key = "r2" if "r2" in metrics else "accuracy"
             ours.append(metrics[key])

@@ -30,14 +30,15 @@ CHILD = textwrap.dedent(
     x = rng.integers(0, 256, size=(10_000, 784), dtype=np.uint8)
     y = (x[:, :10].argmax(axis=1)).astype(np.uint8)
     np.savez(work / "train.npz", x=x, y=y)
-    from dlcli import pipeline, predict
+    from dlcli import predict
+    from dlcli.training import plan, runner
     from dlcli.runs import store as runs
     from dlcli.config.load import load_config_text
     config = load_config_text(
         f"data: {{path: {work / 'train.npz'}, scale: 0.00392156862745098, normalize: false}}\\n"
         "model: {layers: [{units: 128, dropout: 0.2}]}\\ntraining: {epochs: 1, plots: false}\\n", "p.yaml")
     with contextlib.redirect_stdout(io.StringIO()):
-        run, _ = pipeline.train(config, output_dir=work / "runs", verbose=0)
+        run, _ = runner.run(plan.new_run(config, plan.Where.under(work / "runs")))
     big = rng.integers(0, 256, size=(rows, 784), dtype=np.uint8)
     np.savez(work / "input.npz", x=big)
     model = runs.load_model(run / "model.keras", compile=False)

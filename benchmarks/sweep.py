@@ -149,7 +149,7 @@ def split_npz(path: Path, seed: int) -> None:
 
     from dlcli.config.load import load_config
     from dlcli.data import load as data
-    from dlcli.data.prepare import normalization_stats
+    from dlcli.data.statistics import normalization_stats
 
     ds = data.load(load_config(ROOT / "configs" / "digits.yaml", [f"seed={seed}"]))
     mean, var = normalization_stats(ds.x_train, None)

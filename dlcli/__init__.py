@@ -1,6 +1,8 @@
 """dlcli: one YAML file in, a trained, evaluated and saved Keras model out."""
 
-__version__ = "0.1.0"
+from dlcli.version import __version__
+
+__all__ = ["__version__", "load"]
 
 
 def load(path, *, device: str = "auto"):

@@ -14,9 +14,9 @@ from importlib import resources
 
 import click
 
-from dlcli import __version__
 from dlcli.errors import UsageError
 from dlcli.options import config_argument, debug_option, device_option, json_option, mlflow_option, set_option
+from dlcli.version import __version__
 
 EXAMPLE = "digits.yaml"
 
@@ -90,10 +90,13 @@ def train(config_path, overrides, device, output_dir, resume_dir, as_json, quiet
     the built-in digits example. Ctrl-C or SIGTERM stops after the current
     step and keeps a checkpoint; --resume RUN_DIR continues it.
     """
-    from dlcli import pipeline, tracking
+    from dlcli import tracking
+    from dlcli.observers.mlflow import Mlflow
+    from dlcli.observers.progress import Progress
     from dlcli.scoring import format_table
+    from dlcli.training import plan, runner
 
-    progress = 0 if quiet else 2
+    progress = Progress(0 if quiet else 2)
     stream = sys.stderr if as_json else sys.stdout
     if resume_dir is not None:
         if config_path is not None or overrides or mlflow_uri:
@@ -101,7 +104,7 @@ def train(config_path, overrides, device, output_dir, resume_dir, as_json, quiet
                 "--resume continues a run with the config saved in it; give no CONFIG, no --set and no --mlflow"
             )
         with contextlib.redirect_stdout(stream):
-            run_path, metrics = pipeline.resume(resume_dir, device=device, verbose=progress)
+            run_path, metrics = runner.run(plan.resume(resume_dir, device=device), [progress, Mlflow()])
     else:
         config = _load(config_path, overrides)
         if config.sweep is not None:
@@ -112,8 +115,10 @@ def train(config_path, overrides, device, output_dir, resume_dir, as_json, quiet
             )
             config = config.copy_with(sweep=None)
         config = tracking.with_uri(config, mlflow_uri)
+        tracked = Mlflow(config)
         with contextlib.redirect_stdout(stream):
-            run_path, metrics = pipeline.train(config, output_dir=output_dir, device=device, verbose=progress)
+            planned = plan.new_run(config, plan.Where.under(output_dir), device=device)
+            run_path, metrics = runner.run(planned, [progress, tracked])
     if as_json:
         click.echo(json.dumps({"run_dir": None if run_path is None else str(run_path), "metrics": metrics}))
         return

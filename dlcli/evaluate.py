@@ -75,7 +75,7 @@ def _whole_file(run: SavedRun, data_arg: str):
     trained = run.config.data
     module = sources.for_file(data_arg, "scoring_data")
     if module is None:
-        raise DataError(f"{data_arg}: --data takes a config (.yaml) or a data file (.csv, .tsv, .parquet, .npz)")
+        raise DataError(f"{data_arg}: --data takes a config (.yaml) or a data file ({sources.readable_files()})")
     if not Path(data_arg).exists():
         raise DataError(f"{data_arg}: file not found")
     kind = module.NAME

@@ -22,6 +22,7 @@ from dlcli import report as plots
 from dlcli import report_figures as figures
 from dlcli.errors import DataError, writing
 from dlcli.runs import store
+from dlcli.runs.run import shown
 from dlcli.runs.saved import SavedRun, open_run
 
 PAGE = "report.html"
@@ -116,7 +117,7 @@ def _summary(run: SavedRun) -> str:
         "run directory": str(run.path),
         "name": state.get("name"),
         "task": run.config.task,
-        "status": state.get("status"),
+        "status": shown(state),
         "started": state.get("started_at"),
         "finished": state.get("finished_at"),
         "epochs": f"{state.get('epochs_done')} of {state.get('epochs_planned')} planned"

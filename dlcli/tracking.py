@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from dlcli import __version__
 from dlcli.errors import ConfigError, Interrupted
 from dlcli.log import note, warn, without_password
 from dlcli.runs import store
+from dlcli.version import __version__
 
 EXTRA = "pip install 'dlcli[mlflow]'"
 MAX_PARAM_VALUE = 6000  # MLflow refuses longer param values
@@ -245,7 +245,7 @@ def start_for_run(config, run, environment: dict, *, parent_run_id: str | None =
     if run_id is None:
         return tracker
     tracker.log_params(flatten(config.dump()))
-    run.update(
+    run.record(
         mlflow={"run_id": run_id, "experiment": tracker.config.experiment, "uri": without_password(tracker.config.uri)}
     )
     note(
@@ -287,15 +287,6 @@ def finish(tracker: Tracker, run_path: Path, metrics: dict) -> None:
     tracker.log_metrics({f"test_{k}": v for k, v in _numbers(metrics).items()}, step=0)
     tracker.log_run_dir(Path(run_path))
     tracker.end("FINISHED")
-
-
-def callbacks(tracker: Tracker) -> list:
-    """The Keras callbacks that log each epoch's metrics to the tracker's run (none when it is inert)."""
-    if not tracker.active:
-        return []
-    from dlcli.training.callbacks import EpochReport
-
-    return [EpochReport(tracker.log_epoch)]
 
 
 def start_sweep(config, sweep_dir: Path) -> Tracker:

@@ -115,7 +115,7 @@ def test_each_source_needs_its_keys_and_takes_no_other(text, expected):
         (
             "data: {source: cvs, path: a.csv, trget: y}\n",
             [
-                "x.yaml:1:16: data.source: expected one of sklearn, csv, parquet, npz, npy, keras, synthetic; "
+                "x.yaml:1:16: data.source: expected one of sklearn, csv, parquet, jsonl, npz, npy, keras, synthetic; "
                 "got 'cvs' (did you mean 'csv'?)",
                 "x.yaml:1:34: data.trget: unknown key 'trget' (did you mean 'target'?)",
             ],

@@ -90,12 +90,12 @@ def test_a_command_without_json_ignores_a_json_value(tmp_path):
     ],
 )
 def test_interrupted_and_internal_errors_answer_in_json(monkeypatch, raised, code, message):
-    from dlcli import pipeline
+    from dlcli.training import plan
 
     def fail(*args, **kwargs):
         raise raised
 
-    monkeypatch.setattr(pipeline, "train", fail)
+    monkeypatch.setattr(plan, "new_run", fail)
     result = invoke("train", "--json", "-q")
     assert result.exit_code == code
     error = one_object(result)

@@ -266,7 +266,7 @@ BAD = [
         "data:\n  source: skleran\n  name: digits\n",
         2,
         "data.source",
-        ["got 'skleran'", "did you mean 'sklearn'?", "sklearn, csv, parquet, npz, npy, keras, synthetic"],
+        ["got 'skleran'", "did you mean 'sklearn'?", "sklearn, csv, parquet, jsonl, npz, npy, keras, synthetic"],
     ),
     (
         "unknown-sklearn-dataset",

@@ -49,7 +49,7 @@ def config_error(exc_info) -> str:
 
 def tf_config_error(monkeypatch, value=None, *, raw: str | None = None) -> str:
     """The ConfigError that TF_CONFIG set to ``value`` (as JSON) or to ``raw`` text gives; it names TF_CONFIG."""
-    from dlcli.training import multiworker as distribute
+    from dlcli.training import distribution as distribute
 
     if raw is not None:
         monkeypatch.setenv("TF_CONFIG", raw)
@@ -63,7 +63,7 @@ def tf_config_error(monkeypatch, value=None, *, raw: str | None = None) -> str:
 
 
 def test_unset_tf_config_is_none_and_the_only_worker_is_chief(monkeypatch, multi_worker):
-    from dlcli.training import multiworker as distribute
+    from dlcli.training import distribution as distribute
 
     monkeypatch.delenv("TF_CONFIG", raising=False)
     assert distribute.tf_config() is None
@@ -72,7 +72,7 @@ def test_unset_tf_config_is_none_and_the_only_worker_is_chief(monkeypatch, multi
 
 
 def test_empty_tf_config_counts_as_unset(monkeypatch, multi_worker):
-    from dlcli.training import multiworker as distribute
+    from dlcli.training import distribution as distribute
 
     monkeypatch.setenv("TF_CONFIG", "")
     assert distribute.tf_config() is None
@@ -126,7 +126,7 @@ def test_task_or_cluster_not_an_object_is_a_config_error(monkeypatch, value):
 
 
 def test_with_a_chief_entry_only_the_chief_is_chief(monkeypatch, multi_worker):
-    from dlcli.training import multiworker as distribute
+    from dlcli.training import distribution as distribute
 
     members = {"chief": ["c:1"], "worker": ["a:1", "b:2"]}
     set_tf_config(monkeypatch, cluster("chief", 0, **members))
@@ -139,7 +139,7 @@ def test_with_a_chief_entry_only_the_chief_is_chief(monkeypatch, multi_worker):
 
 
 def test_with_workers_only_worker_0_is_chief(monkeypatch, multi_worker):
-    from dlcli.training import multiworker as distribute
+    from dlcli.training import distribution as distribute
 
     members = {"worker": ["a:1", "b:2"]}
     set_tf_config(monkeypatch, cluster("worker", 0, **members))
@@ -152,7 +152,7 @@ def test_with_workers_only_worker_0_is_chief(monkeypatch, multi_worker):
 
 def test_tf_config_is_ignored_unless_multi_worker(monkeypatch):
     from dlcli.config.load import load_config
-    from dlcli.training import multiworker as distribute
+    from dlcli.training import distribution as distribute
 
     set_tf_config(monkeypatch, cluster("worker", 1, worker=["a:1", "b:2"]))
     for kind in ("none", "mirrored"):

@@ -236,7 +236,7 @@ def test_the_example_config_reads_its_semicolon_decimal_comma_file():
 
 
 def test_streaming_auto_streams_a_large_gzip_file_but_reads_other_compressions_in_memory(tmp_path, monkeypatch):
-    from dlcli.data.sources import csv
+    from dlcli.data.formats import csv
 
     monkeypatch.setattr(csv, "STREAM_ABOVE_BYTES", 0)
     (tmp_path / "t.csv").write_text(text())

@@ -72,9 +72,43 @@ def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
 def test_the_import_graph_has_no_cycles():
     edges = graph()
     assert sum(len(v) for v in edges.values()) > 100  # the parser sees the imports (function-level ones too)
-    assert "dlcli.training.fit" in edges["dlcli.pipeline"]  # a function-level import
+    assert "dlcli.training.fit" in edges["dlcli.training.runner"]  # a function-level import
     found = cycles(edges)
     assert not found, "import cycles:\n" + "\n".join(" -> ".join(c) for c in found)
+
+
+def package(module: str) -> str:
+    """The package a module belongs to: ``dlcli.training`` for ``dlcli.training.fit``; a top-level module
+    (``dlcli.cli``) is its own, and so is the root ``dlcli``."""
+    return ".".join(module.split(".")[:2])
+
+
+def package_graph(edges: dict[str, set[str]]) -> dict[str, set[str]]:
+    """Package -> the packages its modules import (function-level imports included), itself left out."""
+    out: dict[str, set[str]] = {}
+    for source, targets in edges.items():
+        mine = package(source)
+        out.setdefault(mine, set()).update(package(t) for t in targets if package(t) != mine)
+    return out
+
+
+def test_the_package_graph_has_no_cycles():
+    """config, data, model, training, runs, observers, export, serving, sweep ... import one way."""
+    packages = package_graph(graph())
+    assert {"dlcli.config", "dlcli.data", "dlcli.training", "dlcli.runs", "dlcli.sweep"} <= set(packages)
+    assert "dlcli.data" in packages["dlcli.training"] and "dlcli.runs" in packages["dlcli.training"]
+    found = cycles(packages)
+    assert not found, "package loops:\n" + "\n".join(" -> ".join(c) for c in found)
+
+
+def test_the_package_graph_is_layered_as_the_architecture_says():
+    """The ground floor imports nothing of dlcli; data and config never import training or runs."""
+    packages = package_graph(graph())
+    ground = {"dlcli.names", "dlcli.log", "dlcli.errors", "dlcli.text", "dlcli.version", "dlcli.strict"}
+    for name in ground:
+        assert packages.get(name, set()) <= ground, name
+    for lower in ("dlcli.data", "dlcli.config", "dlcli.model"):
+        assert not packages[lower] & {"dlcli.training", "dlcli.runs", "dlcli.observers", "dlcli.sweep"}, lower
 
 
 def test_the_cycle_finder_finds_a_cycle():
@@ -104,7 +138,7 @@ def test_modules_stay_readable(name):
 def test_every_source_module_is_complete():
     from dlcli.data import sources
 
-    assert set(sources.MODULES) == {"sklearn", "csv", "parquet", "npz", "npy", "keras", "synthetic"}
+    assert set(sources.MODULES) == {"sklearn", "csv", "parquet", "jsonl", "npz", "npy", "keras", "synthetic"}
     for name, module in sources.MODULES.items():
         assert module.NAME == name
         assert callable(module.read)
@@ -115,12 +149,28 @@ def test_every_source_module_is_complete():
         assert set(config.model_fields) <= set(sources.KEY_ORDER), name
         if module.EXTENSIONS:  # file sources read files to predict on (arrays or tables)
             assert callable(module.read_inputs), name
-    assert {sources.EXTENSIONS[s] for s in (".csv", ".tsv", ".parquet", ".npz", ".npy")} == {
+    assert {sources.EXTENSIONS[s] for s in (".csv", ".tsv", ".parquet", ".jsonl", ".ndjson", ".npz", ".npy")} == {
         "csv",
         "parquet",
+        "jsonl",
         "npz",
         "npy",
     }
+
+
+def test_every_table_format_is_one_module_with_the_whole_interface():
+    """Adding a format is a module in data/formats/ and one entry in its registry; every command finds it."""
+    from dlcli.data import formats, sources
+
+    for name, fmt in formats.FORMATS.items():
+        assert fmt.NAME == name and fmt.__name__ == f"dlcli.data.formats.{name}"
+        assert fmt.SUFFIXES and isinstance(fmt.TYPED, bool)
+        assert callable(fmt.header) and callable(fmt.read_frame)
+        assert fmt.TYPED or callable(fmt.as_text), name  # a text format re-reads cells as written
+        assert fmt.CONFIG.model_fields["source"].default == name
+        assert sources.is_table(name) and sources.module(name).format is fmt
+        for suffix in fmt.SUFFIXES:
+            assert sources.EXTENSIONS[suffix] == name and formats.of_suffix(suffix) is fmt
 
 
 def test_git_tracks_every_module():

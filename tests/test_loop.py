@@ -10,8 +10,9 @@ import numpy as np
 from dlcli.config.load import load_config_text
 from dlcli.config.resolve import resolve
 from dlcli.data import load as data
+from dlcli.data import statistics
 from dlcli.training import execution, fastloop, keras_internals
-from dlcli.training.compile import class_weights, compile_model
+from dlcli.training.compile import compile_model, objectives
 from dlcli.training.execution import Execution, steps_per_epoch
 from dlcli.training.fit import fit
 from tests.conftest import CONFIGS, train_json
@@ -39,11 +40,11 @@ def fitted(*, loop_name="dlcli", steps=4, jit=False, dropout=0.0, epochs=3, batc
     info = dataset.info
     resolved = resolve(config, info.task, info.n_classes)
     keras.utils.set_random_seed(resolved.seed)
-    net = build.build(resolved, info, dataset.x_train)
+    net = build.build(resolved, info, statistics.of(dataset, resolved))
     chosen = Execution(loop_name, steps, jit)
-    compile_model(net, resolved, chosen, steps_per_epoch(dataset, resolved))
-    weights = class_weights(resolved, info.classes, dataset.y_train)
-    history = fit(net, dataset, resolved, chosen, class_weight=weights, verbose=0)
+    made = objectives(resolved, steps_per_epoch(dataset, resolved), classes=info.classes, y_train=dataset.y_train)
+    compile_model(net, made, chosen)
+    history = fit(net, dataset, resolved, chosen, made)
     assert net.train_function is None or loop_name == "keras"  # dlcli's loop lets go of its copy of the data
     return net, history.history
 

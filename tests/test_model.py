@@ -8,11 +8,12 @@ import pytest
 from dlcli.config.load import load_config_text
 from dlcli.config.resolve import resolve
 from dlcli.data import load as data
-from dlcli.data.prepare import normalization_stats
+from dlcli.data import statistics
+from dlcli.data.statistics import normalization_stats
 from dlcli.model import specs as layer_specs
 from dlcli.model.build import build
 from dlcli.model.head import predicted_classes
-from dlcli.training.compile import compile_model, make_loss, make_metrics, make_optimizer
+from dlcli.training.compile import compile_model, make_loss, make_metrics, make_optimizer, objectives
 
 
 def resolved(text: str, **kw):
@@ -25,7 +26,7 @@ def test_digits_model_matches_the_plan():
     config, ds = resolved(
         "data: {source: sklearn, name: digits}\nmodel: {layers: [{units: 64}, {units: 64, dropout: 0.2}]}\n"
     )
-    model = build(config, ds.info, ds.x_train)
+    model = build(config, ds.info, statistics.of(ds, config))
     kinds = [type(layer).__name__ for layer in model.layers]
     assert kinds == ["Normalization", "Dense", "Dense", "Dropout", "Dense"]
     specs = layer_specs.layers(config, ds.info.input_shape)
@@ -37,7 +38,7 @@ def test_digits_model_matches_the_plan():
 
 def test_normalization_uses_training_statistics_only():
     config, ds = resolved("data: {source: sklearn, name: wine}\n")
-    model = build(config, ds.info, ds.x_train)
+    model = build(config, ds.info, statistics.of(ds, config))
     norm = model.get_layer("normalize")
     mean, var = normalization_stats(ds.x_train, None)
     np.testing.assert_allclose(np.ravel(norm.mean), mean, rtol=1e-5)
@@ -55,10 +56,10 @@ def test_constant_feature_is_centred_not_blown_up():
 
 def test_binary_and_regression_outputs():
     config, ds = resolved("data: {source: sklearn, name: breast_cancer}\n")
-    model = build(config, ds.info, ds.x_train)
+    model = build(config, ds.info, statistics.of(ds, config))
     assert model.layers[-1].units == 1 and model.layers[-1].get_config()["activation"] == "sigmoid"
     config, ds = resolved("data: {source: sklearn, name: diabetes}\n")
-    model = build(config, ds.info, ds.x_train)
+    model = build(config, ds.info, statistics.of(ds, config))
     assert model.layers[-1].units == 1 and model.layers[-1].get_config()["activation"] == "linear"
 
 
@@ -66,8 +67,8 @@ def test_keras_round_trip_keeps_predictions(tmp_path):
     import keras
 
     config, ds = resolved("data: {source: sklearn, name: iris}\n")
-    model = build(config, ds.info, ds.x_train)
-    compile_model(model, config)
+    model = build(config, ds.info, statistics.of(ds, config))
+    compile_model(model, objectives(config, 1))
     model.fit(ds.x_train, ds.y_train, epochs=1, verbose=0)
     model.save(tmp_path / "m.keras")
     again = keras.saving.load_model(tmp_path / "m.keras")

@@ -89,10 +89,10 @@ def read_column(run: Path, name: str) -> list[str]:
 
 def weights_sha256(model_path: Path) -> str:
     """The saved model's weights hashed as run.json's weights_sha256 is."""
-    from dlcli import pipeline
     from dlcli.runs import store as runs
+    from dlcli.training import runner
 
-    return pipeline.weights_sha256(runs.load_model(model_path, compile=False))
+    return runner.weights_sha256(runs.load_model(model_path, compile=False))
 
 
 def outcome(run: Path) -> dict:
@@ -544,13 +544,13 @@ class Keeper:
 def keeper_parts(tmp_path):
     import keras
 
-    from dlcli.runs import store
+    from dlcli.runs.run import Run
 
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     model.compile(optimizer="adam", loss="mse")
-    run = store.Run(tmp_path)
-    run.update(status="running", epochs_done=0)
+    run = Run(tmp_path)
+    run.begin("keeper", 10)
 
     def make(every_seconds: float = 0):
         keeper = Keeper(run, model, every_seconds)

@@ -11,6 +11,7 @@ import pytest
 
 from dlcli.errors import OutputError, RunDirError
 from dlcli.runs import store as runs
+from dlcli.runs.run import Run
 
 
 def test_atomic_write_replaces_whole_files(tmp_path):
@@ -36,15 +37,15 @@ def test_a_crash_before_the_rename_leaves_the_old_file(tmp_path, monkeypatch):
 
 
 def test_run_names_never_collide(tmp_path):
-    first = runs.Run.create(tmp_path, "x")
-    second = runs.Run.create(tmp_path, "x")
+    first = Run.create(tmp_path, "x")
+    second = Run.create(tmp_path, "x")
     assert first.path != second.path and first.path.name.startswith("x-") and second.path.is_dir()
 
 
 def test_output_dir_that_is_a_file(tmp_path):
     (tmp_path / "f").write_text("")
     with pytest.raises(RunDirError, match="cannot create"):
-        runs.Run.create(tmp_path / "f", "x")
+        Run.create(tmp_path / "f", "x")
 
 
 def refuse_mkdir(monkeypatch, error=errno.EACCES, only_under=None):
@@ -64,7 +65,7 @@ def test_a_run_directory_denied_in_a_container_names_the_docker_fix(tmp_path, mo
     monkeypatch.setattr(runs, "in_container", lambda: True)
     refuse_mkdir(monkeypatch, only_under=tmp_path)
     with pytest.raises(RunDirError) as caught:
-        runs.Run.create(tmp_path, "x")
+        Run.create(tmp_path, "x")
     message = str(caught.value)
     assert "\n" not in message
     assert message.startswith(f"{tmp_path}/x-") and ": cannot create the run directory: Permission denied; " in message
@@ -77,7 +78,7 @@ def test_an_output_directory_denied_outside_a_container_names_the_nearest_existi
     monkeypatch.setattr(runs, "in_container", lambda: False)
     refuse_mkdir(monkeypatch)
     with pytest.raises(RunDirError) as caught:
-        runs.Run.create(tmp_path / "a" / "runs", "x")
+        Run.create(tmp_path / "a" / "runs", "x")
     assert str(caught.value) == (
         f"{tmp_path}/a/runs: cannot create the output directory: Permission denied; "
         f"{tmp_path} belongs to uid {tmp_path.stat().st_uid} and uid {os.getuid()} cannot write to it: "
@@ -89,7 +90,7 @@ def test_other_errors_creating_a_run_directory_get_no_permission_advice(tmp_path
     monkeypatch.setattr(runs, "in_container", lambda: True)
     refuse_mkdir(monkeypatch, error=errno.ENOSPC, only_under=tmp_path)
     with pytest.raises(RunDirError) as caught:
-        runs.Run.create(tmp_path, "x")
+        Run.create(tmp_path, "x")
     assert str(caught.value).endswith(": cannot create the run directory: No space left on device")
 
 
@@ -125,6 +126,6 @@ def test_open_run_refuses_damaged_run_json(tmp_path):
 
 
 def test_history_csv(tmp_path):
-    run = runs.Run(tmp_path)
+    run = Run(tmp_path)
     run.write_history({"loss": [1.0, 0.5], "val_loss": [1.1, 0.7]})
     assert (tmp_path / "history.csv").read_text().splitlines() == ["epoch,loss,val_loss", "1,1.0,1.1", "2,0.5,0.7"]

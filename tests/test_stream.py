@@ -13,7 +13,7 @@ from dlcli.cli import cli
 from dlcli.config.load import load_config_text
 from dlcli.data import load as data
 from dlcli.data import splits, stream
-from dlcli.data.sources import csv as csv_source
+from dlcli.data.formats import csv as csv_source
 from dlcli.errors import DataError
 from tests.conftest import assert_same_metrics
 

@@ -20,6 +20,7 @@ from dlcli.config.load import load_config_text
 from dlcli.config.resolve import resolve
 from dlcli.config.sections import ScheduleConfig
 from dlcli.data import load as data
+from dlcli.data import statistics
 from dlcli.errors import ConfigError
 from dlcli.model import specs as layer_specs
 from dlcli.runs import store as runs
@@ -300,8 +301,8 @@ def test_a_model_with_a_warmup_schedule_reloads(tmp_path):
         SMALL.replace("learning_rate: 0.01", "learning_rate: 0.01, schedule: {name: constant, warmup_steps: 10}")
         + "training: {epochs: 2, batch_size: 16}\n"
     )
-    net = build(config, ds.info, ds.x_train)
-    train.compile_model(net, config, steps_per_epoch=7)
+    net = build(config, ds.info, statistics.of(ds, config))
+    train.compile_model(net, train.objectives(config, 7))
     net.fit(ds.x_train, ds.y_train, batch_size=16, epochs=1, verbose=0)  # 108 rows: 7 steps
     net.save(tmp_path / "m.keras")
     again = runs.load_model(tmp_path / "m.keras")
@@ -398,7 +399,7 @@ def test_batch_norm_and_regularizer_model_matches_the_plan():
 
     config, ds = resolved(BN_REG)
     specs = layer_specs.layers(config, ds.info.input_shape)
-    net = build(config, ds.info, ds.x_train)
+    net = build(config, ds.info, statistics.of(ds, config))
     assert [layer.name for layer in net.layers] == [s.name for s in specs]
     assert [type(layer).__name__ for layer in net.layers] == [s.keras_type for s in specs]
     assert net.count_params() == sum(s.params for s in specs) == 64 + 64 + 136 + 48 + 24 + 21
@@ -420,7 +421,7 @@ def test_batch_norm_and_regularizer_model_matches_the_plan():
     expected = [0.001 * np.abs(w1).sum() + 0.01 * np.square(w1).sum(), 0.01 * np.square(w2).sum()]
     assert [float(loss) for loss in net.losses] == pytest.approx(expected, rel=1e-5)
 
-    train.compile_model(net, config, steps_per_epoch=1)
+    train.compile_model(net, train.objectives(config, 1))
     x, y = ds.x_train[:32], ds.y_train[:32]
     data_loss = float(net.compute_loss(x, y, net(x, training=False), training=False))  # includes the penalty
     plain = float(keras.losses.SparseCategoricalCrossentropy()(y, net(x, training=False)))
@@ -438,7 +439,10 @@ def test_validate_table_counts_batch_norm_and_regularized_layers_like_keras(writ
     assert "Activation (relu)" in rows["activation_1"]
     assert "Dense (linear)" in rows["hidden_1"] and rows["hidden_1"].endswith(" 64")
     config, ds = resolved(BN_REG)
-    assert result.stdout.splitlines()[-1] == f"total params: {build(config, ds.info, ds.x_train).count_params():,}"
+    assert (
+        result.stdout.splitlines()[-1]
+        == f"total params: {build(config, ds.info, statistics.of(ds, config)).count_params():,}"
+    )
 
 
 def test_batch_norm_in_a_model_with_categorical_inputs(tmp_path):
@@ -454,7 +458,7 @@ def test_batch_norm_in_a_model_with_categorical_inputs(tmp_path):
     ds = data.load(config)
     config = resolve(config, ds.info.task, ds.info.n_classes)
     specs = layer_specs.layers(config, ds.info.input_shape, {c: len(v) for c, v in ds.info.vocab.items()})
-    net = build(config, ds.info, ds.x_train)
+    net = build(config, ds.info, statistics.of(ds, config))
     assert net.count_params() == sum(s.params for s in specs)
     assert net.get_layer("hidden_1").use_bias is False
     assert type(net.get_layer("batch_norm_1")).__name__ == "BatchNormalization"
@@ -554,10 +558,10 @@ def test_mixed_float16_trains_with_a_float32_output(write, tmp_path):
 
 def weights_sha256(model_path: Path) -> str:
     """The saved model's weights hashed as run.json's weights_sha256 is."""
-    from dlcli import pipeline
     from dlcli.runs import store as runs
+    from dlcli.training import runner
 
-    return pipeline.weights_sha256(runs.load_model(model_path, compile=False))
+    return runner.weights_sha256(runs.load_model(model_path, compile=False))
 
 
 def test_deterministic_runs_give_identical_weights(write, tmp_path):

@@ -123,10 +123,10 @@ def printed_table(stdout: str) -> tuple[list[tuple[str, ...]], int]:
 def built_table(config_path: Path, overrides=()) -> tuple[list[tuple[str, ...]], int]:
     """The same rows, read off the Keras model ``train`` builds for this config."""
     from dlcli.config.load import load_config
-    from dlcli.pipeline import _build, _start
+    from dlcli.training import plan
 
-    session = _start(load_config(config_path, list(overrides)), "cpu")
-    net, _ = _build(session)
+    session = plan.new_run(load_config(config_path, list(overrides)), device="cpu")
+    net = session.model
     rows = []
     for tensor in net.inputs:
         shape = str(tuple(tensor.shape))

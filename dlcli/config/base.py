@@ -4,15 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
-
 from dlcli import names
+from dlcli.strict import Strict
 
-
-class Strict(BaseModel):
-    """A config section: unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+__all__ = ["Strict", "Mode", "at_least_one", "check_activation", "check_name", "shorthand"]
 
 
 def shorthand(value):

@@ -1,6 +1,6 @@
 """New rows for a trained model, checked cell by cell against its ``InputSchema``.
 
-Rows come as a file (CSV, TSV, Parquet; NPZ/NPY for array models), a
+Rows come as a file (any table format of ``formats``; NPZ/NPY for array models), a
 DataFrame, a dict of columns or a list of row dicts. Columns that are not
 features are ignored (one line names them); a missing feature column is an
 error. A row that cannot be predicted (a word in a number column, a hole the
@@ -18,7 +18,7 @@ import numpy as np
 from dlcli.data import cells
 from dlcli.data.features import InputSchema, take
 from dlcli.data.prepare import fill
-from dlcli.data.tablefile import is_parquet, read_frame
+from dlcli.data.tablefile import format_of, read_frame
 from dlcli.errors import DataError
 from dlcli.log import note
 
@@ -61,8 +61,8 @@ def of_array(x) -> Rows:
 
 def read_file(path: str, schema: InputSchema, *, keep=(), skip_bad_rows: bool = False,
               skip_hint: str = "--skip-bad-rows", delimiter: str | None = None, decimal: str = ".") -> Rows:  # fmt: skip
-    """The rows of a table file (CSV, TSV, Parquet, compressed CSV) for a model with ``schema``; a CSV read with
-    the training's ``data.delimiter`` (sniffed when it had none) and ``data.decimal``."""
+    """The rows of a table file (any format of ``formats``, compressed or not) for a model with ``schema``; a CSV
+    read with the training's ``data.delimiter`` (sniffed when it had none) and ``data.decimal``."""
     if not schema.features:
         raise DataError(f"{path}: this model was not trained on a table; give an .npz with an array 'x'")
     frame, where = read_frame(path, delimiter=delimiter, decimal=decimal)
@@ -94,16 +94,10 @@ def _kept_text(path: str, keep: list[str], frame, delimiter: str | None = None) 
     if not keep:
         return {}
     _require(frame.columns, keep, path, "--keep")
-    if is_parquet(path):
+    fmt = format_of(path)
+    if fmt.TYPED:  # the cells are what the file holds
         return {c: frame[c].to_numpy() for c in keep}
-    import pandas as pd
-
-    from dlcli.data.tablefile import csv_errors, csv_options
-
-    options = {**csv_options(path, delimiter), "na_values": [], "keep_default_na": False}
-    with csv_errors(path):
-        text = pd.read_csv(path, usecols=keep, dtype=str, skip_blank_lines=False, **options)
-    text.columns = [str(c).strip() for c in text.columns]
+    text = fmt.as_text(path, keep, {"delimiter": delimiter}, holes=False)
     return {c: text[c].to_numpy()[frame.index.to_numpy()] for c in keep}
 
 

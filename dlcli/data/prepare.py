@@ -236,24 +236,3 @@ def prepare(raw: RawData, config, *, test_holes: bool = False) -> Dataset:
         **target.facts(task, raw.y, y_train),
     )
     return Dataset(x_train, y_train, x_val, y_val, x_test, y_test, info)
-
-
-def normalization_stats(x_train: np.ndarray, scale: float | None) -> tuple[np.ndarray, np.ndarray]:
-    """Per-feature mean and variance of the (flattened, scaled) training split, in float64.
-
-    A feature that never varies in training gets variance 1, so it is only
-    centred: dividing by ~0 would blow up any other value it takes later.
-    """
-    x_train = numeric(x_train)
-    flat = x_train.reshape(len(x_train), -1)
-    # Accumulate in float64 without a float64 copy of the whole split.
-    mean = flat.mean(axis=0, dtype=np.float64)
-    var = np.zeros_like(mean)
-    for start in range(0, len(flat), 65_536):
-        block = flat[start : start + 65_536].astype(np.float64) - mean
-        var += np.einsum("ij,ij->j", block, block)
-    var /= max(len(flat), 1)
-    if scale is not None:
-        mean, var = mean * scale, var * scale**2
-    var[var <= 1e-12] = 1.0
-    return mean, var

@@ -24,9 +24,10 @@ import numpy as np
 from dlcli.data import cells, fingerprint
 from dlcli.data.base import DataInfo
 from dlcli.data.features import NUMERIC, input_name
+from dlcli.data.formats.csv import csv_errors, csv_options, separator
 from dlcli.data.splits import split_codes, split_codes_tf
 from dlcli.data.table import categorical_columns, categories, numbers
-from dlcli.data.tablefile import columns, compression, csv_errors, csv_options, dialect, located_header, separator
+from dlcli.data.tablefile import columns, compression, dialect, located_header
 from dlcli.data.target import Moments
 from dlcli.data.target import facts as target_facts
 from dlcli.errors import DataError

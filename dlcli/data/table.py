@@ -1,4 +1,4 @@
-"""Tables: CSV, TSV and Parquet files with numeric feature columns and a target column.
+"""Tables (any format of ``formats``: CSV, TSV, Parquet, JSON Lines) with feature columns and a target column.
 
 Every problem names the file, the column, the line (CSV) or row (Parquet) and
 the value. Missing values are an error unless ``data.missing`` says how to
@@ -106,18 +106,18 @@ def categories(column, path: str, name: str, where, missing: str) -> np.ndarray:
     return cells.categories(column)
 
 
-def _written_whole(column, path: str, name: str, options: dict) -> bool:
+def _written_whole(column, path: str, name: str, config) -> bool:
     """Is a float target column (floats because it has holes) written as whole numbers (``5075``, not ``5075.0``)?
 
     The probe types the cells as written (``cells.typed``); this reads the same text, so both decide alike.
     """
     if column.isna().all() or not np.all(column.dropna() == np.round(column.dropna())):
         return False
-    if tablefile.is_parquet(path):
-        return False  # a Parquet float column is floats; its type is not a guess from text
-    import pandas as pd
-
-    text = pd.read_csv(path, usecols=[name], dtype=str, **tablefile.csv_options(path, **options))[name]
+    fmt = tablefile.format_of(path, config.data.source)
+    if fmt.TYPED:
+        return False  # a Parquet or JSON float column is floats; its type is not a guess from text
+    options = dialect(config.data)
+    text = fmt.as_text(path, [name], options)[name]
     return cells.typed(text.dropna().str.strip().unique(), options["decimal"]).dtype.kind in "iu"
 
 
@@ -202,7 +202,7 @@ def read_table(path: str, config, categorical: list[str] | None = None):
     options = dialect(config.data)
     target, features = columns(config, located_header(config, path), path)
     missing = config.data.missing
-    frame, where = read_frame(path, **options)
+    frame, where = read_frame(path, **options, source=config.data.source)
     if len(frame) == 0:
         raise DataError(f"{path}: has a header but no data rows")
     y_empty, whole = frame[target].isna().to_numpy(), False
@@ -210,7 +210,7 @@ def read_table(path: str, config, categorical: list[str] | None = None):
         raise DataError(f"{path}: target column '{target}' is empty in every row")
     if y_empty.any():
         missing_targets(config, f"{path}: column '{target}'", int(y_empty.sum()), places(y_empty, where))
-        whole = _written_whole(frame[target], path, target, options) if frame[target].dtype.kind == "f" else False
+        whole = _written_whole(frame[target], path, target, config) if frame[target].dtype.kind == "f" else False
         frame, where = frame[~y_empty], (where[0], where[1][~y_empty])
     training_file = categorical is None
     if training_file:
@@ -274,12 +274,42 @@ def scoring_data(source: str, path: str, trained, schema) -> dict:
     The columns are the training's: the same target and features, and the
     categorical columns the model was built with (not guessed again from this file).
     """
+    from dlcli.data import formats
+
+    taken = formats.module(source).CONFIG.model_fields
     keys = ("target", "embedding", "unseen", "missing", "normalize", "scale", "decimal", "delimiter")
-    keys = keys if source == "csv" else keys[:-2]
     return {
-        **{key: getattr(trained, key) for key in keys if getattr(trained, key, None) is not None},
+        **{key: getattr(trained, key) for key in keys if key in taken and getattr(trained, key, None) is not None},
         "source": source,
         "path": path,
         "features": schema.features,
         "categorical": schema.categorical or None,
     }
+
+
+class TableSource:
+    """A table format as a data source (see ``sources.base``): its ``data:`` keys and suffixes, read by this module."""
+
+    probe = None  # a table is probed by reading it as train does (load.probe)
+
+    def __init__(self, fmt):
+        self.format = fmt
+        self.NAME = fmt.NAME
+        self.EXTENSIONS = fmt.SUFFIXES
+        self.CONFIG = fmt.CONFIG
+        self.streams = getattr(fmt, "streams", None)  # CSV streams large files with tf.data
+
+    def __repr__(self) -> str:
+        return f"TableSource({self.NAME!r})"
+
+    @staticmethod
+    def read(config) -> RawData:
+        return read(config)
+
+    @staticmethod
+    def read_inputs(path: str, schema, **options):
+        return read_features(path, schema, **options)
+
+    def scoring_data(self, path: str, trained, schema) -> dict:
+        """The ``data:`` keys that score a trained run on every row of the table at ``path``."""
+        return scoring_data(self.NAME, path, trained, schema)

@@ -34,13 +34,13 @@ from pathlib import Path
 
 import numpy as np
 
-from dlcli import __version__
 from dlcli.errors import ExportError, MissingExtra, OutputError, UsageError, writing
 from dlcli.export import formats
 from dlcli.export.check import MISSING_RUNTIME
 from dlcli.export.rows import CheckRows, check_rows
 from dlcli.runs import store
 from dlcli.runs.saved import SavedRun, open_run
+from dlcli.version import __version__
 
 FORMATS = ("savedmodel", "litert", "onnx")
 TOLERANCE = {"savedmodel": 1e-5, "litert": 1e-4, "onnx": 1e-5}

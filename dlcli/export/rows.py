@@ -99,7 +99,7 @@ def _from_file(run: SavedRun, path: str) -> CheckRows:
     module = sources.input_reader(path)
     if not sources.is_table(module.NAME):
         if schema.columns:
-            raise DataError(f"{path}: this run takes table columns; give a CSV, TSV or Parquet file")
+            raise DataError(f"{path}: this run takes table columns; give a table file ({sources.table_files()})")
         array = module.read_inputs(path, schema)[:MAX_ROWS]
         return CheckRows(source=f"{path}", array=array, counts={path: len(array)})
     if not schema.columns:

@@ -8,39 +8,31 @@ import math
 import numpy as np
 
 from dlcli.config.resolve import ResolvedConfig
-from dlcli.data import target
 from dlcli.data.base import DataInfo
 from dlcli.data.features import FEATURES, NUMERIC, input_name
-from dlcli.data.prepare import normalization_stats
-from dlcli.log import note
+from dlcli.data.statistics import Statistics
 from dlcli.model import specs as layer_specs
 
 
-def build(config: ResolvedConfig, info: DataInfo, x_train, stats=None):
+def build(config: ResolvedConfig, info: DataInfo, statistics: Statistics):
     """Input -> [Flatten] -> [Rescaling] -> [Normalization] -> hidden Dense (+Dropout) -> output -> [target_scale].
 
-    The normalization statistics come from ``x_train`` only (or are given as
-    ``stats`` = (mean, variance) of the raw training features, for streamed
-    data) and are saved inside the model; so are the training targets' mean
-    and std (``info.target_stats``) when the target is scaled. A table with categorical columns
+    Every number a preprocessing layer holds comes from ``statistics`` (the
+    training split's, computed in ``data.statistics``) and is saved inside the
+    model: the normalization's mean and variance, and the training targets'
+    mean and std when the target is scaled. A table with categorical columns
     gets a functional model instead: one string input per column through a
     ``StringLookup`` (one-hot or embedding), concatenated with the numeric input.
     """
     import keras
 
-    specs = layer_specs.layers(config, info.input_shape, {c: len(v) for c, v in info.vocab.items()})
-    if config.scales_target:
-        note(target.announcement(config, info))
-    if stats is None:
-        stats = normalization_stats(x_train, config.data.scale) if config.data.normalize else (None, None)
-    elif config.data.scale is not None:  # streamed stats are of the raw values; Rescaling runs first
-        stats = (stats[0] * config.data.scale, stats[1] * config.data.scale**2)
-    if info.vocab:
-        return _functional(keras, config, info, stats, specs)
+    specs = layer_specs.layers(config, info.input_shape, {c: len(v) for c, v in statistics.vocab.items()})
+    if statistics.vocab:
+        return _functional(keras, config, info.input_shape, statistics, specs)
     model = keras.Sequential(name=_name(config))
     model.add(keras.Input(shape=info.input_shape, name=FEATURES))
     for spec in specs:
-        model.add(_layer(keras, spec, config, stats, info))
+        model.add(_layer(keras, spec, config, statistics))
     return model
 
 
@@ -48,17 +40,17 @@ def _name(config) -> str:
     return config.name.replace(".", "_")
 
 
-def _layer(keras, spec, config, stats, info):
+def _layer(keras, spec, config, statistics: Statistics):
     """The Keras layer for one numeric-path spec."""
     if spec.kind == "target_scale":  # float32 like the output; a plain Rescaling loads without dlcli
-        mean, std = info.target_stats
+        mean, std = statistics.target
         return keras.layers.Rescaling(scale=std, offset=mean, name=spec.name, dtype="float32")
     if spec.kind == "flatten":
         return keras.layers.Flatten(name=spec.name)
     if spec.kind == "rescaling":
         return keras.layers.Rescaling(spec.scale, name=spec.name)
     if spec.kind == "normalization":
-        mean, var = stats
+        mean, var = statistics.normalization
         return keras.layers.Normalization(mean=np.ravel(mean).tolist(), variance=np.ravel(var).tolist(), name=spec.name)
     if spec.kind == "dropout":
         return keras.layers.Dropout(spec.rate, seed=config.seed, name=spec.name)
@@ -79,24 +71,24 @@ def _layer(keras, spec, config, stats, info):
     )
 
 
-def _functional(keras, config, info: DataInfo, stats, specs):
+def _functional(keras, config, shape: tuple[int, ...], statistics: Statistics, specs):
     inputs: dict = {}  # keyed by input name, as Keras matches dict inputs by name
     parts = []
     numeric = None
-    if math.prod(info.input_shape):
-        numeric = inputs[NUMERIC] = keras.Input(shape=info.input_shape, name=NUMERIC)
+    if math.prod(shape):
+        numeric = inputs[NUMERIC] = keras.Input(shape=shape, name=NUMERIC)
     hidden = None
     for spec in specs:
         if spec.kind == "flatten" and spec.column:  # an embedding's (1, dim) rows as (dim,)
-            parts.append(_layer(keras, spec, config, stats, info)(parts.pop()))
+            parts.append(_layer(keras, spec, config, statistics)(parts.pop()))
         elif spec.kind in ("flatten", "rescaling", "normalization"):
-            numeric = _layer(keras, spec, config, stats, info)(numeric)
+            numeric = _layer(keras, spec, config, statistics)(numeric)
         elif spec.kind == "lookup":
             column = spec.column
             tensor = inputs[input_name(column)] = keras.Input(shape=(1,), dtype="string", name=input_name(column))
             mode = "int" if spec_has_embedding(specs, column) else "one_hot"
             lookup = keras.layers.StringLookup(
-                vocabulary=info.vocab[column], num_oov_indices=1, output_mode=mode, name=spec.name
+                vocabulary=statistics.vocab[column], num_oov_indices=1, output_mode=mode, name=spec.name
             )
             parts.append(lookup(tensor))
         elif spec.kind == "embedding":
@@ -104,7 +96,7 @@ def _functional(keras, config, info: DataInfo, stats, specs):
         elif spec.kind == "concatenate":
             hidden = keras.layers.Concatenate(name=spec.name)(([numeric] if numeric is not None else []) + parts)
         else:
-            hidden = _layer(keras, spec, config, stats, info)(hidden)
+            hidden = _layer(keras, spec, config, statistics)(hidden)
     return keras.Model(inputs=inputs, outputs=hidden, name=_name(config))
 
 

@@ -47,8 +47,9 @@ def seed_states(model) -> list:
     return [v for v in model.variables if id(v) not in weights]
 
 
-def write(run: store.Run, model, snap: Snapshot) -> None:
-    """``epoch-NNNN.keras``, then ``state.json`` pointing at it, then older model files removed."""
+def write(run, model, snap: Snapshot) -> None:
+    """``epoch-NNNN.keras`` (through ``run``, a ``runs.run.Run``), then ``state.json`` pointing at it, then older
+    model files removed."""
     folder = run.path / store.CHECKPOINTS
     with writing(folder):
         folder.mkdir(exist_ok=True)

@@ -21,6 +21,7 @@ import yaml
 
 from dlcli.errors import RunDirError, UsageError
 from dlcli.runs import store
+from dlcli.runs.run import shown
 from dlcli.text import table
 
 MISSING = "-"
@@ -233,8 +234,9 @@ def short_names(paths: list[Path]) -> list[str]:
 
 
 def status(state: dict) -> str:
-    """complete, or how far an unfinished run got: ``interrupted (3/10 epochs)``, ``pruned at epoch 2``."""
-    kind = state.get("status") or "unknown"
+    """complete, or how far an unfinished run got: ``interrupted (3/10 epochs)``, ``pruned at epoch 2``,
+    ``killed (2/10 epochs)`` for a running run whose process on this host is gone."""
+    kind = (shown(state) if state.get("status") else None) or "unknown"
     if kind == "complete":
         return "complete (stopped early)" if state.get("stopped_early") else kind
     if kind == "pruned" and state.get("pruned_at_epoch") is not None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from dlcli.errors import RunDirError
 from dlcli.runs import store
+from dlcli.runs.run import shown
 from dlcli.text import table
 
 
@@ -29,7 +30,7 @@ def list_runs(root: str | Path) -> list[dict]:
                 "path": str(path),
                 "name": state.get("name"),
                 "started_at": state.get("started_at"),
-                "status": state.get("status"),
+                "status": shown(state),
                 "epochs_done": state.get("epochs_done"),
                 "epochs_planned": state.get("epochs_planned"),
                 "metric": main,

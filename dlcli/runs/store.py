@@ -1,4 +1,4 @@
-"""The run directory's files: create the directory, write every file atomically, read them back.
+"""The run directory's files: write every file atomically, read them back (``run.Run`` owns the directory).
 
 Every file is written to a hidden temporary name in the same directory and
 renamed into place, so a crash leaves either the old file, the new file or a
@@ -20,9 +20,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from dlcli.config.upgrade import SAVED_HEADER
 from dlcli.errors import RunDirError, writing
 
 CONFIG = "config.yaml"
@@ -70,12 +67,26 @@ def now() -> str:
     return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
 
 
+def history_csv(history: dict[str, list[float]]) -> str | None:
+    """history.csv's text as Keras's CSVLogger writes it (epochs from 1), or None when no epoch was logged."""
+    keys = list(history)
+    rows = len(history[keys[0]]) if keys else 0
+    if not rows:
+        return None
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["epoch", *keys])
+    for i in range(rows):
+        writer.writerow([i + 1, *(float(history[k][i]) for k in keys)])
+    return buf.getvalue()
+
+
 def in_container() -> bool:
     """Docker writes ``/.dockerenv`` into every container, Podman ``/run/.containerenv``."""
     return Path("/.dockerenv").exists() or Path("/run/.containerenv").exists()
 
 
-def _fix(path: Path, exc: OSError) -> str:
+def permission_fix(path: Path, exc: OSError) -> str:
     """For a permission error creating ``path``: who owns the parent, who we are, and the fix."""
     getuid = getattr(os, "getuid", None)  # POSIX only
     if exc.errno not in (errno.EACCES, errno.EPERM) or getuid is None:
@@ -90,110 +101,6 @@ def _fix(path: Path, exc: OSError) -> str:
     else:
         fix = f"make {parent} writable, or choose another --output-dir"
     return f"; {parent}{owner} uid {getuid()} cannot write to it: {fix}"
-
-
-class Run:
-    """A run directory being written by ``train``."""
-
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        self.state: dict[str, Any] = {}
-
-    @classmethod
-    def create(cls, output_dir: str | Path, name: str) -> Run:
-        """``OUTPUT_DIR/<name>-<YYYYmmdd-HHMMSS>``, with a suffix if that exists already."""
-        root = Path(output_dir)
-        try:
-            root.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            error = RunDirError(f"{root}: cannot create the output directory: {exc.strerror}{_fix(root, exc)}")
-            error.path = str(root)
-            raise error from None
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        for attempt in range(1, 1000):
-            path = root / (f"{name}-{stamp}" if attempt == 1 else f"{name}-{stamp}-{attempt}")
-            try:
-                path.mkdir()
-            except FileExistsError:
-                continue
-            except OSError as exc:
-                error = RunDirError(f"{path}: cannot create the run directory: {exc.strerror}{_fix(path, exc)}")
-                error.path = str(path)
-                raise error from None
-            return cls(path)
-        raise RunDirError(f"{root}: too many runs named {name}-{stamp}")
-
-    @classmethod
-    def at(cls, path: str | Path) -> Run:
-        """A new run directory at exactly ``path`` (a sweep's ``trials/<n>``); its parents are made."""
-        path = Path(path)
-        try:
-            path.mkdir(parents=True)
-        except FileExistsError:
-            raise RunDirError(f"{path}: already exists; a new run needs a new directory") from None
-        except OSError as exc:
-            error = RunDirError(f"{path}: cannot create the run directory: {exc.strerror}{_fix(path, exc)}")
-            error.path = str(path)
-            raise error from None
-        return cls(path)
-
-    def write_text(self, name: str, text: str, *, durable: bool = True) -> None:
-        atomic_write_text(self.path / name, text, durable=durable)
-
-    def write_json(self, name: str, obj: Any, *, durable: bool = True) -> None:
-        atomic_write_json(self.path / name, obj, durable=durable)
-
-    def write_config(self, config) -> None:
-        self.write_text(CONFIG, SAVED_HEADER + yaml.safe_dump(config.dump(), sort_keys=False))
-
-    def update(self, *, durable: bool = True, **fields) -> None:
-        """Merge ``fields`` into run.json and rewrite it."""
-        self.state.update(fields)
-        self.state["updated_at"] = now()
-        self.write_json(RUN, self.state, durable=durable)
-
-    def start(self, config, epochs_planned: int) -> None:
-        self.update(
-            status="running",
-            name=config.name,
-            started_at=now(),
-            finished_at=None,
-            epochs_planned=epochs_planned,
-            epochs_done=0,
-            stopped_early=False,
-            pid=os.getpid(),
-            timings_s={},
-            error=None,
-        )
-
-    def write_history(self, history: dict[str, list[float]], *, durable: bool = True) -> None:
-        """history.csv as Keras's CSVLogger writes it (``training.callbacks.HistoryLog`` appends to it);
-        no history, no file."""
-        keys = list(history)
-        rows = len(history[keys[0]]) if keys else 0
-        if not rows:
-            (self.path / HISTORY).unlink(missing_ok=True)
-            return
-        buf = io.StringIO()
-        writer = csv.writer(buf)
-        writer.writerow(["epoch", *keys])
-        for i in range(rows):
-            writer.writerow([i + 1, *(float(history[k][i]) for k in keys)])
-        self.write_text(HISTORY, buf.getvalue(), durable=durable)
-
-    def save_model(self, model, name: str | Path = MODEL) -> None:
-        """``model.keras`` (or ``name``) via a temporary ``.keras`` file (Keras insists on the suffix)."""
-        final = self.path / name
-        tmp = final.parent / f".{final.stem}.tmp-{os.getpid()}.keras"
-        try:
-            with writing(final):
-                model.save(tmp)
-                with open(tmp, "rb") as fh:
-                    os.fsync(fh.fileno())
-                os.replace(tmp, final)
-        finally:
-            with contextlib.suppress(OSError):  # also when the folder is missing
-                tmp.unlink()
 
 
 def load_model(path: Path, *, compile: bool = True, policy: str | None = None):

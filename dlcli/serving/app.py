@@ -17,12 +17,12 @@ import numpy as np
 from fastapi import FastAPI, Path, Request
 from fastapi.responses import Response
 
-from dlcli import __version__
 from dlcli.predict import Predictor
 from dlcli.runs.saved import SavedRun
 from dlcli.serving import schema as api
 from dlcli.serving.batcher import Batcher
 from dlcli.serving.rows import BadRows, Problem, columnar_rows, features, instance_rows
+from dlcli.version import __version__
 
 MAX_DETAIL = 100  # bad rows listed in a 422
 BYTES_PER_VALUE = 128  # a body may hold max_rows rows of this many bytes per value (plus some) before a 413

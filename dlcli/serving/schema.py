@@ -11,11 +11,11 @@ from __future__ import annotations
 import hashlib
 import math
 
-from dlcli import __version__
 from dlcli.data.cells import MISSING_CATEGORY
 from dlcli.data.newrows import FLOAT32_MAX
 from dlcli.runs import store
 from dlcli.runs.saved import SavedRun
+from dlcli.version import __version__
 
 ERROR = {
     "type": "object",

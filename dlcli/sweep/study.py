@@ -232,7 +232,7 @@ def owner() -> dict:
 
 def owner_gone(trial) -> bool:
     """Is a running trial's owner, on this host, no longer running? (Another host's trials are left to it.)"""
-    from dlcli.pipeline import alive
+    from dlcli.runs.run import alive
 
     who = trial.user_attrs.get("owner")
     if not who:

@@ -14,12 +14,15 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from dlcli import names, pipeline, tracking
+from dlcli import names, tracking
 from dlcli.config.load import load_config
 from dlcli.errors import DlcliError, Interrupted
 from dlcli.runs import store
+from dlcli.runs.run import Status, status_of
 from dlcli.sweep import space
 from dlcli.sweep.study import owner
+from dlcli.training.observer import Observer
+from dlcli.training.runner import summary
 
 TRIALS = "trials"
 
@@ -66,38 +69,74 @@ def run(study, trial, setup: Setup, *, continued: bool = False) -> str:
 
     Raises Interrupted with the trial left RUNNING (and its run directory resumable).
     """
-    import optuna
-
-    path = setup.run_dir(trial.number)
-    reporter = Reporter(trial, setup.logged_metric)
+    told = TrialObserver(study, trial, setup)
     try:
-        metrics = _train(trial, setup, path, reporter, continued)
+        _train(trial, setup, told, continued)
     except Interrupted:
         raise
-    except DlcliError as exc:
-        return _fail(study, trial, exc.lines()[-1])
+    except DlcliError as exc:  # the config, the data or the training
+        told.fail(exc.lines()[-1])
     except Exception as exc:  # a sampled combination Keras refuses outside fit
-        return _fail(study, trial, f"{type(exc).__name__}: {pipeline.summary(exc)}")
-    value = metrics.get(setup.logged_metric)
-    if reporter.stopped_at is not None:
-        run = store.Run(path)
-        run.state = store.read_state(path)
-        run.update(status="pruned", pruned_at_epoch=reporter.stopped_at)
-        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-        return f"trial {trial.number}: pruned at epoch {reporter.stopped_at} ({setup.sweep.metric} {value:.4g})"
-    if value is None or not math.isfinite(value):
-        return _fail(study, trial, f"{setup.sweep.metric} is {value} after training")
-    study.tell(trial, float(value))
-    return f"trial {trial.number}: {setup.sweep.metric} {value:.4g}"
+        told.fail(f"{type(exc).__name__}: {summary(exc)}")
+    return told.summary
+
+
+class TrialObserver(Observer):
+    """A trial's run, watched for the study: each epoch's metric reported to Optuna, the run pruned (through
+    ``Run.prune_at``) when the pruner gives up on it, and the study told how the run ended."""
+
+    def __init__(self, study, trial, setup: Setup):
+        self.study, self.trial, self.setup = study, trial, setup
+        self.summary: str | None = None
+
+    def callbacks(self, run, plan) -> list:
+        from dlcli.training.callbacks import EpochReport
+
+        return [EpochReport(Reporter(self.trial, self.setup.logged_metric, run))]
+
+    def finished(self, run, plan, metrics: dict) -> None:
+        self.tell(metrics, run.pruned_at)
+
+    def failed(self, run, plan, error: BaseException) -> None:
+        if isinstance(error, (Interrupted, KeyboardInterrupt)):
+            return  # the trial stays RUNNING; the next start of the sweep continues its run
+        self.fail(error.lines()[-1] if isinstance(error, DlcliError) else f"{type(error).__name__}: {summary(error)}")
+
+    def tell(self, metrics: dict, pruned_at: int | None) -> None:
+        """The study told the trial's value (or that it was pruned, or failed without a finite value)."""
+        import optuna
+
+        if self.summary is not None:
+            return
+        name, value = self.setup.sweep.metric, metrics.get(self.setup.logged_metric)
+        if pruned_at is not None:
+            self.study.tell(self.trial, state=optuna.trial.TrialState.PRUNED)
+            self.summary = f"trial {self.trial.number}: pruned at epoch {pruned_at} ({name} {value:.4g})"
+        elif value is None or not math.isfinite(value):
+            self.fail(f"{name} is {value} after training")
+        else:
+            self.study.tell(self.trial, float(value))
+            self.summary = f"trial {self.trial.number}: {name} {value:.4g}"
+
+    def fail(self, reason: str) -> None:
+        """The study told the trial FAILED, with its one-line reason."""
+        import optuna
+
+        if self.summary is not None:
+            return
+        self.trial.set_user_attr("reason", reason)
+        self.study.tell(self.trial, state=optuna.trial.TrialState.FAIL)
+        self.summary = f"trial {self.trial.number}: failed: {reason}"
 
 
 class Reporter:
-    """The metric of each epoch to Optuna; True (stop) when the pruner gives up on the trial."""
+    """The metric of each epoch to Optuna; True (stop) when the pruner gives up on the trial, whose run then ends
+    pruned."""
 
-    def __init__(self, trial, metric: str):
+    def __init__(self, trial, metric: str, run=None):
         self.trial = trial
         self.metric = metric
-        self.stopped_at: int | None = None
+        self.run = run
 
     def __call__(self, epoch: int, logs: dict) -> bool:
         value = logs.get(self.metric)
@@ -106,37 +145,30 @@ class Reporter:
         if epoch not in self.trial.storage.get_trial(self.trial._trial_id).intermediate_values:
             self.trial.report(float(value), step=epoch)
         if self.trial.should_prune():
-            self.stopped_at = epoch
+            if self.run is not None:
+                self.run.prune_at(epoch)
             return True
         return False
 
 
-def _train(trial, setup: Setup, path: Path, reporter: Reporter, continued: bool) -> dict:
-    from dlcli.training.callbacks import EpochReport
+def _train(trial, setup: Setup, told: TrialObserver, continued: bool) -> None:
+    from dlcli.observers.mlflow import Mlflow
+    from dlcli.training import plan, runner
 
-    callback = EpochReport(reporter)
+    path = setup.run_dir(trial.number)
     state = store.read_json_if_present(path / store.RUN) if continued else None
-    if state is not None and state.get("status") in ("complete", "pruned"):  # finished; the study was not told
-        if state.get("status") == "pruned":
-            reporter.stopped_at = state.get("pruned_at_epoch")
-        return store.read_json_if_present(path / store.METRICS, {})
+    status = status_of(state) if state is not None else None
+    if status is not None and status.finished:  # finished; the study was not told
+        pruned_at = state.get("pruned_at_epoch") if status is Status.PRUNED else None
+        told.tell(store.read_json_if_present(path / store.METRICS, {}), pruned_at)
+        return
     if state is not None:
-        _, metrics = pipeline.resume(path, verbose=0, callbacks=[callback])
-        return metrics
+        runner.run(plan.resume(path), [told, Mlflow()])
+        return
     if path.exists():  # killed before its run.json: start it over
         shutil.rmtree(path)
     config = load_config(setup.config_path, trial.user_attrs["overrides"])
     config = config.copy_with(sweep=None, name=f"{setup.name}-trial-{trial.number}")
     config, parent_run_id = tracking.for_trial(config, setup.sweep_dir)
-    _, metrics = pipeline.train(
-        config, run_dir=path, verbose=0, callbacks=[callback], score_test=False, parent_run_id=parent_run_id
-    )
-    return metrics
-
-
-def _fail(study, trial, reason: str) -> str:
-    import optuna
-
-    trial.set_user_attr("reason", reason)
-    study.tell(trial, state=optuna.trial.TrialState.FAIL)
-    return f"trial {trial.number}: failed: {reason}"
+    tracked = Mlflow(config, parent_run_id=parent_run_id)
+    runner.run(plan.new_run(config, plan.Where.exactly(path), score_test=False), [told, tracked])

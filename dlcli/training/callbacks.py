@@ -35,6 +35,7 @@ import numpy as np
 from dlcli import names
 from dlcli.errors import writing
 from dlcli.runs import checkpoints, store
+from dlcli.runs.run import Run
 
 
 class StopRequest:
@@ -265,7 +266,7 @@ class HistoryLog(keras.callbacks.CSVLogger):
 class RunProgress(keras.callbacks.Callback):
     """run.json's ``epochs_done`` and ``epoch_seconds`` after each completed epoch."""
 
-    def __init__(self, run: store.Run, stop: StopRequest):
+    def __init__(self, run: Run, stop: StopRequest):
         super().__init__()
         self.run = run
         self.stop = stop
@@ -277,14 +278,13 @@ class RunProgress(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if self.stop.cut():
             return
-        seconds = [*self.run.state.get("epoch_seconds", [])[:epoch], round(time.perf_counter() - self.start, 4)]
-        self.run.update(epochs_done=epoch + 1, epoch_seconds=seconds, durable=False)
+        self.run.epoch_done(epoch + 1, time.perf_counter() - self.start)
 
 
 class ResumeState(keras.callbacks.Callback):
     """Keeps a snapshot of each completed epoch; writes it every ``every_seconds`` and on ``save()``."""
 
-    def __init__(self, run: store.Run, stop: StopRequest, config_callbacks: dict, *, every_seconds: float,
+    def __init__(self, run: Run, stop: StopRequest, config_callbacks: dict, *, every_seconds: float,
                  history: dict | None = None):  # fmt: skip
         super().__init__()
         self.run = run
@@ -341,7 +341,7 @@ class EpochReport(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def run_callbacks(run: store.Run, stop: StopRequest, config_callbacks: dict, *, every_seconds: float,
+def run_callbacks(run: Run, stop: StopRequest, config_callbacks: dict, *, every_seconds: float,
                   history: dict | None = None) -> tuple[list, ResumeState]:  # fmt: skip
     """dlcli's callbacks around the config's, in the order they must run, and the one that writes resume state.
 

@@ -1,6 +1,10 @@
-"""Compile a model: the config's loss, optimizer and metrics resolved through Keras's own registries."""
+"""A run's loss, metrics, optimizer (with its schedule) and class weights, made once (``Objectives``), and the
+models compiled with them. Names resolve through Keras's own registries."""
 
 from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
 
 from dlcli import names
 from dlcli.config.resolve import ResolvedConfig
@@ -108,8 +112,51 @@ def _short(exc: Exception) -> str:
     return str(exc).splitlines()[0][:200]
 
 
-def compile_model(model, config: ResolvedConfig, execution=None, steps_per_epoch: int = 1) -> None:
-    """Compile ``model`` with the config's loss, optimizer and metrics, and the ``execution`` chosen for it.
+@dataclass
+class Objectives:
+    """What a run trains toward and with, made once from the resolved config (``objectives``) and reused by
+    every model of the run: the one it trains, a multi-worker loop's copies, the saved raw-column model."""
+
+    loss: object  # a Keras loss function or Loss object (stateless: shared)
+    metrics: list  # Keras metric objects or functions, for the model that trains
+    optimizer: object  # with its schedule over the run's steps
+    class_weight: dict[int, float] | None = None
+
+    def fresh_metrics(self) -> list:
+        """The same metrics as new objects with no state, for another model (metric objects belong to one)."""
+        import keras
+
+        return [type(m).from_config(m.get_config()) if isinstance(m, keras.metrics.Metric) else m for m in self.metrics]
+
+    def per_sample_loss(self):
+        """The loss without reduction (one value per sample), for a loop that averages over a global batch."""
+        import keras
+
+        if not isinstance(self.loss, keras.losses.Loss):
+            return self.loss  # a loss function returns one value per sample already
+        unreduced = copy.copy(self.loss)
+        unreduced.reduction = None
+        return unreduced
+
+
+def objectives(
+    config: ResolvedConfig, steps_per_epoch: int, *, classes=None, y_train=None, optimizer=None
+) -> Objectives:
+    """The run's ``Objectives``: loss, metrics, the optimizer (``optimizer`` when resuming: the checkpoint's, with
+    its state) and the class weights of the training labels ``y_train``."""
+    return Objectives(
+        loss=make_loss(config),
+        metrics=make_metrics(config),
+        optimizer=optimizer if optimizer is not None else make_optimizer(config, steps_per_epoch),
+        class_weight=class_weights(config, classes, y_train) if config.training.class_weight is not None else None,
+    )
+
+
+def compile_model(
+    model, objectives: Objectives, execution=None, *, metrics: list | None = None, optimizer=None
+) -> None:
+    """Compile ``model`` with the run's objectives (``metrics`` and ``optimizer`` replace theirs for a second
+    model) and the ``execution`` chosen for it.
 
     Without ``execution``: Keras's loop, one step per call, no XLA. Under
     dlcli's loop Keras sees one call as one step and runs only evaluation, so
@@ -119,9 +166,9 @@ def compile_model(model, config: ResolvedConfig, execution=None, steps_per_epoch
     ours = execution is not None and execution.loop == "dlcli"
     keras_steps = execution.steps_per_execution if execution is not None and not ours else 1
     model.compile(
-        optimizer=make_optimizer(config, steps_per_epoch),
-        loss=make_loss(config),
-        metrics=make_metrics(config),
+        optimizer=optimizer if optimizer is not None else objectives.optimizer,
+        loss=objectives.loss,
+        metrics=metrics if metrics is not None else objectives.metrics,
         steps_per_execution=keras_steps,
         jit_compile="auto" if ours else (execution.jit_compile if execution is not None else False),
     )
@@ -130,21 +177,23 @@ def compile_model(model, config: ResolvedConfig, execution=None, steps_per_epoch
     model.optimizer.build(model.trainable_variables)
 
 
-def compile_like(model, trained, config: ResolvedConfig) -> None:
-    """Compile ``model`` (which holds ``trained``'s layers) with the config's loss and metrics and ``trained``'s optimizer state.
+def copy_optimizer(optimizer):
+    """A new optimizer like ``optimizer`` (its class, settings and schedule), without its state."""
+    import keras
+
+    inner = getattr(optimizer, "inner_optimizer", optimizer)  # compile wraps it again for float16
+    return keras.optimizers.deserialize(keras.optimizers.serialize(inner))
+
+
+def compile_like(model, trained, objectives: Objectives) -> None:
+    """Compile ``model`` (which holds ``trained``'s layers) with the run's loss and metrics and a copy of
+    ``trained``'s optimizer with its state.
 
     The saved raw-column model is compiled so, and reloads ready to evaluate
     or train further. Its optimizer is a copy: Keras saves an object once, and
     a shared one would be saved with the inner model only.
     """
-    import keras
-
-    inner = getattr(trained.optimizer, "inner_optimizer", trained.optimizer)  # compile wraps it again for float16
-    model.compile(
-        optimizer=keras.optimizers.deserialize(keras.optimizers.serialize(inner)),
-        loss=make_loss(config),
-        metrics=make_metrics(config),
-    )
+    model.compile(optimizer=copy_optimizer(trained.optimizer), loss=objectives.loss, metrics=objectives.fresh_metrics())
     model.optimizer.build(model.trainable_variables)
     for mine, theirs in zip(model.optimizer.variables, trained.optimizer.variables, strict=True):
         mine.assign(theirs)

@@ -16,8 +16,6 @@ Where this relies on Keras's internals is gathered in ``keras_internals``.
 
 from __future__ import annotations
 
-import time
-
 from dlcli.data.features import model_inputs
 from dlcli.log import warn
 from dlcli.training import keras_internals
@@ -131,36 +129,6 @@ class CompiledEpochs:
         keras_internals.take_over_training(
             self.model, self.train_function, self._batch(self._data(), self.order[: self.batch])
         )
-
-    def progress(self, epochs: int):
-        """Keras's ``verbose=2`` epoch lines, counting optimizer steps (Keras's own would count calls)."""
-        import keras
-
-        steps = -(-self.rows // self.batch)  # the full batches and the short last one
-
-        class EpochLines(keras.callbacks.Callback):
-            def on_epoch_begin(self, epoch, logs=None):
-                print(f"Epoch {epoch + 1}/{epochs}")
-                self.start = time.perf_counter()
-                self.calls = 0
-
-            def on_train_batch_end(self, batch, logs=None):
-                self.calls = batch + 1
-
-            def on_epoch_end(self, epoch, logs=None):
-                took = time.perf_counter() - self.start
-                calls = (self.params or {}).get("steps")
-                if calls and getattr(self, "calls", calls) < calls:  # stopped by a signal: say so, not 41/41
-                    print(
-                        f"stopped at call {self.calls}/{calls} of epoch {epoch + 1}; this epoch is not kept", flush=True
-                    )
-                    return
-                per = took / steps
-                per_step = f"{per * 1e3:.0f}ms/step" if per >= 1e-3 else f"{per * 1e6:.0f}us/step"
-                values = [f"{k}: {v:.4f}" if abs(v) > 1e-3 else f"{k}: {v:.4e}" for k, v in (logs or {}).items()]
-                print(" - ".join([f"{steps}/{steps}", f"{took:.0f}s", per_step, *values]), flush=True)
-
-        return EpochLines()
 
     def callback(self):
         """A Keras callback that sets the epoch's order before Keras starts the epoch."""

@@ -1,4 +1,4 @@
-"""The one way dlcli trains a model: ``fit`` runs the loop an ``Execution`` chose.
+"""The one way dlcli trains a model: ``fit`` runs the loop an ``Execution`` chose, with the run's ``Objectives``.
 
 - ``dlcli``: in-memory data in dlcli's compiled loop (``fastloop``), driven by Keras's ``fit``;
 - ``keras``: Keras's ``fit`` on the same per-epoch shuffle (``shuffle``), or on a streamed file;
@@ -15,26 +15,27 @@ from dlcli.model.head import keras_targets
 from dlcli.training.execution import Execution
 
 
-def fit(model, dataset, config, execution: Execution, *, callbacks=(), initial_epoch: int = 0, class_weight=None,
-        verbose: int = 2, strategy=None):  # fmt: skip
+def fit(model, dataset, config, execution: Execution, objectives, *, callbacks=(), initial_epoch: int = 0,
+        strategy=None):  # fmt: skip
     """Train ``model`` on the training split from ``initial_epoch`` to ``training.epochs``.
 
-    Returns Keras's ``History`` (None from the multi-worker loop).
+    Keras prints nothing itself: progress lines come from the callbacks given
+    (``observers.progress``). Returns Keras's ``History`` (None from the multi-worker loop).
     """
+    class_weight = objectives.class_weight
     if execution.loop == "multi_worker":
         from dlcli.training import multiworker
 
         return multiworker.fit(
-            model, dataset, config, strategy, callbacks=list(callbacks), initial_epoch=initial_epoch,
-            class_weight=class_weight, verbose=verbose,
-        )  # fmt: skip
+            model, dataset, config, strategy, objectives, callbacks=list(callbacks), initial_epoch=initial_epoch
+        )
     batch = config.training.batch_size
     common = {
         "epochs": config.training.epochs,
         "initial_epoch": initial_epoch,
         "callbacks": list(callbacks),
         "shuffle": False,  # the batches come shuffled (in-memory: per epoch; streamed: in a buffer)
-        "verbose": verbose,
+        "verbose": 0,
     }
     if dataset.streamed:
         validation = dataset.dataset("validation", batch) if dataset.rows("validation") else None
@@ -64,9 +65,7 @@ def _compiled(model, dataset, config, execution: Execution, validation, class_we
         steps=execution.steps_per_execution, jit=execution.jit_compile, class_weight=class_weight,
     )  # fmt: skip
     epochs.install()
-    lines = [epochs.progress(config.training.epochs)] if common["verbose"] else []
-    common["callbacks"] = [*lines, epochs.callback(), *common["callbacks"]]
-    common["verbose"] = 0  # Keras's own lines would count calls as steps
+    common["callbacks"] = [epochs.callback(), *common["callbacks"]]
     try:
         return model.fit(epochs.dataset, validation_data=validation, **common)
     finally:

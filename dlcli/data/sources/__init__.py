@@ -1,4 +1,5 @@
-"""The data sources, one module each (config model, dataset names, probe, reader), and their registry."""
+"""The data sources and their registry: a module each for the named datasets and array files (config model,
+dataset names, probe, reader), and one table source per table format (``formats``: csv, parquet, jsonl ...)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,18 @@ from types import ModuleType
 from pydantic import create_model
 from pydantic.fields import FieldInfo
 
-from dlcli.config.base import Strict
-from dlcli.data import tablefile
-from dlcli.data.sources import csv, keras, npy, npz, parquet, sklearn, synthetic
+from dlcli.data import formats, tablefile
+from dlcli.data.sources import keras, npy, npz, sklearn, synthetic
+from dlcli.data.table import TableSource
 from dlcli.errors import DataError
+from dlcli.strict import Strict
 
-MODULES: dict[str, ModuleType] = {m.NAME: m for m in (sklearn, csv, parquet, npz, npy, keras, synthetic)}
+NAMED = (sklearn,)  # listed first, as dlcli has always listed them
+MODULES: dict[str, ModuleType | TableSource] = {
+    **{m.NAME: m for m in NAMED},
+    **{name: TableSource(fmt) for name, fmt in formats.FORMATS.items()},
+    **{m.NAME: m for m in (npz, npy, keras, synthetic)},
+}
 CONFIGS = {name: m.CONFIG for name, m in MODULES.items()}
 NAMES = tuple(MODULES)
 # file suffix -> source, to infer ``source`` from ``path`` and to read a file given to predict or evaluate
@@ -35,7 +42,7 @@ def file_suffix(path: str | Path) -> str:
     return tablefile.suffix(str(path))
 
 
-def module(source: str) -> ModuleType:
+def module(source: str) -> ModuleType | TableSource:
     """The module of ``source: <name>``."""
     return MODULES[source]
 
@@ -59,18 +66,30 @@ def is_table(source: str) -> bool:
     return "target" in CONFIGS[source].model_fields
 
 
-def for_file(path: str | Path, able: str) -> ModuleType | None:
+def for_file(path: str | Path, able: str) -> ModuleType | TableSource | None:
     """The source module that reads a file with this suffix and can ``able`` (``read_inputs``, ``scoring_data``)."""
     name = EXTENSIONS.get(file_suffix(path))
     return MODULES[name] if name is not None and hasattr(MODULES[name], able) else None
 
 
-def input_reader(path: str | Path) -> ModuleType:
+def table_files() -> str:
+    """The table files dlcli reads, for messages: ``.csv, .tsv, .parquet, .jsonl or .ndjson``."""
+    shown = [s for s in formats.suffixes() if s not in (".tab", ".txt", ".pq")]
+    return f"{', '.join(shown[:-1])} or {shown[-1]}"
+
+
+def readable_files() -> str:
+    """The files dlcli reads rows from, for messages: ``.csv, .tsv, ..., .npz or .npy``."""
+    shown = [s for s in EXTENSIONS if s not in (".tab", ".txt", ".pq")]
+    return f"{', '.join(shown[:-1])} or {shown[-1]}"
+
+
+def input_reader(path: str | Path) -> ModuleType | TableSource:
     """The source module that reads rows to predict on from ``path`` (by its suffix), or a DataError naming the kinds."""
     module = for_file(path, "read_inputs")
     if module is None:
         raise DataError(
-            f"{path}: give a .csv, .tsv, .parquet, .npz or .npy file (a CSV may be .gz, .bz2, .zst, .xz, .zip)"
+            f"{path}: give a {readable_files()} file (a table may be compressed: .gz, .bz2, .zst, .xz, .zip)"
         )
     return module
 

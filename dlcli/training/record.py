@@ -7,21 +7,20 @@ import sys
 
 import numpy as np
 
-from dlcli import __version__
 from dlcli.data import target
 from dlcli.model.columns import inputs_of
-from dlcli.training import multiworker
+from dlcli.version import __version__
 
 
-def environment(session, execution) -> dict:
-    """What environment.json records: versions, devices, seed, data fingerprint, execution."""
+def environment(plan) -> dict:
+    """What environment.json records of a ``Plan``: versions, devices, seed, data fingerprint, execution."""
     from importlib.metadata import version
 
     import keras
 
     from dlcli.device import describe
 
-    tf, config, info = session.tf, session.config, session.dataset.info
+    tf, config, info = plan.placement.tf, plan.config, plan.dataset.info
     return {
         "dlcli": __version__,
         "python": platform.python_version(),
@@ -32,7 +31,7 @@ def environment(session, execution) -> dict:
         "keras": keras.__version__,
         "numpy": np.__version__,
         "scikit_learn": version("scikit-learn"),
-        "device_requested": session.device,
+        "device_requested": plan.placement.device,
         "devices": describe(tf),
         "seed": config.seed,
         "data": {
@@ -48,11 +47,7 @@ def environment(session, execution) -> dict:
             "inputs": inputs_of(info.feature_names, info.input_shape, info.vocab),
             "target_scale": target.record(config, info),
         },
-        "execution": execution.record(),
-        "distribution": {
-            "strategy": config.training.distribution,
-            "replicas": session.strategy.num_replicas_in_sync if session.strategy is not None else 1,
-            "worker": multiworker.worker_name(config),
-        },
+        "execution": plan.execution.record(),
+        "distribution": plan.placement.record(config),
         "argv": sys.argv,
     }

@@ -1,0 +1,63 @@
+"""What the model's preprocessing layers hold, computed from the training split only, in one place.
+
+``of(dataset, config)`` gathers them: the numeric features' normalization
+(mean and variance after ``data.scale``: from the in-memory training split,
+or from the streamed file's one checking pass), the fills for holes and the
+categorical columns' vocabularies (``prepare`` and ``stream`` found them while
+splitting), and the regression target's mean and std when ``data.scale_target``
+is on. ``model.build`` only turns them into layers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dlcli.data.features import numeric
+
+
+@dataclass
+class Statistics:
+    """The training split's numbers that the model keeps inside it."""
+
+    normalization: tuple[np.ndarray, np.ndarray] | None = None  # (mean, variance) per numeric input, float64
+    fill: list[float] | None = None  # per numeric feature, for holes (data.missing: mean | median | zero)
+    vocab: dict[str, list[str]] = field(default_factory=dict)  # categorical column -> categories, in index order
+    target: tuple[float, float] | None = None  # (mean, std) of the target when it is scaled (data.scale_target)
+
+
+def of(dataset, config) -> Statistics:
+    """The statistics of ``dataset``'s training split that ``config`` (resolved) asks the model to hold."""
+    info = dataset.info
+    normalization = None
+    if config.data.normalize:
+        if dataset.streamed:  # the pass over the file found the raw values' moments; Rescaling runs first
+            scale = config.data.scale
+            mean, var = dataset.mean, dataset.var
+            normalization = (mean, var) if scale is None else (mean * scale, var * scale**2)
+        else:
+            normalization = normalization_stats(dataset.x_train, config.data.scale)
+    target = info.target_stats if config.scales_target else None
+    return Statistics(normalization, info.fill, info.vocab, target)
+
+
+def normalization_stats(x_train: np.ndarray, scale: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and variance of the (flattened, scaled) training split, in float64.
+
+    A feature that never varies in training gets variance 1, so it is only
+    centred: dividing by ~0 would blow up any other value it takes later.
+    """
+    x_train = numeric(x_train)
+    flat = x_train.reshape(len(x_train), -1)
+    # Accumulate in float64 without a float64 copy of the whole split.
+    mean = flat.mean(axis=0, dtype=np.float64)
+    var = np.zeros_like(mean)
+    for start in range(0, len(flat), 65_536):
+        block = flat[start : start + 65_536].astype(np.float64) - mean
+        var += np.einsum("ij,ij->j", block, block)
+    var /= max(len(flat), 1)
+    if scale is not None:
+        mean, var = mean * scale, var * scale**2
+    var[var <= 1e-12] = 1.0
+    return mean, var
