@@ -169,7 +169,7 @@ def evaluate(run_dir, data_arg, device, as_json):
 @device_option
 @debug_option
 def predict(run_dir, input_path, output, proba, keep, skip_bad_rows, as_json, device):
-    """Predict every row of INPUT (CSV/TSV/Parquet with the training columns, or NPZ/NPY) with RUN_DIR's model.
+    """Predict every row of INPUT (a CSV/TSV/Parquet/JSON Lines table with the training columns, or NPZ/NPY) with RUN_DIR's model.
 
     Writes a 'prediction' column: class names for classification, values for
     regression; --proba adds p_<class> columns. Columns that are not features

@@ -56,7 +56,7 @@ class SourceConfig(Strict):
 
 
 class TableConfig(SourceConfig):
-    """Keys of a table (csv, parquet): a target column, feature columns, categories."""
+    """Keys of a table (every format of ``formats``): a target column, feature columns, categories."""
 
     FILES: ClassVar[tuple[str, ...]] = ("path", "validation_path", "test_path")
 
