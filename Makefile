@@ -8,11 +8,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: help demo test lint bench bench-sweep clean
+.PHONY: help demo test test-fast lint bench bench-sweep clean
 
 help:
 	@echo "make demo   create $(VENV), install dlcli, train and evaluate configs/digits.yaml"
-	@echo "make test   create $(VENV) with the dev extra and run the test suite"
+	@echo "make test   create $(VENV) with the dev extra and run the whole test suite (what CI runs)"
+	@echo "make test-fast  the suite without multi-process, multi-run and server tests (a few minutes; the edit-test loop)"
 	@echo "make lint   ruff check and format check"
 	@echo "make bench  run the benchmarks in benchmarks/"
 	@echo "make bench-sweep  dlcli sweep against Keras Tuner (its own venv, benchmarks/.venv-kt; ~15 min)"
@@ -41,6 +42,11 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check dlcli tests benchmarks
 	$(BIN)/python -m pytest -q
+
+# The edit-test loop: every test not marked slow (multi-process, multi-run, server); `make test` runs them all.
+test-fast: $(VENV)/.installed-dev
+	$(BIN)/ruff check dlcli tests benchmarks
+	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check dlcli tests benchmarks

@@ -35,6 +35,7 @@ def strict(tmp_path_factory):
     return train_json(tmp_path_factory.mktemp("strict"), CONFIGS / "iris_csv.yaml", "training.epochs=2")[0]
 
 
+@pytest.mark.slow  # multi-process: a fresh Python shows what importing dlcli imports
 def test_import_dlcli_is_light_and_load_is_too(churn):
     run, _, _ = churn
     code = f"import sys, dlcli; r = dlcli.load({str(run)!r}); r.labels; r.metrics; r.config; print('tensorflow' in sys.modules)"

@@ -264,6 +264,7 @@ def run_process(*args, cwd=ROOT):
     )
 
 
+@pytest.mark.slow  # multi-process: train and evaluate as real commands
 def test_subprocess_train_then_evaluate_json(tmp_path):
     train = run_process(
         "train", CONFIGS / "wine.yaml", "--set", "training.epochs=5", "--output-dir", tmp_path, "--json"

@@ -12,6 +12,8 @@ import pytest
 from dlcli.runs.compare import Compared, best_epoch, differing, flatten, pick_monitor, short_names, status, to_json
 from tests.conftest import XOR_RUN, invoke, train_json
 
+pytestmark = pytest.mark.slow  # multi-run: compare needs several runs
+
 SWEEP = """\
 sweep:
   metric: val_accuracy

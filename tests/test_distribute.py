@@ -19,6 +19,8 @@ import pytest
 from dlcli.errors import ConfigError
 from tests.conftest import CONFIGS, ROOT, assert_same_metrics, invoke
 
+pytestmark = pytest.mark.slow  # multi-process: workers on 127.0.0.1, and mirrored runs
+
 IRIS = CONFIGS / "iris.yaml"
 TIMEOUT = 240
 

@@ -97,6 +97,7 @@ def test_bad_steps_per_execution_is_a_config_error(bad, tmp_path):
         config(f"{{steps_per_execution: {bad}}}")
 
 
+@pytest.mark.slow  # multi-run
 def test_steps_per_execution_changes_speed_not_results(tmp_path):
     """The same batches and updates: history and metrics are identical with 1 step per call and with auto."""
     runs = {}

@@ -15,6 +15,8 @@ import pytest
 
 from tests.conftest import CONFIGS, invoke, train_json
 
+pytestmark = pytest.mark.slow  # multi-process: each export is checked in a fresh process with its own runtime
+
 CITIES = ["paris", "lyon", "nice", "lille"]
 PLANS = ["basic", "plus", "pro"]
 

@@ -15,6 +15,8 @@ import pytest
 from dlcli import diagnostics, report_figures
 from tests.conftest import CONFIGS, XOR_RUN, invoke, train_json
 
+pytestmark = pytest.mark.slow  # a browser (chromium) renders the pages, after several runs
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")

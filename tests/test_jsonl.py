@@ -66,6 +66,7 @@ def test_a_jsonl_run_trains_predicts_and_evaluates(churn_run, tmp_path):
     assert sum(c["support"] for c in json.loads(scored.stdout)["metrics"]["per_class"].values()) == 600
 
 
+@pytest.mark.slow  # multi-run
 def test_a_jsonl_file_gives_the_same_model_as_the_same_table_in_csv(tmp_path, write):
     """The format changes how cells are read, not what is learned: the same rows train the same weights."""
     table = [json.loads(line) for line in CHURN.read_text().splitlines()]

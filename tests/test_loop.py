@@ -6,6 +6,7 @@ import json
 import zipfile
 
 import numpy as np
+import pytest
 
 from dlcli.config.load import load_config_text
 from dlcli.config.resolve import resolve
@@ -16,6 +17,8 @@ from dlcli.training.compile import compile_model, objectives
 from dlcli.training.execution import Execution, steps_per_epoch
 from dlcli.training.fit import fit
 from tests.conftest import CONFIGS, train_json
+
+pytestmark = pytest.mark.slow  # multi-run: each test trains the same model in two loops and compares them
 
 # iris: 120 training rows; batch 7 leaves a last batch of 1 row in every epoch
 IRIS = (

@@ -15,6 +15,8 @@ import pytest
 
 from tests.conftest import CONFIGS, assert_same_metrics, invoke, train_json
 
+pytestmark = pytest.mark.slow  # multi-run: losses compared with their sparse and plain-Keras twins
+
 SHORT = "training.epochs=3"
 
 

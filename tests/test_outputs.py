@@ -67,6 +67,7 @@ def test_predict_into_a_read_only_folder_leaves_nothing(run, tmp_path, monkeypat
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow  # multi-process: predict as another user
 def test_predict_into_a_really_read_only_folder(run, tmp_path):
     """A real read-only folder; as root (CI) the command runs as nobody, since root writes anywhere."""
     import shutil

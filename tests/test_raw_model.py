@@ -65,6 +65,7 @@ def test_the_run_records_one_named_input_per_column(churn_run):
     assert {"FillMissing", "CanonicalCategory", "InputLayer"} <= names
 
 
+@pytest.mark.slow  # multi-process: plain Keras in a fresh process
 def test_plain_keras_predicts_raw_columns_as_dlcli_predict_does(churn_run, tmp_path):
     """astype-style strings ('3.0', 'nan'), NaN numbers and padded text: the model itself reads them."""
     run, data = churn_run
@@ -104,6 +105,7 @@ def test_categories_are_read_as_in_training(churn_run):
     )
 
 
+@pytest.mark.slow  # multi-process: a fresh process without dlcli
 def test_the_layers_must_be_registered_and_a_numeric_model_needs_no_dlcli(churn_run, tmp_path):
     run, _ = churn_run
     refused = subprocess.run(

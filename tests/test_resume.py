@@ -24,6 +24,8 @@ import pytest
 
 from tests.conftest import CONFIGS, ROOT, invoke
 
+pytestmark = pytest.mark.slow  # multi-run: runs interrupted and resumed, in this process and in others
+
 # Slow enough per epoch (batch 8, two 128-unit layers with dropout) that polling run.json
 # sees epoch 2 end well before epoch 8 does; reduce_lr_on_plateau(patience 1) has state to carry over.
 DIGITS = """\
@@ -730,8 +732,8 @@ def test_every_epoch_printed_complete_is_kept_after_ctrl_c(tmp_path):
             cwd=ROOT, env=env, stdout=stdout, stderr=stderr,
         )  # fmt: skip
         try:
-            run = wait_for_epochs(out, child, 5)
-            time.sleep(0.37)
+            wait_for_epochs(out, child, 5)  # warmed up; then Ctrl-C as soon as a later epoch is seen, mid-epoch
+            run = wait_for_epochs(out, child, 8)
             child.send_signal(signal.SIGINT)
             assert child.wait(timeout=120) == 130
         finally:

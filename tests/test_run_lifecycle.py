@@ -20,6 +20,7 @@ import pytest
 
 from dlcli.runs import store
 from dlcli.runs.run import Run, Status, shown, status_of
+from dlcli.training.observer import Observer
 from tests.conftest import XOR_RUN, invoke
 from tests.test_layout import MODULES
 
@@ -128,6 +129,7 @@ def writers(monkeypatch):
     return seen
 
 
+@pytest.mark.slow  # multi-run
 def test_runs_that_complete_are_interrupted_resume_and_fail_write_run_json_only_through_their_run(
     writers, write, tmp_path, signal_at
 ):
@@ -193,3 +195,62 @@ def test_runs_lists_a_run_whose_process_is_gone_as_killed(tmp_path):
     listed = invoke("runs", tmp_path / "runs", "--json")
     assert listed.exit_code == 0, listed.output
     assert [r["status"] for r in json.loads(listed.stdout)] == ["killed"]
+
+
+# -- observers ------------------------------------------------------------------------------------
+
+
+class Heard(Observer):
+    """An observer that writes down what it hears, with the run's status at that moment."""
+
+    def __init__(self):
+        self.events = []
+
+    def started(self, run, plan):
+        self.events.append(("started", run.status.value, plan.start.resumed))
+
+    def callbacks(self, run, plan):
+        import keras
+
+        events = self.events
+
+        class Epochs(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                events.append(("epoch", epoch + 1))
+
+        return [Epochs()]
+
+    def finished(self, run, plan, metrics):
+        self.events.append(("finished", run.status.value, sorted(metrics)[:1]))
+
+    def failed(self, run, plan, error):
+        self.events.append(("failed", run.status.value, type(error).__name__))
+
+
+def test_an_observer_hears_the_start_every_epoch_and_the_end_in_order(write, tmp_path):
+    from dlcli.config.load import load_config
+    from dlcli.training import plan, runner
+
+    heard = Heard()
+    planned = plan.new_run(load_config(write("xs.yaml", XOR_RUN)), plan.Where.under(tmp_path / "runs"))
+    path, metrics = runner.run(planned, [heard])
+    assert heard.events == [
+        ("started", "running", False),
+        ("epoch", 1),
+        ("epoch", 2),
+        ("finished", "complete", ["accuracy"]),
+    ]
+    assert path.parent == tmp_path / "runs" and "accuracy" in metrics
+
+
+def test_an_observer_hears_a_failure_after_the_run_says_so_and_the_error_goes_on(write, tmp_path):
+    from dlcli.config.load import load_config
+    from dlcli.errors import TrainingError
+    from dlcli.training import plan, runner
+
+    heard = Heard()
+    config = load_config(write("nan.yaml", XOR_RUN.replace("learning_rate: 0.01", "learning_rate: 1.0e+30")))
+    with pytest.raises(TrainingError, match="diverged"):
+        runner.run(plan.new_run(config, plan.Where.exactly(tmp_path / "r")), [heard])
+    assert heard.events[0] == ("started", "running", False)
+    assert heard.events[-1] == ("failed", "failed", "TrainingError")

@@ -428,6 +428,7 @@ def test_keras_unknown_name_suggests(tmp_path):
     assert "fashion_mnist" in message
 
 
+@pytest.mark.slow  # multi-process: dlcli offline in a fresh process
 def test_keras_offline_validate_succeeds_and_train_fails_fast(tmp_path):
     home = tmp_path / "empty-keras-home"
     home.mkdir()

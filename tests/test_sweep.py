@@ -14,6 +14,8 @@ import pytest
 import yaml
 from conftest import invoke
 
+pytestmark = pytest.mark.slow  # multi-process: sweeps run worker processes
+
 pytest.importorskip("optuna")
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -18,6 +18,8 @@ import pytest
 
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.slow  # a PostgreSQL server and sweep processes
+
 SCRIPT = ROOT / "scripts" / "sweep-postgres-smoke.sh"
 
 

@@ -158,6 +158,7 @@ def test_serve_answers_in_the_targets_units(grams):
     assert all(1000 < value < 8000 for value in np.ravel(got.json()["predictions"]))
 
 
+@pytest.mark.slow  # multi-process: each export is checked in a fresh process
 @pytest.mark.parametrize("fmt", ["savedmodel", "onnx"])
 def test_export_keeps_the_scaling_and_matches_predict(grams, tmp_path, fmt):
     if fmt == "onnx":
@@ -278,6 +279,7 @@ def test_moments_match_numpy_for_big_values_close_together():
     assert target.stats(target.Moments().add_array([5.0, 5.0])) == (5.0, 1.0)  # a constant target is only shifted
 
 
+@pytest.mark.slow  # multi-run: interrupted, then resumed
 def test_resume_rebuilds_nothing_and_keeps_the_layer(tmp_path, signal_at):
     table(tmp_path / "t.csv", rows=120)
     path = config(tmp_path, epochs=4)

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from conftest import invoke
 
+pytestmark = pytest.mark.slow  # an MLflow server, and tracked runs
+
 pytest.importorskip("mlflow", reason="MLflow is not installed: pip install 'dlcli[mlflow]' (make test installs it)")
 
 CONFIG = """\

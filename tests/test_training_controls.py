@@ -564,6 +564,7 @@ def weights_sha256(model_path: Path) -> str:
     return runner.weights_sha256(runs.load_model(model_path, compile=False))
 
 
+@pytest.mark.slow  # multi-run
 def test_deterministic_runs_give_identical_weights(write, tmp_path):
     config = write(
         "c.yaml",
