@@ -21,7 +21,7 @@ import pytest
 from dlcli.runs import store
 from dlcli.runs.run import Run, Status, shown, status_of
 from dlcli.training.observer import Observer
-from tests.conftest import XOR_RUN, invoke
+from tests.conftest import CONFIGS, XOR_RUN, invoke, train_json
 from tests.test_layout import MODULES
 
 OWNER = "dlcli.runs.run"
@@ -254,3 +254,28 @@ def test_an_observer_hears_a_failure_after_the_run_says_so_and_the_error_goes_on
         runner.run(plan.new_run(config, plan.Where.exactly(tmp_path / "r")), [heard])
     assert heard.events[0] == ("started", "running", False)
     assert heard.events[-1] == ("failed", "failed", "TrainingError")
+
+
+def test_loss_metrics_optimizer_and_statistics_are_made_once_per_run(monkeypatch, tmp_path):
+    """From the config once (training.compile.objectives, data.statistics.of), then reused: by the model that
+    trains, the raw-column model saved (a churn table has categories, so it is a second model) and the loop."""
+    from dlcli.data import statistics
+    from dlcli.training import compile as compiled
+
+    made = {"loss": 0, "metrics": 0, "optimizer": 0, "statistics": 0}
+
+    def counting(name, real):
+        def wrapper(*args, **kwargs):
+            made[name] += 1
+            return real(*args, **kwargs)
+
+        return wrapper
+
+    for name, attr in (("loss", "make_loss"), ("metrics", "make_metrics"), ("optimizer", "make_optimizer")):
+        monkeypatch.setattr(compiled, attr, counting(name, getattr(compiled, attr)))
+    monkeypatch.setattr(statistics, "of", counting("statistics", statistics.of))
+    config = CONFIGS / "churn_csv.yaml"
+    run, _ = train_json(tmp_path / "runs", config, "training.epochs=2", "training.plots=false",
+                        "training.class_weight=balanced")  # fmt: skip
+    assert made == {"loss": 1, "metrics": 1, "optimizer": 1, "statistics": 1}
+    assert json.loads((run / store.RUN).read_text())["status"] == "complete"
