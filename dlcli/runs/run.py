@@ -62,11 +62,9 @@ def alive(pid) -> bool:
     return True
 
 
-def status_of(state: dict, *, own_process_alive: bool = True) -> Status | None:
-    """The status a ``run.json`` says, with ``killed`` for a running run whose process on this host is gone.
-
-    ``own_process_alive``: a run.json naming this very process is running (it is us).
-    """
+def status_of(state: dict) -> Status | None:
+    """The status a ``run.json`` says, with ``killed`` for a running run whose process on this host is gone
+    (a run.json naming this very process is running: it is us)."""
     written = state.get("status")
     try:
         status = Status(written)
@@ -76,7 +74,7 @@ def status_of(state: dict, *, own_process_alive: bool = True) -> Status | None:
         return Status.STOPPED_EARLY
     if status is Status.RUNNING and state.get("hostname", platform.node()) == platform.node():
         pid = state.get("pid")
-        if isinstance(pid, int) and pid > 0 and not (pid == os.getpid() and own_process_alive) and not alive(pid):
+        if isinstance(pid, int) and pid > 0 and pid != os.getpid() and not alive(pid):
             return Status.KILLED
     return status
 
@@ -247,10 +245,6 @@ class Run:
             timings_s=timings, **pruned,
         )  # fmt: skip
         return self.status
-
-    def mark_pruned(self, epoch: int) -> None:
-        """A complete run a sweep's pruner had stopped, whose process died before it said so: ``pruned``."""
-        self._write(status=Status.PRUNED.value, pruned_at_epoch=epoch)
 
     def interrupt(self, *, timings: dict) -> None:
         """Ctrl-C or SIGTERM: ``interrupted``, resumable from its checkpoint."""
