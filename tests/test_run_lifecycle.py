@@ -131,7 +131,7 @@ def writers(monkeypatch):
 
 @pytest.mark.slow  # multi-run
 def test_runs_that_complete_are_interrupted_resume_and_fail_write_run_json_only_through_their_run(
-    writers, write, tmp_path, signal_at
+    writers, write, tmp_path, signal_at, monkeypatch
 ):
     config = write("xs.yaml", XOR_RUN.replace("epochs: 2", "epochs: 3"))
     done = invoke("train", config, "--output-dir", tmp_path / "a", "--quiet")
@@ -153,6 +153,7 @@ def test_runs_that_complete_are_interrupted_resume_and_fail_write_run_json_only_
     assert json.loads((bad / store.RUN).read_text())["status"] == "failed"
 
     mlflow_store = tmp_path / "mlruns.db"
+    monkeypatch.chdir(tmp_path)  # MLflow's default artefact root (./mlruns) goes here
     tracked = invoke(
         "train", config, "--output-dir", tmp_path / "d", "--quiet", "--mlflow", f"sqlite:///{mlflow_store}"
     )
