@@ -149,3 +149,25 @@ def signal_at(monkeypatch):
         return fired
 
     return arm
+
+
+def _untracked() -> set[str]:
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        return set()
+    done = subprocess.run(
+        ["git", "ls-files", "--others", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True
+    )
+    return set(done.stdout.split())
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_stray_files_in_the_repository():
+    """The suite writes only into tmp folders: a file it leaves in the checkout (MLflow's ./mlruns, a run
+    directory) fails the session."""
+    before = _untracked()
+    yield
+    left = sorted(_untracked() - before)
+    assert not left, f"the tests left files in the repository: {left[:10]}"
