@@ -28,7 +28,7 @@ def lines(path, rows) -> str:
 
 
 def test_the_source_is_inferred_from_the_extension_and_validate_reads_it_as_train_does(write, tmp_path):
-    config = write("c.yaml", f"data: {{path: {CHURN}, target: churn, features: {FEATURES}, missing: mean}}\n")
+    config = write("c.yaml", f"data: {{path: {CHURN}, target: churn, exclude: [id], missing: mean}}\n")
     checked = invoke("validate", config)
     assert checked.exit_code == 0, checked.output
     assert "binary" in checked.stdout and "input city" in checked.stdout and "input plan" in checked.stdout

@@ -41,7 +41,7 @@ def test_an_id_column_is_refused_naming_the_ways_out(tmp_path, command, streamin
     line = result.stderr.strip().splitlines()[-1]
     assert "c.yaml:1:" in line and "column 'name' of " in line
     assert "looks like names, ids or free text (60 distinct values in 60 rows)" in line
-    assert "leave it out with data.features, or list it in data.categorical or data.embedding" in line
+    assert "leave it out with data.exclude: [name] (or data.features), or list it in data.categorical or data." in line
     assert "Traceback" not in result.output
 
 
@@ -67,4 +67,4 @@ def test_a_constant_column_gets_one_located_warning(tmp_path, command):
     said = [line for line in result.stderr.splitlines() if "holds one value" in line]
     assert len(said) == 2, result.stderr  # name ('x') and country ('FR')
     assert "c.yaml:1:" in said[1] and "column 'country' of " in said[1] and "('FR')" in said[1]
-    assert "it cannot help the model (leave it out with data.features)" in said[1]
+    assert "it cannot help the model (leave it out with data.exclude: [" in said[1]

@@ -63,6 +63,12 @@ class TableConfig(SourceConfig):
     path: str = Field(description="The data file; relative to the config file.", examples=["data/train.csv"])
     target: str = Field(description="Target column.", examples=["label"])
     features: list[str] | None = Field(None, description="Feature columns; default: all but target.")
+    exclude: list[str] | None = Field(
+        None,
+        description="Columns that are not features (ids, leaks): every other column but the target is one. "
+        "Instead of features.",
+        examples=[["id"]],
+    )
     validation_path: str | None = Field(
         None, description="Validation file in the same format; replaces validation_split."
     )
@@ -83,6 +89,18 @@ class TableConfig(SourceConfig):
         for column, size in (value or {}).items():
             if not isinstance(size, int) or size < 1:
                 raise ValueError(f"{column}: embedding size must be a whole number >= 1, got {size!r}")
+        return value
+
+    @field_validator("exclude")
+    @classmethod
+    def _exclude_or_features(cls, value, info):
+        if value is not None and info.data.get("features") is not None:
+            raise ValueError(
+                "give data.features (the columns to use) or data.exclude (the columns to leave out), not both"
+            )
+        dupes = sorted({f for f in value or () if value.count(f) > 1})
+        if dupes:
+            raise ValueError(f"column(s) listed twice: {', '.join(dupes)}")
         return value
 
     @field_validator("features", "categorical")

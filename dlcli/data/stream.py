@@ -193,7 +193,7 @@ class _Categories:
         if len(seen) > MAX_CATEGORIES:
             raise DataError(
                 f"{self.path}: categorical column '{column}' has more than {MAX_CATEGORIES:,} categories; "
-                "an identifier is not a feature: leave it out with data.features"
+                f"an identifier is not a feature: leave it out with data.exclude: [{column}]"
             )
 
     def vocab(self, unseen: str) -> dict[str, list[str]]:

@@ -54,7 +54,22 @@ def columns(config, head: list[str], path: str) -> tuple[str, list[str]]:
             f"{where(('data', 'target'))}: data.target: no column '{data.target}' in {path}"
             f"{names.did_you_mean(data.target, head)}; columns: {', '.join(head)}"
         )
-    features = [c for c in head if c != data.target] if data.features is None else list(data.features)
+    left_out = getattr(data, "exclude", None) or []
+    absent = [c for c in left_out if c not in head]
+    if absent:
+        raise DataError(
+            f"{where(('data', 'exclude'))}: data.exclude: no column '{absent[0]}' in {path}"
+            f"{names.did_you_mean(absent[0], head)}; columns: {', '.join(head)}"
+        )
+    if data.target in left_out:
+        raise DataError(
+            f"{where(('data', 'exclude'))}: data.exclude: '{data.target}' is the target (data.target), never a "
+            "feature; remove it from data.exclude"
+        )
+    if data.features is None:
+        features = [c for c in head if c != data.target and c not in left_out]
+    else:
+        features = list(data.features)
     missing = [f for f in features if f not in head]
     if missing:
         raise DataError(
@@ -62,7 +77,8 @@ def columns(config, head: list[str], path: str) -> tuple[str, list[str]]:
             f"{names.did_you_mean(missing[0], head)}; columns: {', '.join(head)}"
         )
     if not features:
-        raise DataError(f"{path}: no feature columns besides the target '{data.target}'")
+        excluded = " and the columns in data.exclude" if left_out else ""
+        raise DataError(f"{path}: no feature columns besides the target '{data.target}'{excluded}")
     return data.target, features
 
 
@@ -103,8 +119,8 @@ def check_identifier(config, path: str, name: str, distinct: int, filled: int) -
         return
     raise DataError(
         f"{config.where(('data',))}: data: column '{name}' of {path} looks like names, ids or free text "
-        f"({distinct} distinct values in {filled} rows); leave it out with data.features, or list it in "
-        "data.categorical or data.embedding to use it as categories"
+        f"({distinct} distinct values in {filled} rows); leave it out with data.exclude: [{name}] (or data.features), "
+        "or list it in data.categorical or data.embedding to use it as categories"
     )
 
 
@@ -113,5 +129,5 @@ def warn_constant(config, path: str, name: str, values) -> None:
     shown = next(iter(values))
     warn(
         f"{config.where(('data',))}: data: column '{name}' of {path} holds one value ({shown!r}) in every row; "
-        "it cannot help the model (leave it out with data.features)"
+        f"it cannot help the model (leave it out with data.exclude: [{name}])"
     )

@@ -28,7 +28,7 @@ NAMES = tuple(MODULES)
 EXTENSIONS = {suffix: name for name, module in MODULES.items() for suffix in module.EXTENSIONS}
 # The order of the ``data:`` keys in a saved config (every source's keys, as dlcli has always written them).
 KEY_ORDER = (
-    "source", "name", "path", "target", "features", "y_path", "validation_path", "test_path", "delimiter", "decimal",
+    "source", "name", "path", "target", "features", "exclude", "y_path", "validation_path", "test_path", "delimiter", "decimal",
     "test_split",
     "validation_split", "normalize", "scale", "categorical", "embedding", "unseen", "streaming", "missing",
     "target_missing",
