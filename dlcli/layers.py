@@ -1,15 +1,16 @@
-"""The two Keras layers dlcli's saved models use to take raw columns: registered and serializable.
+"""The Keras layers dlcli's saved models use beyond Keras's own: registered and serializable.
 
-Keras has no layer that fills missing numbers or writes categories one way,
-so a ``model.keras`` whose table had holes or categorical columns holds these.
+Keras has no layer that fills missing numbers, writes categories one way or
+clips smoothly, so a ``model.keras`` whose table had holes or categorical
+columns, or whose numbers are scaled robustly (``data.numeric: robust``), holds these.
 Load it after importing this module (which registers them)::
 
     import keras
     import dlcli.layers  # noqa: F401
     model = keras.models.load_model("runs/x/model.keras")
 
-A model that needs neither (numeric columns, no fill) loads without dlcli.
-``model.export()`` turns both into plain TensorFlow ops, so the exported
+A model that needs none of them (numeric columns, no fill, standard scaling) loads without dlcli.
+``model.export()`` turns them into plain TensorFlow ops, so the exported
 SavedModel needs nothing but TensorFlow.
 """
 
@@ -75,3 +76,22 @@ class CanonicalCategory(keras.layers.Layer):
             "missing": self.missing,
             "missing_as": self.missing_as,
         }
+
+
+@keras.saving.register_keras_serializable(package="dlcli")
+class SmoothClip(keras.layers.Layer):
+    """``x / sqrt(1 + (x / limit)^2)``: about ``x`` near 0, never beyond ``±limit`` (RealMLP's smooth clipping,
+    after robust scaling, so that a rare huge value cannot dominate a layer)."""
+
+    def __init__(self, limit: float = 3.0, **kwargs):
+        super().__init__(**kwargs)
+        self.limit = float(limit)
+
+    def call(self, x):
+        return x / keras.ops.sqrt(1.0 + keras.ops.square(x / self.limit))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "limit": self.limit}

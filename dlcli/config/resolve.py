@@ -145,7 +145,8 @@ def resolve(config: Config, task: str, n_classes: int | None, target_spread: flo
         metrics = ["mae"] if task == "regression" else ["accuracy"]
     model = config.model.model_copy(update={"output": OutputConfig(units=units, activation=activation)})
     on, reason = scale_target(config.data.scale_target, task, target_spread)
-    data = config.data.model_copy(update={"scale_target": on})
+    numeric = "standard" if config.data.numeric == "auto" else config.data.numeric
+    data = config.data.model_copy(update={"scale_target": on, "numeric": numeric})
     filled = config.copy_with(task=task, model=model, loss=loss, metrics=metrics, data=data)
     return _typed(filled, reason)
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from dlcli.errors import ConfigError
 
-CONFIG_VERSION = 2
+CONFIG_VERSION = 3
 SAVED_HEADER = "# Resolved by dlcli: every default filled in. `dlcli train` on this file repeats the run.\n"
 # data: keys version 0 accepted on every source and ignored where the source did not use them (it wrote
 # unseen and streaming into every saved config); the keys it refused on the wrong source stay errors.
@@ -48,8 +48,16 @@ def _v1_to_v2(data: dict) -> dict:
     return data
 
 
+def _v2_to_v3(data: dict) -> dict:
+    """Version 3 may scale numbers robustly (``data.numeric: auto``); version 2 always standardized them."""
+    section = data.get("data")
+    if isinstance(section, dict):
+        section.setdefault("numeric", "standard")
+    return data
+
+
 # version -> the step that turns a config of that version into the next
-STEPS: dict[int, Callable[[dict], dict]] = {0: _v0_to_v1, 1: _v1_to_v2}
+STEPS: dict[int, Callable[[dict], dict]] = {0: _v0_to_v1, 1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def upgrade(data: dict, *, where: str, assumed: int = CONFIG_VERSION) -> dict:

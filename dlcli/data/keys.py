@@ -23,7 +23,13 @@ class SourceConfig(Strict):
     source: str = Field(description="Where the data comes from; inferred from the extension of path when left out.")
     test_split: float = Field(0.2, gt=0, lt=1, description="Fraction held out for the test metrics.")
     validation_split: float = Field(0.1, ge=0, lt=1, description="Fraction of the rest used for validation.")
-    normalize: bool = Field(True, description="Standardize inputs with a layer saved inside the model.")
+    normalize: bool = Field(True, description="Scale numeric inputs with a layer saved inside the model.")
+    numeric: Literal["auto", "standard", "robust"] = Field(
+        "auto",
+        description="How normalize scales numbers: standard ((x - mean) / std) or robust ((x - median) / "
+        "interquartile range, then smoothly clipped to about [-3, 3], as RealMLP does); auto: robust for the "
+        "recommended network on an in-memory table, else standard.",
+    )
     scale: float | None = Field(
         None, gt=0, description="Multiply inputs by this first (e.g. 0.00392156862745098 = 1/255)."
     )

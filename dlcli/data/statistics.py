@@ -1,8 +1,9 @@
 """What the model's preprocessing layers hold, computed from the training split only, in one place.
 
 ``of(dataset, config)`` gathers them: the numeric features' normalization
-(mean and variance after ``data.scale``: from the in-memory training split,
-or from the streamed file's one checking pass), the fills for holes and the
+(``data.numeric: standard``: mean and variance after ``data.scale``, from the
+in-memory training split or the streamed file's one checking pass; ``robust``:
+median and interquartile range, for a smooth clip after), the fills for holes and the
 categorical columns' vocabularies (``prepare`` and ``stream`` found them while
 splitting), and the regression target's mean and std when ``data.scale_target``
 is on. ``model.build`` only turns them into layers.
@@ -21,7 +22,8 @@ from dlcli.data.features import numeric
 class Statistics:
     """The training split's numbers that the model keeps inside it."""
 
-    normalization: tuple[np.ndarray, np.ndarray] | None = None  # (mean, variance) per numeric input, float64
+    normalization: tuple[np.ndarray, np.ndarray] | None = None  # (centre, variance) per numeric input, float64
+    clip: bool = False  # robust scaling: smoothly clip the scaled numbers to about [-3, 3]
     fill: list[float] | None = None  # per numeric feature, for holes (data.missing: mean | median | zero)
     vocab: dict[str, list[str]] = field(default_factory=dict)  # categorical column -> categories, in index order
     target: tuple[float, float] | None = None  # (mean, std) of the target when it is scaled (data.scale_target)
@@ -30,16 +32,39 @@ class Statistics:
 def of(dataset, config) -> Statistics:
     """The statistics of ``dataset``'s training split that ``config`` (resolved) asks the model to hold."""
     info = dataset.info
-    normalization = None
+    normalization, robust = None, config.data.normalize and config.data.numeric == "robust"
     if config.data.normalize:
         if dataset.streamed:  # the pass over the file found the raw values' moments; Rescaling runs first
             scale = config.data.scale
             mean, var = dataset.mean, dataset.var
             normalization = (mean, var) if scale is None else (mean * scale, var * scale**2)
+        elif robust:
+            normalization = robust_stats(dataset.x_train, config.data.scale)
         else:
             normalization = normalization_stats(dataset.x_train, config.data.scale)
     target = info.target_stats if config.scales_target else None
-    return Statistics(normalization, info.fill, info.vocab, target)
+    return Statistics(normalization, robust, info.fill, info.vocab, target)
+
+
+def robust_stats(x_train: np.ndarray, scale: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature (median, spread squared) of the (flattened, scaled) training split, for a ``Normalization``
+    layer that computes (x - median) / spread, followed by a smooth clip (RealMLP's robust scaling).
+
+    The spread is the interquartile range; where that is 0 (a feature mostly one value), half the range;
+    where that is 0 too (a constant), 1: the feature is only centred.
+    """
+    flat = numeric(x_train)
+    flat = flat.reshape(len(flat), -1).astype(np.float64)
+    if scale is not None:
+        flat = flat * scale
+    if not len(flat):
+        zeros = np.zeros(flat.shape[1])
+        return zeros, np.ones_like(zeros)
+    low, median, high = np.nanpercentile(flat, [25, 50, 75], axis=0)
+    spread = high - low
+    half_range = (np.nanmax(flat, axis=0) - np.nanmin(flat, axis=0)) / 2
+    spread = np.where(spread > 1e-12, spread, np.where(half_range > 1e-12, half_range, 1.0))
+    return median, spread**2
 
 
 def normalization_stats(x_train: np.ndarray, scale: float | None) -> tuple[np.ndarray, np.ndarray]:

@@ -214,6 +214,11 @@ def scan(config) -> StreamData:
 
     data = config.data
     path = data.path
+    if data.normalize and data.numeric == "robust":
+        raise DataError(
+            f"{config.where(('data', 'numeric'))}: data.numeric: robust scaling needs the training split's quantiles, "
+            "which a streamed file does not keep; use numeric: standard, or streaming: false"
+        )
     options = dialect(data)
     head = located_header(config, path)
     target, features = columns(config, head, path)

@@ -52,6 +52,10 @@ def _layer(keras, spec, config, statistics: Statistics):
     if spec.kind == "normalization":
         mean, var = statistics.normalization
         return keras.layers.Normalization(mean=np.ravel(mean).tolist(), variance=np.ravel(var).tolist(), name=spec.name)
+    if spec.kind == "smooth_clip":
+        from dlcli.layers import SmoothClip
+
+        return SmoothClip(name=spec.name)
     if spec.kind == "dropout":
         return keras.layers.Dropout(spec.rate, seed=config.seed, name=spec.name)
     if spec.kind == "batch_norm":
@@ -81,7 +85,7 @@ def _functional(keras, config, shape: tuple[int, ...], statistics: Statistics, s
     for spec in specs:
         if spec.kind == "flatten" and spec.column:  # an embedding's (1, dim) rows as (dim,)
             parts.append(_layer(keras, spec, config, statistics)(parts.pop()))
-        elif spec.kind in ("flatten", "rescaling", "normalization"):
+        elif spec.kind in ("flatten", "rescaling", "normalization", "smooth_clip"):
             numeric = _layer(keras, spec, config, statistics)(numeric)
         elif spec.kind == "lookup":
             column = spec.column

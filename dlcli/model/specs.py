@@ -18,8 +18,8 @@ TARGET_SCALE = "target_scale"  # the layer that scales a standardized regression
 
 @dataclass(frozen=True)
 class LayerSpec:
-    kind: str  # flatten | rescaling | normalization | lookup | embedding | concatenate | dense | batch_norm
-    # | activation | dropout | target_scale
+    kind: str  # flatten | rescaling | normalization | smooth_clip | lookup | embedding | concatenate | dense
+    # | batch_norm | activation | dropout | target_scale
     name: str
     output_shape: tuple
     params: int = 0
@@ -38,6 +38,7 @@ class LayerSpec:
             "flatten": "Flatten",
             "rescaling": "Rescaling",
             "normalization": "Normalization",
+            "smooth_clip": "SmoothClip",
             "lookup": "StringLookup",
             "embedding": "Embedding",
             "concatenate": "Concatenate",
@@ -66,6 +67,8 @@ def layers(
         specs.append(LayerSpec("rescaling", "scale", (None, width), scale=config.data.scale))
     if width and config.data.normalize:
         specs.append(LayerSpec("normalization", "normalize", (None, width)))
+        if config.data.numeric == "robust":
+            specs.append(LayerSpec("smooth_clip", "clip", (None, width)))
     embedding = getattr(config.data, "embedding", None) or {}
     for i, (column, size) in enumerate((vocab_sizes or {}).items(), start=1):
         buckets = size + 1  # the categories seen in training plus one out-of-vocabulary bucket

@@ -30,7 +30,7 @@ EXTENSIONS = {suffix: name for name, module in MODULES.items() for suffix in mod
 KEY_ORDER = (
     "source", "name", "path", "target", "features", "exclude", "y_path", "validation_path", "test_path", "delimiter", "decimal",
     "test_split",
-    "validation_split", "normalize", "scale", "categorical", "embedding", "unseen", "streaming", "missing",
+    "validation_split", "normalize", "numeric", "scale", "categorical", "embedding", "unseen", "streaming", "missing",
     "target_missing",
     "scale_target",
     "n_samples", "noise", "seed",
