@@ -17,7 +17,7 @@ model against ``hgb`` and the mean normalized score (per table, (score - worst) 
 models, averaged over the tables).
 
 Usage: python benchmarks/quality.py [--seeds 0 1 2] [--tables NAME ...] [--models NAME ...] [--dlcli-set K=V ...]
-(``--dlcli-set`` adds ``--set`` overrides to the data-only config: for an ablation.)
+(``--dlcli-set`` adds ``--set`` overrides to both dlcli configs: for an ablation, or ``data.missing=mean``.)
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ def _dlcli(name, folder, table, seed, test, tutorial: bool, overrides):
     with tempfile.TemporaryDirectory() as work:
         path = Path(work) / f"{name}.yaml"
         path.write_text(yaml.safe_dump(config, sort_keys=False))
-        run, _ = runner.run(plan.new_run(load_config(path, [] if tutorial else overrides), plan.Where.under(work)))
+        run, _ = runner.run(plan.new_run(load_config(path, overrides), plan.Where.under(work)))
         loaded = dlcli.load(run)
         rows = test.drop(columns=[table["target"]])
         if table["task"] == "regression":
