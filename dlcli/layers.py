@@ -95,3 +95,53 @@ class SmoothClip(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "limit": self.limit}
+
+
+@keras.saving.register_keras_serializable(package="dlcli")
+class PeriodicEmbedding(keras.layers.Layer):
+    """Gorishniy et al. 2022's PLR embeddings of numeric features: for feature j, ``cos`` and ``sin`` of
+    ``2*pi*c_j*x_j`` at ``frequencies`` trainable frequencies ``c_j`` (initially drawn from N(0, sigma)), a linear map
+    to ``dim`` (one per feature, or one shared when ``lite``) and ReLU. Input (batch, n); output (batch, n * dim)."""
+
+    def __init__(self, frequencies: int = 24, dim: int = 16, sigma: float = 0.1, lite: bool = False,
+                 seed: int | None = None, **kwargs):  # fmt: skip
+        super().__init__(**kwargs)
+        self.frequencies, self.dim, self.sigma, self.lite, self.seed = (
+            int(frequencies),
+            int(dim),
+            float(sigma),
+            bool(lite),
+            seed,
+        )
+
+    def build(self, input_shape):
+        n, k = int(input_shape[-1]), self.frequencies
+        self.coefficients = self.add_weight(
+            name="frequencies", shape=(n, k),
+            initializer=keras.initializers.RandomNormal(0.0, self.sigma, seed=self.seed),
+        )  # fmt: skip
+        bound = 1.0 / (2 * k) ** 0.5  # as a linear layer of 2k inputs starts
+        uniform = keras.initializers.RandomUniform(-bound, bound, seed=None if self.seed is None else self.seed + 1)
+        self.kernel = self.add_weight(name="kernel", shape=(2 * k, self.dim) if self.lite else (n, 2 * k, self.dim),
+                                      initializer=uniform)  # fmt: skip
+        uniform = keras.initializers.RandomUniform(-bound, bound, seed=None if self.seed is None else self.seed + 2)
+        self.bias = self.add_weight(name="bias", shape=(n, self.dim), initializer=uniform)
+
+    def call(self, x):
+        ops = keras.ops
+        angles = 2.0 * 3.141592653589793 * ops.expand_dims(x, -1) * self.coefficients  # (batch, n, k)
+        periodic = ops.concatenate([ops.cos(angles), ops.sin(angles)], axis=-1)  # (batch, n, 2k)
+        if self.lite:
+            mapped = ops.matmul(periodic, self.kernel)
+        else:
+            mapped = ops.einsum("bnk,nkd->bnd", periodic, self.kernel)
+        out = ops.relu(mapped + self.bias)
+        return ops.reshape(out, (-1, ops.shape(x)[-1] * self.dim))
+
+    def compute_output_shape(self, input_shape):
+        n = input_shape[-1]
+        return (input_shape[0], None if n is None else n * self.dim)
+
+    def get_config(self):
+        return {**super().get_config(), "frequencies": self.frequencies, "dim": self.dim, "sigma": self.sigma,
+                "lite": self.lite, "seed": self.seed}  # fmt: skip

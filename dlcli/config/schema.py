@@ -108,9 +108,28 @@ def _default_layers() -> list[LayerConfig]:
     return [LayerConfig(units=64), LayerConfig(units=64)]
 
 
+class NumericEmbeddingConfig(Strict):
+    """Periodic embeddings of the numeric features (PLR, Gorishniy et al. 2022): per feature, cos and sin of
+    2*pi*c*x at trainable frequencies c drawn from N(0, sigma), a linear map to dim, ReLU."""
+
+    type: Literal["periodic"] = Field("periodic", description="periodic: PLR embeddings.")
+    frequencies: int = Field(24, gt=0, description="Frequencies per feature (k).")
+    dim: int = Field(16, gt=0, description="Embedding size per feature.")
+    sigma: float = Field(0.1, gt=0, description="Std of the frequencies' initial values (on scaled inputs).")
+    lite: bool = Field(False, description="One linear map shared by every feature (PLR-lite) instead of one each.")
+
+
 class ModelConfig(Strict):
     layers: list[LayerConfig] = Field(default_factory=_default_layers, description="Hidden layers, in order.")
     output: OutputField = Field("auto", description="auto, or {units, activation}.")
+    numeric_embedding: NumericEmbeddingConfig | None = Field(
+        None, description="Embed each numeric feature before the layers: {type: periodic, frequencies, dim, sigma}."
+    )
+
+    @field_validator("numeric_embedding", mode="before")
+    @classmethod
+    def _embedding_shorthand(cls, value):
+        return {} if value is True else (None if value is False else value)
 
 
 class NamedSpec(BaseModel):

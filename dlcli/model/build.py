@@ -56,6 +56,11 @@ def _layer(keras, spec, config, statistics: Statistics):
         from dlcli.layers import SmoothClip
 
         return SmoothClip(name=spec.name)
+    if spec.kind == "periodic":
+        from dlcli.layers import PeriodicEmbedding
+
+        plr = config.model.numeric_embedding
+        return PeriodicEmbedding(plr.frequencies, plr.dim, plr.sigma, plr.lite, seed=config.seed, name=spec.name)
     if spec.kind == "dropout":
         return keras.layers.Dropout(spec.rate, seed=config.seed, name=spec.name)
     if spec.kind == "batch_norm":
@@ -85,7 +90,7 @@ def _functional(keras, config, shape: tuple[int, ...], statistics: Statistics, s
     for spec in specs:
         if spec.kind == "flatten" and spec.column:  # an embedding's (1, dim) rows as (dim,)
             parts.append(_layer(keras, spec, config, statistics)(parts.pop()))
-        elif spec.kind in ("flatten", "rescaling", "normalization", "smooth_clip"):
+        elif spec.kind in ("flatten", "rescaling", "normalization", "smooth_clip", "periodic"):
             numeric = _layer(keras, spec, config, statistics)(numeric)
         elif spec.kind == "lookup":
             column = spec.column

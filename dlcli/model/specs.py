@@ -39,6 +39,7 @@ class LayerSpec:
             "rescaling": "Rescaling",
             "normalization": "Normalization",
             "smooth_clip": "SmoothClip",
+            "periodic": "PeriodicEmbedding",
             "lookup": "StringLookup",
             "embedding": "Embedding",
             "concatenate": "Concatenate",
@@ -69,6 +70,12 @@ def layers(
         specs.append(LayerSpec("normalization", "normalize", (None, width)))
         if config.data.numeric == "robust":
             specs.append(LayerSpec("smooth_clip", "clip", (None, width)))
+    periodic = config.model.numeric_embedding
+    if width and periodic is not None:
+        k, dim = periodic.frequencies, periodic.dim
+        weights = width * k + (2 * k * dim if periodic.lite else width * 2 * k * dim) + width * dim
+        specs.append(LayerSpec("periodic", "periodic", (None, width * dim), weights, units=dim))
+        width *= dim
     embedding = getattr(config.data, "embedding", None) or {}
     for i, (column, size) in enumerate((vocab_sizes or {}).items(), start=1):
         buckets = size + 1  # the categories seen in training plus one out-of-vocabulary bucket
