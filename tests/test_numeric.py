@@ -113,3 +113,52 @@ def test_a_robust_model_exports_and_matches_predict(tmp_path, write, fmt):
     run, _ = train_json(tmp_path / "runs", config)
     result = invoke("export", run, "--format", fmt, "-o", tmp_path / "out")
     assert result.exit_code == 0, result.output
+
+
+# -- periodic embeddings (PLR) ---------------------------------------------------------------------------------
+
+
+def test_a_periodic_embedding_has_the_shape_and_weights_its_spec_says():
+    import keras
+
+    from dlcli.layers import PeriodicEmbedding
+
+    for lite, weights in ((False, 3 * 4 + 3 * 8 * 5 + 3 * 5), (True, 3 * 4 + 8 * 5 + 3 * 5)):
+        layer = PeriodicEmbedding(frequencies=4, dim=5, sigma=0.5, lite=lite, seed=1)
+        out = keras.ops.convert_to_numpy(layer(np.zeros((2, 3), np.float32)))
+        assert out.shape == (2, 15) and layer.count_params() == weights
+        assert (out >= 0).all()  # ReLU
+        again = PeriodicEmbedding.from_config(layer.get_config())
+        assert (again.frequencies, again.dim, again.sigma, again.lite) == (4, 5, 0.5, lite)
+
+
+def test_a_plr_run_validates_to_its_model_trains_exports_and_predicts(tmp_path, write):
+    from dlcli.model.columns import trained_part
+    from dlcli.runs import store
+
+    table(tmp_path / "t.csv")
+    config = write(
+        "c.yaml",
+        "data: {path: t.csv, target: label, numeric: robust}\n"
+        "model: {layers: [{units: 8}], numeric_embedding: {frequencies: 6, dim: 4}}\n"
+        "training: {epochs: 2, plots: false}\n",
+    )
+    checked = invoke("validate", config)
+    assert checked.exit_code == 0, checked.output
+    row = next(line.split() for line in checked.stdout.splitlines() if line.startswith("periodic"))
+    assert row == ["periodic", "PeriodicEmbedding", "(None,", "8)", "116"]  # 2*6 + 2*12*4 + 2*4 weights
+    run, _ = train_json(tmp_path / "runs", config)
+    model = trained_part(store.load_model(run / "model.keras"))
+    assert model.get_layer("periodic").count_params() == 116
+    predicted = invoke("predict", run, tmp_path / "t.csv", "--proba")
+    assert predicted.exit_code == 0, predicted.output
+
+
+def test_numeric_embedding_true_is_the_default_periodic_embedding(tmp_path, write):
+    table(tmp_path / "t.csv")
+    config = write("c.yaml", "data: {path: t.csv, target: label}\nmodel: {numeric_embedding: true}\n")
+    import yaml
+
+    shown = yaml.safe_load(invoke("config", "show", config).stdout)
+    assert shown["model"]["numeric_embedding"] == {"type": "periodic", "frequencies": 24, "dim": 16, "sigma": 0.1,
+                                                   "lite": False}  # fmt: skip
