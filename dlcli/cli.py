@@ -295,13 +295,10 @@ def list_runs(root, as_json):
 
 
 def _resolve_without_tensorflow(config_path, overrides):
-    """The config resolved against the data's probed shape and task, and the probe."""
-    from dlcli.config.resolve import resolve
-    from dlcli.data.load import probe as probe_data
+    """The config resolved as train will resolve it, against its data probed without TensorFlow; and the probe."""
+    from dlcli.training.plan import without_tensorflow
 
-    config = _load(config_path, overrides)
-    probe = probe_data(config)
-    return resolve(config, probe.task, probe.n_classes, probe.target_spread), probe
+    return without_tensorflow(_load(config_path, overrides))
 
 
 @cli.command()

@@ -100,30 +100,36 @@ class SmoothClip(keras.layers.Layer):
 @keras.saving.register_keras_serializable(package="dlcli")
 class PeriodicEmbedding(keras.layers.Layer):
     """Gorishniy et al. 2022's PLR embeddings of numeric features: for feature j, ``cos`` and ``sin`` of
-    ``2*pi*c_j*x_j`` at ``frequencies`` trainable frequencies ``c_j`` (initially drawn from N(0, sigma)), a linear map
+    ``2*pi*c_j*x_j`` at ``frequencies`` trainable frequencies ``c_j`` (initially drawn from N(0, sigma); with
+    ``sigma = [low, high]`` each frequency's std log-spaced between the two, so every feature starts with slow and
+    fast waves and the linear map picks what fits, with no sigma to tune per dataset), a linear map
     to ``dim`` (one per feature, or one shared when ``lite``) and ReLU. Input (batch, n); output (batch, n * dim)."""
 
-    def __init__(self, frequencies: int = 24, dim: int = 16, sigma: float = 0.1, lite: bool = False,
+    def __init__(self, frequencies: int = 24, dim: int = 16, sigma: float | list = 0.1, lite: bool = False,
                  seed: int | None = None, **kwargs):  # fmt: skip
         super().__init__(**kwargs)
-        self.frequencies, self.dim, self.sigma, self.lite, self.seed = (
-            int(frequencies),
-            int(dim),
-            float(sigma),
-            bool(lite),
-            seed,
-        )
+        self.frequencies, self.dim, self.lite, self.seed = int(frequencies), int(dim), bool(lite), seed
+        self.sigma = [float(v) for v in sigma] if isinstance(sigma, (list, tuple)) else float(sigma)
+
+    def scales(self):
+        """The std each frequency starts from: ``sigma``, or log-spaced from ``sigma[0]`` to ``sigma[1]``."""
+        import numpy as np
+
+        if isinstance(self.sigma, list):
+            return np.geomspace(self.sigma[0], self.sigma[1], self.frequencies).astype("float32")
+        return np.full(self.frequencies, self.sigma, dtype="float32")
 
     def build(self, input_shape):
         n, k = int(input_shape[-1]), self.frequencies
         self.coefficients = self.add_weight(
-            name="frequencies", shape=(n, k),
-            initializer=keras.initializers.RandomNormal(0.0, self.sigma, seed=self.seed),
-        )  # fmt: skip
+            name="frequencies", shape=(n, k), initializer=keras.initializers.RandomNormal(0.0, 1.0, seed=self.seed)
+        )
+        self.coefficients.assign(self.coefficients * self.scales())
         bound = 1.0 / (2 * k) ** 0.5  # as a linear layer of 2k inputs starts
         uniform = keras.initializers.RandomUniform(-bound, bound, seed=None if self.seed is None else self.seed + 1)
-        self.kernel = self.add_weight(name="kernel", shape=(2 * k, self.dim) if self.lite else (n, 2 * k, self.dim),
-                                      initializer=uniform)  # fmt: skip
+        self.kernel = self.add_weight(
+            name="kernel", shape=(2 * k, self.dim) if self.lite else (n, 2 * k, self.dim), initializer=uniform
+        )
         uniform = keras.initializers.RandomUniform(-bound, bound, seed=None if self.seed is None else self.seed + 2)
         self.bias = self.add_weight(name="bias", shape=(n, self.dim), initializer=uniform)
 

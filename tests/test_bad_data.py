@@ -20,8 +20,8 @@ ragged rows: a row with too few fields      CSV      line 22 has 2 field(s) but 
 ragged rows: too few fields, missing: mean  CSV      line 22 has 2 field(s) but the header has 3
 single-class target                         CSV      column 'label': the target has a single class ('x' in every row)
 task: regression on a string target         CSV      column 'label': task is regression but the target is not numeric
-missing values (default policy)             CSV      column 'a' has missing values at lines 3, 5
-missing values (default policy)             parquet  column 'a' has missing values at row 8
+missing values (missing: error)             CSV      column 'a' has missing values at lines 3, 5
+missing values (missing: error)             parquet  column 'a' has missing values at row 8
 missing target values (target_missing: error) CSV    column 'label' is empty at line 4
 infinite value                              CSV      column 'b', line 3: inf is not a finite number
 non-UTF-8 bytes                             CSV      not a UTF-8 text file; save the table as UTF-8 CSV
@@ -219,16 +219,16 @@ MATRIX = [
         extra="task: regression\n",
     ),
     Bad(
-        "missing values (default policy, CSV)",
+        "missing values (missing: error, CSV)",
         text_file("t.csv", csv_text("a,b,label", with_row(3, ["NA", 1, "y"], with_row(1, ["", 1, "y"])))),
-        TABLE,
+        "{path: t.csv, target: label, missing: error}",
         ("column 'a' has missing values at lines 3, 5", "data.missing"),
         "t.csv",
     ),
     Bad(
-        "missing values (default policy, parquet)",
+        "missing values (missing: error, parquet)",
         parquet_file("t.parquet", PARQUET_HOLE),
-        "{path: t.parquet, target: label}",
+        "{path: t.parquet, target: label, missing: error}",
         ("column 'a' has missing values at row 8", "data.missing"),
         "t.parquet",
     ),

@@ -95,10 +95,10 @@ def test_evaluate_reproduces_metrics_for_a_categorical_run(churn_run):
     assert_same_metrics(again, json.loads((churn_run / "metrics.json").read_text()))
 
 
-def test_missing_category_is_an_error_by_default_and_a_category_when_allowed(tmp_path):
+def test_missing_category_is_an_error_when_refused_and_a_category_when_allowed(tmp_path):
     rows = "\n".join(f"{i},{'ab'[i % 2] if i != 5 else ''},{i % 2}" for i in range(40))
     with pytest.raises(DataError, match=r"categorical column 'c' has missing values at line 7"):
-        data.load(config_for(tmp_path, "n,c,y\n" + rows + "\n"))
+        data.load(config_for(tmp_path, "n,c,y\n" + rows + "\n", ", missing: error"))
     ds = data.load(config_for(tmp_path, "n,c,y\n" + rows + "\n", ", missing: mean"))
     all_c = np.concatenate([ds.x_train["c"], ds.x_val["c"], ds.x_test["c"]])
     assert "(missing)" in set(all_c)

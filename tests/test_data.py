@@ -165,13 +165,13 @@ def test_csv_infinite_value_is_rejected(tmp_path):
 
 def test_csv_missing_values_name_the_lines(tmp_path):
     text = "a,b,label\n1,2,x\n3,,y\n5,NA,x\n7,8,y\n"
-    message = data_error(data.load, csv_config(tmp_path, text))
+    message = data_error(data.load, csv_config(tmp_path, text, more=", missing: error"))
     assert "column 'b' has missing values at lines 3, 4" in message
 
 
 def test_csv_many_missing_values_are_summarised(tmp_path):
     text = "a,label\n" + "".join(f",{i % 2}\n" for i in range(6))
-    message = data_error(data.load, csv_config(tmp_path, text))
+    message = data_error(data.load, csv_config(tmp_path, text, more=", missing: error"))
     assert "lines 2, 3, 4 and 3 more" in message
 
 

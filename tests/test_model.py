@@ -57,10 +57,12 @@ def test_constant_feature_is_centred_not_blown_up():
 def test_binary_and_regression_outputs():
     config, ds = resolved("data: {source: sklearn, name: breast_cancer}\n")
     model = build(config, ds.info, statistics.of(ds, config))
-    assert model.layers[-1].units == 1 and model.layers[-1].get_config()["activation"] == "sigmoid"
+    out = model.get_layer("output")
+    assert out.units == 1 and out.get_config()["activation"] == "sigmoid"
     config, ds = resolved("data: {source: sklearn, name: diabetes}\n")
     model = build(config, ds.info, statistics.of(ds, config))
-    assert model.layers[-1].units == 1 and model.layers[-1].get_config()["activation"] == "linear"
+    out = model.get_layer("output")  # the recommended network then scales back to the target's units
+    assert out.units == 1 and out.get_config()["activation"] == "linear"
 
 
 def test_keras_round_trip_keeps_predictions(tmp_path):

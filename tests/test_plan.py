@@ -61,8 +61,11 @@ def test_table_columns_line_up():
     assert len({len(line) for line in lines}) == 1
 
 
+CLASSIC = "model: {layers: [{units: 64}, {units: 64}]}\n"  # the network dlcli's earlier default was
+
+
 def test_image_input_is_flattened_first():
-    specs = layer_specs.layers(resolved("data: {source: sklearn, name: digits}\n"), (28, 28))
+    specs = layer_specs.layers(resolved("data: {source: sklearn, name: digits}\n" + CLASSIC), (28, 28))
     assert specs[0].kind == "flatten"
     assert specs[0].output_shape == (None, 784)
     assert specs[2].params == 784 * 64 + 64
@@ -84,7 +87,7 @@ def test_scale_adds_rescaling_before_normalization():
 
 
 def test_no_scale_no_rescaling_and_normalize_off():
-    specs = layer_specs.layers(resolved("data: {source: sklearn, name: digits, normalize: false}\n"), (64,))
+    specs = layer_specs.layers(resolved("data: {source: sklearn, name: digits, normalize: false}\n" + CLASSIC), (64,))
     assert kinds(specs) == ["dense", "dense", "dense"]
 
 
@@ -151,5 +154,5 @@ def test_no_hidden_layers_is_a_linear_model():
 
 
 def test_keras_type_names():
-    specs = layer_specs.layers(resolved("data: {source: sklearn, name: digits, scale: 0.5}\n"), (8, 8))
+    specs = layer_specs.layers(resolved("data: {source: sklearn, name: digits, scale: 0.5}\n" + CLASSIC), (8, 8))
     assert [s.keras_type for s in specs] == ["Flatten", "Rescaling", "Normalization", "Dense", "Dense", "Dense"]

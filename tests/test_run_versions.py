@@ -210,6 +210,7 @@ def test_version_0_keys_it_refused_stay_refused():
         "path": "x.csv",
         "scale_target": False,  # version 2's default (auto) would change what a version-1 config trains
         "numeric": "standard",  # version 3's default (auto) may scale robustly; version 2 standardized
+        "missing": "error",  # version 3 fills holes for the recommended network; version 2 refused them
     }
 
 

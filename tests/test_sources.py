@@ -148,7 +148,7 @@ def test_parquet_nan_is_an_error_naming_the_column_and_row(tmp_path):
     a = np.arange(30, dtype=float)
     a[[4, 9]] = np.nan
     write_parquet(tmp_path / "t.parquet", a=a)
-    message = error_of(DataError, data.load, config_for(tmp_path, "{path: t.parquet, target: label}"))
+    message = error_of(DataError, data.load, config_for(tmp_path, "{path: t.parquet, target: label, missing: error}"))
     assert str(tmp_path / "t.parquet") in message
     assert "column 'a' has missing values at rows 5, 10" in message
 
@@ -489,7 +489,7 @@ def holey_csv(folder: Path, name: str = "t.csv", **kwargs) -> Path:
 
 def test_missing_error_names_the_file_column_and_lines(tmp_path):
     path = holey_csv(tmp_path)
-    message = error_of(DataError, data.load, config_for(tmp_path, "{path: t.csv, target: label}"))
+    message = error_of(DataError, data.load, config_for(tmp_path, "{path: t.csv, target: label, missing: error}"))
     assert str(path) in message
     assert "column 'a' has missing values at lines 5, 17" in message  # file lines: index + 2
     assert "data.missing: drop | mean | median | zero" in message

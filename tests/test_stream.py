@@ -97,7 +97,7 @@ def test_bad_cells_are_named_with_their_line(tmp_path):
 def test_missing_values_follow_the_policy(tmp_path):
     write_csv_with_line(tmp_path / "t.csv", 200, 10, "1,,3,4,hi")
     with pytest.raises(DataError, match=r"column 'b' has missing values at line 11"):
-        data.load(config(tmp_path))
+        data.load(config(tmp_path, ", missing: error"))
     streamed = data.load(config(tmp_path, ", missing: mean"))
     assert streamed.fill is not None and streamed.fill[1] == pytest.approx(streamed.mean[1])
 
@@ -178,7 +178,7 @@ def test_a_hole_in_a_streamed_text_column_is_named(tmp_path):
     with pytest.raises(DataError, match=r"column 'k' has missing values at line 3"):
         rows[2] = ",1,1"
         (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
-        data.load(config(tmp_path))
+        data.load(config(tmp_path, ", missing: error"))
 
 
 def test_auto_streams_only_above_the_threshold(tmp_path, monkeypatch):

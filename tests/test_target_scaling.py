@@ -87,7 +87,7 @@ def test_auto_scales_a_target_in_the_thousands_and_validate_shows_the_trained_la
     assert shown[-2:] == [("output", "Dense"), ("target_scale", "Rescaling")]
     assert model_layers(run) == shown
     saved = yaml.safe_load((run / "config.yaml").read_text())
-    assert saved["data"]["scale_target"] is True and saved["config_version"] == 2
+    assert saved["data"]["scale_target"] is True and saved["config_version"] == 3
 
 
 def test_the_layer_holds_the_training_splits_mean_and_std_and_environment_records_why(grams):
@@ -230,7 +230,7 @@ def test_sklearn_diabetes_is_scaled_and_its_probe_constant_is_its_data():
 
 def test_synthetic_noise_decides_by_the_data_it_makes(tmp_path):
     path = tmp_path / "linear.yaml"
-    path.write_text("data: {source: synthetic, name: linear, n_samples: 200}\n")
+    path.write_text("data: {source: synthetic, name: linear, n_samples: 200}\nmodel: {layers: [{units: 8}]}\n")
     assert "target_scale" not in dict(validated_layers(path))
     assert "target_scale" in dict(validated_layers(path, "data.noise=30"))
 

@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from dlcli import names
+from dlcli.config import recipe
 from dlcli.config.checks import check_against_data, from_logits, loss_name
-from dlcli.config.schema import Config, LossSpec, OptimizerSpec, OutputConfig
+from dlcli.config.schema import Config, LayerConfig, LossSpec, NumericEmbeddingConfig, OptimizerSpec, OutputConfig
+from dlcli.config.sections import EarlyStoppingConfig
 from dlcli.errors import ConfigError
 from dlcli.log import warn
 
@@ -108,13 +110,17 @@ class ResolvedConfig:
         return self.config.dump()
 
 
-def resolve(config: Config, task: str, n_classes: int | None, target_spread: float | None = None) -> ResolvedConfig:
+def resolve(config: Config, task: str, n_classes: int | None, target_spread: float | None = None, *,
+            rows: int | None = None, streamed: bool = False) -> ResolvedConfig:  # fmt: skip
     """``config`` with task, output, loss, metrics and ``data.scale_target`` made explicit for this data.
 
     ``target_spread`` is the std of every target value of the data file (regression), which settles
-    ``scale_target: auto``. Runs the data-dependent checks first: errors raise ConfigError (all of them
-    at once), warnings are printed.
+    ``scale_target: auto``; a config that leaves out its layers gets the recommended network for the keys it
+    leaves out (``recipe``), some of them from the data's ``rows`` and whether it is ``streamed``. Runs the
+    data-dependent checks first: errors raise ConfigError (all of them at once), warnings are printed.
     """
+    recommended = recipe.recommended(config)
+    config = settle(config, rows=rows, streamed=streamed)
     problems = check_against_data(config, task, n_classes)
     errors = [config.problem(p.path, p.message) for p in problems if p.severity == "error"]
     if errors:
@@ -144,22 +150,57 @@ def resolve(config: Config, task: str, n_classes: int | None, target_spread: flo
     if metrics == "auto":
         metrics = ["mae"] if task == "regression" else ["accuracy"]
     model = config.model.model_copy(update={"output": OutputConfig(units=units, activation=activation)})
-    on, reason = scale_target(config.data.scale_target, task, target_spread)
+    on, reason = scale_target(config.data.scale_target, task, target_spread, recommended=recommended)
     numeric = "standard" if config.data.numeric == "auto" else config.data.numeric
     data = config.data.model_copy(update={"scale_target": on, "numeric": numeric})
     filled = config.copy_with(task=task, model=model, loss=loss, metrics=metrics, data=data)
     return _typed(filled, reason)
 
 
+def settle(config: Config, *, rows: int | None, streamed: bool = False) -> Config:
+    """``config`` with the recommended network's value (``recipe``) for every key it leaves out; ``config`` itself
+    when it spells out its layers."""
+    if not recipe.recommended(config):
+        return config
+
+    model_updates = {"layers": [LayerConfig(**layer) for layer in recipe.LAYERS]}
+    if "numeric_embedding" not in config.model.model_fields_set and recipe.is_table(config):
+        model_updates["numeric_embedding"] = NumericEmbeddingConfig(**recipe.NUMERIC_EMBEDDING)
+    model = config.model.model_copy(update=model_updates)
+    training_set = config.training.model_fields_set
+    training_updates = {}
+    if "epochs" not in training_set:
+        training_updates["epochs"] = recipe.MAX_EPOCHS
+    if "batch_size" not in training_set:
+        training_updates["batch_size"] = recipe.batch_size(rows)
+    if "early_stopping" not in training_set and config.data.validates:
+        training_updates["early_stopping"] = EarlyStoppingConfig(patience=recipe.PATIENCE, restore_best_weights=True)
+    training = config.training.model_copy(update=training_updates)
+    updates = {"model": model, "training": training}
+    if "optimizer" not in config.model_fields_set:
+        updates["optimizer"] = OptimizerSpec(**recipe.OPTIMIZER)
+    data_updates = {}
+    if config.data.numeric == "auto" and config.data.normalize and not streamed and recipe.is_table(config):
+        data_updates["numeric"] = "robust"
+    if data_updates:
+        updates["data"] = config.data.model_copy(update=data_updates)
+    return config.copy_with(**updates)
+
+
 SCALE_TARGET_WITHIN = (0.1, 10.0)  # scale_target: auto leaves a target alone whose std is in this range
 
 
-def scale_target(setting: bool | str, task: str, spread: float | None) -> tuple[bool, str]:
-    """(on, why) for ``data.scale_target``: only a regression target is scaled; ``auto`` by its spread."""
+def scale_target(
+    setting: bool | str, task: str, spread: float | None, *, recommended: bool = False
+) -> tuple[bool, str]:
+    """(on, why) for ``data.scale_target``: only a regression target is scaled; ``auto``: always for the recommended
+    network, by its spread for a network spelled out."""
     if task != "regression":
         return False, "the target holds classes"
     if setting != "auto":
         return bool(setting), f"data.scale_target: {str(setting).lower()}"
+    if recommended:
+        return True, "auto: the recommended network learns a standardized target"
     if spread is None:
         return False, "auto: the target's std is unknown"
     low, high = SCALE_TARGET_WITHIN

@@ -115,8 +115,20 @@ class NumericEmbeddingConfig(Strict):
     type: Literal["periodic"] = Field("periodic", description="periodic: PLR embeddings.")
     frequencies: int = Field(24, gt=0, description="Frequencies per feature (k).")
     dim: int = Field(16, gt=0, description="Embedding size per feature.")
-    sigma: float = Field(0.1, gt=0, description="Std of the frequencies' initial values (on scaled inputs).")
+    sigma: float | list[float] = Field(
+        0.1,
+        description="Std of the frequencies' initial values (on scaled inputs); or [low, high]: each frequency's "
+        "std log-spaced between the two, slow and fast waves for every feature.",
+    )
     lite: bool = Field(False, description="One linear map shared by every feature (PLR-lite) instead of one each.")
+
+    @field_validator("sigma")
+    @classmethod
+    def _sigma(cls, value):
+        values = value if isinstance(value, list) else [value]
+        if len(values) not in (1, 2) or any(v <= 0 for v in values) or values != sorted(values):
+            raise ValueError(f"a std above 0, or [low, high] with 0 < low <= high; got {value!r}")
+        return value
 
 
 class ModelConfig(Strict):
@@ -261,6 +273,15 @@ class Config(Strict):
     @classmethod
     def _optimizer_spec(cls, value):
         return OptimizerSpec(name=value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _settle_missing(self):
+        """``data.missing: auto`` is settled before any data is read (the data layer never sees auto)."""
+        if self.data.missing == "auto":
+            from dlcli.config import recipe
+
+            self.data = self.data.model_copy(update={"missing": recipe.missing(self)})
+        return self
 
     def where(self, path: tuple, *, key: bool = False) -> str:
         """``FILE:LINE:COL`` of a key path's value (``key``: of the key) in the file this config came from."""

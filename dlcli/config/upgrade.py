@@ -49,10 +49,18 @@ def _v1_to_v2(data: dict) -> dict:
 
 
 def _v2_to_v3(data: dict) -> dict:
-    """Version 3 may scale numbers robustly (``data.numeric: auto``); version 2 always standardized them."""
+    """Version 3 gives a config that leaves out its layers the recommended network (``config.recipe``), may
+    scale numbers robustly and fill holes by default; a version-2 config keeps what version 2 trained: its
+    default layers (64, 64), standard scaling, holes an error."""
     section = data.get("data")
     if isinstance(section, dict):
         section.setdefault("numeric", "standard")
+        section.setdefault("missing", "error")
+    model = data.get("model")
+    if model is None:
+        data["model"] = model = {}
+    if isinstance(model, dict):
+        model.setdefault("layers", [{"units": 64}, {"units": 64}])
     return data
 
 

@@ -37,6 +37,7 @@ class Probe:
     vocab_sizes: dict[str, int] = field(default_factory=dict)  # categorical column -> categories (tables)
     task_reason: str | None = None  # why the task is what it is (task.decide), for validate to print
     target_spread: float | None = None  # regression: population std of every target value (data.scale_target)
+    streamed: bool = False  # read from disk with tf.data as train will (data.streaming)
 
 
 @dataclass

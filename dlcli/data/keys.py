@@ -33,8 +33,10 @@ class SourceConfig(Strict):
     scale: float | None = Field(
         None, gt=0, description="Multiply inputs by this first (e.g. 0.00392156862745098 = 1/255)."
     )
-    missing: Literal["error", "drop", "mean", "median", "zero"] = Field(
-        "error", description="Missing feature values: error, drop the rows, or fill from the training split."
+    missing: Literal["auto", "error", "drop", "mean", "median", "zero"] = Field(
+        "auto",
+        description="Missing feature values: error, drop the rows, or fill from the training split; auto: the "
+        "training median for the recommended network (model.layers left out), else error.",
     )
     target_missing: Literal["drop", "error"] = Field(
         "drop", description="Rows whose target is missing: drop them (with a warning and a count), or error."

@@ -53,10 +53,14 @@ def probe(config) -> Probe:
     """
     module = sources.module(config.data.source)
     if module.probe is None:  # a table or array file: read as train reads it
-        info = load(config).info
+        dataset = load(config)
+        info = dataset.info
         vocab = {column: len(categories) for column, categories in info.vocab.items()}
         rows = sum(info.splits.values())
-        return Probe(info.input_shape, info.task, info.n_classes, rows, vocab, info.task_reason, info.target_spread)
+        return Probe(
+            info.input_shape, info.task, info.n_classes, rows, vocab, info.task_reason, info.target_spread,
+            dataset.streamed,
+        )  # fmt: skip
     found = module.probe(config)
     out = config.model.output
     units = None if out == "auto" or out.units == "auto" else out.units

@@ -38,8 +38,7 @@ class Outcome:
 
 def check(config_path, storage_url: str | None):
     """The config with a valid ``sweep:`` block, checked against its data without TensorFlow."""
-    from dlcli.config.resolve import resolve
-    from dlcli.data.load import probe as probe_data
+    from dlcli.training.plan import without_tensorflow
 
     study.import_optuna()
     config = load_config(config_path)
@@ -48,8 +47,7 @@ def check(config_path, storage_url: str | None):
             f"{config_path}: no sweep: block; add one, e.g. sweep: {{metric: val_loss, trials: 20, params: "
             "{optimizer.learning_rate: {float: [1.0e-4, 1.0e-1], log: true}}}"
         )
-    probe = probe_data(config)
-    resolve(config.copy_with(sweep=None), probe.task, probe.n_classes, probe.target_spread)
+    _, probe = without_tensorflow(config.copy_with(sweep=None))
     space.check(config, probe.task, probe.n_classes, probe.target_spread)
     study.check_sampler(config.sweep.sampler.name, config.where(("sweep", "sampler", "name")))
     study.check_storage(storage_url)

@@ -144,6 +144,18 @@ def resume(run_dir: str | Path, *, device: str | None = None) -> Plan:
     return Plan(resolved, dataset, stats, placement, model, objectives, execution, where, start, score_test, timer)
 
 
+def without_tensorflow(config):
+    """(resolved config, probe): ``config`` resolved as ``train`` will resolve it, against its data probed
+    without TensorFlow (``validate``, ``config show``, a sweep's checks)."""
+    from dlcli.data.load import probe as probe_data
+
+    probe = probe_data(config)
+    resolved = resolve(
+        config, probe.task, probe.n_classes, probe.target_spread, rows=probe.rows, streamed=probe.streamed
+    )
+    return resolved, probe
+
+
 def _start_up(config, timer: store.Timer, device: str | None = None, *, saved_run: Path | None = None):
     """(resolved config, data, placement): the environment, the data, resolution, TensorFlow and its seed."""
     from dlcli.device import prepare_environment
@@ -159,7 +171,8 @@ def _start_up(config, timer: store.Timer, device: str | None = None, *, saved_ru
     info = dataset.info
     if saved_run is not None:
         _same_data(saved_run, info)
-    resolved = resolve(config, info.task, info.n_classes, info.target_spread)
+    rows = sum(info.splits.values())
+    resolved = resolve(config, info.task, info.n_classes, info.target_spread, rows=rows, streamed=dataset.streamed)
     distribution.check_data(resolved, dataset)
     with timer("import_tensorflow"):
         placement = distribution.place(resolved, device)  # the strategy before any op

@@ -36,6 +36,7 @@ DATASETS = {
 }
 # regression name -> population std of its target (median value in $1000s; data.scale_target: auto leaves it alone)
 TARGET_SPREAD = {"boston_housing": 9.188}
+ROWS = {"mnist": 70_000, "fashion_mnist": 70_000, "cifar10": 60_000, "cifar100": 60_000, "boston_housing": 506}
 TIMEOUT_S = 10.0
 
 
@@ -55,7 +56,10 @@ def cache_dir() -> Path:
 
 def probe(config) -> Probe:
     shape, task, classes, _ = DATASETS[config.data.name]
-    return Probe(input_shape=shape, task=task, n_classes=classes, target_spread=TARGET_SPREAD.get(config.data.name))
+    return Probe(
+        input_shape=shape, task=task, n_classes=classes, rows=ROWS[config.data.name],
+        target_spread=TARGET_SPREAD.get(config.data.name),
+    )  # fmt: skip
 
 
 def _read_npz(path: Path, name: str) -> RawData:

@@ -21,6 +21,7 @@ DATASETS = {
 }
 # regression name -> population std of its target (data.scale_target: auto), checked against the data by the tests
 TARGET_SPREAD = {"diabetes": 77.006}
+ROWS = {"iris": 150, "digits": 1797, "wine": 178, "breast_cancer": 569, "diabetes": 442}  # checked by the tests too
 
 
 class SklearnConfig(SourceConfig):
@@ -36,8 +37,9 @@ CONFIG = SklearnConfig
 def probe(config) -> Probe:
     features, task, classes = DATASETS[config.data.name]
     return Probe(
-        input_shape=(features,), task=task, n_classes=classes, target_spread=TARGET_SPREAD.get(config.data.name)
-    )
+        input_shape=(features,), task=task, n_classes=classes, rows=ROWS[config.data.name],
+        target_spread=TARGET_SPREAD.get(config.data.name),
+    )  # fmt: skip
 
 
 def read(config) -> RawData:
