@@ -150,7 +150,11 @@ def resolve(config: Config, task: str, n_classes: int | None, target_spread: flo
     if metrics == "auto":
         metrics = ["mae"] if task == "regression" else ["accuracy"]
     model = config.model.model_copy(update={"output": OutputConfig(units=units, activation=activation)})
-    on, reason = scale_target(config.data.scale_target, task, target_spread, recommended=recommended)
+    stopping = config.training.early_stopping
+    restores_best = stopping is not None and stopping.restore_best_weights
+    on, reason = scale_target(
+        config.data.scale_target, task, target_spread, recommended=recommended, restores_best=restores_best
+    )
     numeric = "standard" if config.data.numeric == "auto" else config.data.numeric
     data = config.data.model_copy(update={"scale_target": on, "numeric": numeric})
     filled = config.copy_with(task=task, model=model, loss=loss, metrics=metrics, data=data)
@@ -187,25 +191,24 @@ def settle(config: Config, *, rows: int | None, streamed: bool = False) -> Confi
     return config.copy_with(**updates)
 
 
-SCALE_TARGET_WITHIN = (0.1, 10.0)  # scale_target: auto leaves a target alone whose std is in this range
-
-
-def scale_target(
-    setting: bool | str, task: str, spread: float | None, *, recommended: bool = False
-) -> tuple[bool, str]:
-    """(on, why) for ``data.scale_target``: only a regression target is scaled; ``auto``: always for the recommended
-    network, by its spread for a network spelled out."""
+def scale_target(setting: bool | str, task: str, spread: float | None, *, recommended: bool = False,
+                 restores_best: bool = False) -> tuple[bool, str]:  # fmt: skip
+    """(on, why) for ``data.scale_target``: only a regression target is scaled. ``auto`` scales it for the
+    recommended network and for any network whose early stopping keeps its best epoch (training fast on a
+    standardized target cannot then overfit unseen); a network spelled out without early stopping trains on the
+    target as Keras would. (``benchmarks/quality.py``: the tutorial network with early stopping, standardized:
+    R^2 0.924 / 0.864 on ames / concrete against 0.827 / 0.462 raw; without it, the issue's diabetes config falls
+    from 0.53 to 0.15 standardized.)"""
     if task != "regression":
         return False, "the target holds classes"
     if setting != "auto":
         return bool(setting), f"data.scale_target: {str(setting).lower()}"
+    std = "" if spread is None else f", target std {spread:.4g}"
     if recommended:
-        return True, "auto: the recommended network learns a standardized target"
-    if spread is None:
-        return False, "auto: the target's std is unknown"
-    low, high = SCALE_TARGET_WITHIN
-    inside = low <= spread <= high
-    return not inside, f"auto: target std {spread:.4g} is {'within' if inside else 'outside'} [{low:g}, {high:g}]"
+        return True, f"auto: the recommended network learns a standardized target{std}"
+    if restores_best:
+        return True, f"auto: early stopping keeps the best epoch{std}"
+    return False, "auto: a network spelled out without early stopping learns the target as it is, as Keras would"
 
 
 def saved(

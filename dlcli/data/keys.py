@@ -44,8 +44,9 @@ class SourceConfig(Strict):
     scale_target: bool | Literal["auto"] = Field(
         "auto",
         description="Regression: train on the target standardized with the training split's mean and std, scaled "
-        "back inside the model (loss, metrics and predictions stay in the target's units); auto: when the "
-        "target's std is outside [0.1, 10]. Ignored for classification.",
+        "back inside the model (loss, metrics and predictions stay in the target's units); auto: for the "
+        "recommended network and whenever early stopping restores the best epoch, else not (as Keras). Ignored "
+        "for classification.",
     )
 
     def files(self) -> dict[str, str]:

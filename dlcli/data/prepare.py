@@ -10,7 +10,7 @@ from dlcli.data.features import numeric, take, with_numeric
 from dlcli.data.splits import split
 from dlcli.data.task import decide, filled_targets, plain, whole_classes
 from dlcli.errors import DataError
-from dlcli.log import warn
+from dlcli.log import note, warn
 
 
 def _flat(y):
@@ -162,6 +162,22 @@ def fill(x, fills):
     return with_numeric(x, flat.reshape(shape))
 
 
+def _say_filled(label: str, raw: RawData, parts: list, policy: str) -> None:
+    """One note naming the numeric columns whose holes are filled, so a fill is never silent."""
+    if policy not in ("mean", "median", "zero"):
+        return
+    counts = sum(np.isnan(numeric(p).reshape(len(p), -1)).sum(axis=0) for p in parts)
+    if not np.any(counts):
+        return
+    names = [c for c in (raw.feature_names or []) if c not in raw.categorical]
+    holes = [
+        f"{names[j] if j < len(names) else f'feature {j}'} ({int(n)})" for j, n in enumerate(np.ravel(counts)) if n
+    ]
+    shown = ", ".join(holes[:5]) + (f" and {len(holes) - 5} more" if len(holes) > 5 else "")
+    what = "zero" if policy == "zero" else f"the training split's {policy}"
+    note(f"{label}: missing values filled with {what} (data.missing: {policy}; error refuses them): {shown}")
+
+
 def _check_unseen(x, vocab: dict, unseen: str, what: str) -> None:
     if unseen != "error" or x is None or not vocab:
         return
@@ -205,6 +221,7 @@ def prepare(raw: RawData, config, *, test_holes: bool = False) -> Dataset:
             x_train, y_train, data.validation_split, config.seed, stratify, "validation_split"
         )
     fills = fill_values(x_train, data.missing)
+    _say_filled(label, raw, [a for a in (x_train, x_val, x_test) if a is not None], data.missing)
     x_train, x_val = fill(x_train, fills), fill(x_val, fills)
     x_test = x_test if test_holes else fill(x_test, fills)
     vocab = {c: np.unique(x_train[c]).tolist() for c in raw.categorical}
