@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 
 LAYERS = tuple({"units": 256, "activation": "relu", "dropout": 0.1} for _ in range(3))
-NUMERIC_EMBEDDING = {"type": "periodic", "frequencies": 24, "dim": 16, "sigma": 0.1}
+NUMERIC_EMBEDDING = {"type": "periodic", "frequencies": 24, "dim": 16, "sigma": [0.05, 2.0]}
 OPTIMIZER = {"name": "adamw", "learning_rate": 0.001, "weight_decay": 0.0001}
 MAX_EPOCHS = 100
 PATIENCE = 16  # as Gorishniy et al.'s MLP baseline
