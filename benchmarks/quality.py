@@ -6,7 +6,8 @@ installed in this benchmark's own venv, ``benchmarks/.venv-quality``), written a
 rows and is scored on the same held-out rows, each fit in a fresh process (imports not timed):
 
 - ``dlcli``: a config holding only the data section (``path``, ``test_path``, ``target``, ``exclude: [id]``);
-- ``dlcli-tutorial``: the tutorial's explicit network (64-64 relu, Adam 1e-3, 30 epochs, batch 32);
+- ``dlcli-tutorial``: the tutorial's explicit network (64-64 relu, Adam 1e-3, 30 epochs, batch 32; holes filled
+  with the mean, as the Keras script below fills them);
 - ``keras-mlp``: that network in plain Keras, on scikit-learn's usual preprocessing (impute, one-hot, scale);
 - ``hgb``: scikit-learn's ``HistGradientBoosting*`` with default settings and native categorical support;
 - ``linear``: ``LogisticRegression`` / ``Ridge`` on the same preprocessing.
@@ -124,8 +125,9 @@ def _dlcli(name, folder, table, seed, test, tutorial: bool, overrides):
         "data": {"path": str(folder / "train.csv"), "test_path": str(folder / "test.csv"), "target": table["target"],
                  "exclude": [table["id"]]},
     }  # fmt: skip
-    if tutorial:
+    if tutorial:  # a spelled-out network refuses holes unless told how to fill them: as the Keras script does
         config.update(TUTORIAL)
+        config["data"]["missing"] = "mean"
     with tempfile.TemporaryDirectory() as work:
         path = Path(work) / f"{name}.yaml"
         path.write_text(yaml.safe_dump(config, sort_keys=False))
