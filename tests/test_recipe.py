@@ -132,3 +132,18 @@ def test_a_data_only_table_with_holes_trains_the_recipe_and_its_saved_config_rep
     assert saved["model"]["layers"][0]["units"] == 256 and saved["data"]["missing"] == "median"
     again, _ = train_json(tmp_path / "again", f"{run}/config.yaml")
     assert yaml.safe_load(open(again / "config.yaml")) == saved  # every recipe value spelled out: the same run
+
+
+def test_the_fill_note_names_numeric_columns_beside_text_categories(tmp_path, write):
+    rng = np.random.default_rng(1)
+    rows = [
+        f"{'' if i % 11 == 2 else f'{rng.normal():.3f}'},{rng.choice(['red', 'blue', 'green'])},"
+        f"{'' if i % 13 == 5 else f'{rng.normal():.3f}'},{rng.choice(['yes', 'no'])}"
+        for i in range(240)
+    ]
+    (tmp_path / "t.csv").write_text("a,colour,b,label\n" + "\n".join(rows) + "\n")
+    config = write("c.yaml", TABLE.replace("}", ", test_split: 0.25}") + "training: {epochs: 1, plots: false}\n")
+    result = invoke("train", config, "--output-dir", tmp_path / "runs")
+    assert result.exit_code == 0, result.output
+    note = next(line for line in result.stderr.splitlines() if "missing values filled" in line)
+    assert "a (" in note and "b (" in note and "colour" not in note

@@ -166,7 +166,8 @@ def _say_filled(label: str, raw: RawData, parts: list, policy: str) -> None:
     """One note naming the numeric columns whose holes are filled, so a fill is never silent."""
     if policy not in ("mean", "median", "zero"):
         return
-    counts = sum(np.isnan(numeric(p).reshape(len(p), -1)).sum(axis=0) for p in parts)
+    arrays = [numeric(p) for p in parts]
+    counts = sum(np.isnan(a.reshape(len(a), -1)).sum(axis=0) for a in arrays if a.size)
     if not np.any(counts):
         return
     names = [c for c in (raw.feature_names or []) if c not in raw.categorical]
