@@ -303,6 +303,29 @@ def summarize(manifest: dict, results: dict, models: list[str]) -> str:
     return "\n".join(lines)
 
 
+def report(paths: list[Path]) -> str:
+    """The summary of saved results: rerun one model and read it beside the others' stored results."""
+    manifest = json.loads((DATA / "manifest.json").read_text()) if (DATA / "manifest.json").exists() else {}
+    results: dict = {}
+    models: list[str] = []
+    for path in paths:
+        saved = json.loads(path.read_text())
+        for name, by_model in saved["results"].items():
+            for model, runs in by_model.items():
+                results.setdefault(name, {})[model] = runs
+                models += [model] if model not in models else []
+    known = {name: manifest.get(name) or _facts(name, by_model) for name, by_model in results.items()}
+    return summarize(known, results, [m for m in MODELS if m in models])
+
+
+def _facts(name: str, by_model: dict) -> dict:
+    """A table's task and rows from its results, when the manifest is not at hand."""
+    runs = [r for runs in by_model.values() for r in runs if "metrics" in r]
+    metrics = runs[0]["metrics"] if runs else {}
+    task = "regression" if "r2" in metrics else "binary" if "roc_auc" in metrics else "multiclass"
+    return {"task": task, "rows": runs[0].get("rows", "?") if runs else "?"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fit", nargs=3, metavar=("TABLE", "MODEL", "SEED"), help=argparse.SUPPRESS)
@@ -311,7 +334,14 @@ def main() -> None:
     parser.add_argument("--models", nargs="*", default=list(MODELS), choices=MODELS)
     parser.add_argument("--dlcli-set", action="append", default=[], dest="overrides")
     parser.add_argument("--out", type=Path, default=None, help="results JSON (default: .quality-data/results-*.json)")
+    parser.add_argument(
+        "--report", nargs="+", type=Path, metavar="RESULTS",
+        help="print the tables from saved results JSONs instead of fitting (a later file's model replaces an earlier's)",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.report:
+        print(report(args.report))
+        return
     manifest = tables()
     if args.fit:
         name, model, seed = args.fit
