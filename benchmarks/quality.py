@@ -258,7 +258,9 @@ def main_metric(task: str) -> str:
 def summarize(manifest: dict, results: dict, models: list[str]) -> str:
     """The per-table table, then wins/ties/losses against hgb and the mean normalized score."""
     lines = [
-        "| table | task | rows | model | " + " | ".join(["metric", "mean", "spread", "2nd metric", "fit s"]) + " |"
+        "| table | task | training rows | model | "
+        + " | ".join(["metric", "mean", "spread", "2nd metric", "fit s"])
+        + " |"
     ]
     lines.append("|" + "---|" * 9)
     means: dict[str, dict[str, float]] = {}
@@ -272,7 +274,9 @@ def summarize(manifest: dict, results: dict, models: list[str]) -> str:
             runs = [r for r in results[name].get(model, []) if "metrics" in r]
             if not runs:
                 failed = [r.get("error") for r in results[name].get(model, [])]
-                lines.append(f"| {name} | {task} | {table['rows']} | {model} | failed: {failed[:1]} | | | | |")
+                lines.append(
+                    f"| {name} | {task} | {table.get('train_rows', '?')} | {model} | failed: {failed[:1]} | | | | |"
+                )
                 continue
             values = [r["metrics"][first] for r in runs]
             means.setdefault(name, {})[model] = statistics.mean(values)
@@ -280,7 +284,7 @@ def summarize(manifest: dict, results: dict, models: list[str]) -> str:
             extra = f"{statistics.mean(r['metrics'][second] for r in runs):.4g}" if second else ""
             seconds = statistics.median(r["seconds"] for r in runs)
             lines.append(
-                f"| {name} | {task} | {table['rows']} | {model} | {first} | {statistics.mean(values):.4f} | "
+                f"| {name} | {task} | {table.get('train_rows', '?')} | {model} | {first} | {statistics.mean(values):.4f} | "
                 f"{spread} | {second or ''} {extra} | {seconds:.1f} |"
             )
     lines.append("")
@@ -323,7 +327,7 @@ def _facts(name: str, by_model: dict) -> dict:
     runs = [r for runs in by_model.values() for r in runs if "metrics" in r]
     metrics = runs[0]["metrics"] if runs else {}
     task = "regression" if "r2" in metrics else "binary" if "roc_auc" in metrics else "multiclass"
-    return {"task": task, "rows": runs[0].get("rows", "?") if runs else "?"}
+    return {"task": task, "train_rows": runs[0].get("rows", "?") if runs else "?"}
 
 
 def main() -> None:
