@@ -657,7 +657,13 @@ def test_ctrl_c_during_the_final_evaluation_keeps_the_trained_epochs(tmp_path, i
     monkeypatch.setattr(scoring, "score", interrupted)
     cfg = tmp_path / "iris.yaml"
     cfg.write_text(iris_config(iris_csv, every=30))  # the default: nothing written yet in a 1 s run
-    stopped = invoke("train", cfg, "--output-dir", tmp_path / "runs", "--quiet")
+    # After training dlcli puts back the handler it found: Python's own, unless the suite was started in the
+    # background of a script, whose shell makes SIGINT ignored (as it does for any `cmd &`). Start from Python's.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        stopped = invoke("train", cfg, "--output-dir", tmp_path / "runs", "--quiet")
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert stopped.exit_code == 130
     run = only_run(tmp_path / "runs")
     assert read_run(run)["status"] == "interrupted" and read_run(run)["epochs_done"] == IRIS_EPOCHS
