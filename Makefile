@@ -47,7 +47,7 @@ test: $(VENV)/.installed-dev
 # The edit-test loop: every test not marked slow (multi-process, multi-run, server); `make test` runs them all.
 test-fast: $(VENV)/.installed-dev
 	$(BIN)/ruff check dlcli tests benchmarks
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow" -n auto --maxprocesses 4
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check dlcli tests benchmarks
