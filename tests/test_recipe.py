@@ -147,3 +147,18 @@ def test_the_fill_note_names_numeric_columns_beside_text_categories(tmp_path, wr
     assert result.exit_code == 0, result.output
     note = next(line for line in result.stderr.splitlines() if "missing values filled" in line)
     assert "a (" in note and "b (" in note and "colour" not in note
+
+
+def test_a_table_of_text_columns_only_trains_the_recipe(tmp_path, write):
+    rng = np.random.default_rng(2)
+    a, b = rng.choice(["x", "y", "z"], 200), rng.choice(["p", "q"], 200)
+    label = np.where((a == "x") != (b == "p"), "yes", "no")
+    (tmp_path / "t.csv").write_text(
+        "a,b,label\n" + "\n".join(",".join(row) for row in zip(a, b, label, strict=True)) + "\n"
+    )
+    config = write("c.yaml", TABLE + "training: {epochs: 2, plots: false}\n")  # no number to scale robustly or embed
+    result = invoke("train", config, "--output-dir", tmp_path / "runs", "--json")
+    assert result.exit_code == 0, result.output
+    run = json.loads(result.stdout)["run_dir"]
+    assert yaml.safe_load(open(f"{run}/config.yaml"))["data"]["numeric"] == "robust"
+    assert invoke("predict", run, tmp_path / "t.csv").exit_code == 0

@@ -57,7 +57,7 @@ def robust_stats(x_train: np.ndarray, scale: float | None) -> tuple[np.ndarray, 
     flat = flat.reshape(len(flat), -1).astype(np.float64)
     if scale is not None:
         flat = flat * scale
-    if not len(flat):
+    if not len(flat) or not flat.shape[1]:  # no rows, or no numeric columns (numpy's percentiles lose the axis)
         zeros = np.zeros(flat.shape[1])
         return zeros, np.ones_like(zeros)
     low, median, high = np.nanpercentile(flat, [25, 50, 75], axis=0)
