@@ -44,7 +44,7 @@ def missing(config) -> str:
 
 
 def batch_size(rows: int | None) -> int:
-    """A batch size for ``rows`` training rows: rows / 40 rounded to a power of two, between 32 and 256."""
+    """A batch size for data of ``rows`` rows (every split): rows / 40 rounded to a power of two, between 32 and 256."""
     low, high = BATCH
     if not rows:
         return low

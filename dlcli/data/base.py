@@ -60,6 +60,11 @@ class DataInfo:
     def n_classes(self) -> int | None:
         return len(self.classes) if self.classes is not None else None
 
+    @property
+    def rows(self) -> int:
+        """Every labelled row of the data, all splits together (the recipe's batch size comes from it)."""
+        return sum(self.splits.values())
+
 
 @dataclass
 class Dataset:

@@ -56,9 +56,8 @@ def probe(config) -> Probe:
         dataset = load(config)
         info = dataset.info
         vocab = {column: len(categories) for column, categories in info.vocab.items()}
-        rows = sum(info.splits.values())
         return Probe(
-            info.input_shape, info.task, info.n_classes, rows, vocab, info.task_reason, info.target_spread,
+            info.input_shape, info.task, info.n_classes, info.rows, vocab, info.task_reason, info.target_spread,
             dataset.streamed,
         )  # fmt: skip
     found = module.probe(config)

@@ -23,7 +23,6 @@ class Statistics:
     """The training split's numbers that the model keeps inside it."""
 
     normalization: tuple[np.ndarray, np.ndarray] | None = None  # (centre, variance) per numeric input, float64
-    clip: bool = False  # robust scaling: smoothly clip the scaled numbers to about [-3, 3]
     fill: list[float] | None = None  # per numeric feature, for holes (data.missing: mean | median | zero)
     vocab: dict[str, list[str]] = field(default_factory=dict)  # categorical column -> categories, in index order
     target: tuple[float, float] | None = None  # (mean, std) of the target when it is scaled (data.scale_target)
@@ -32,18 +31,18 @@ class Statistics:
 def of(dataset, config) -> Statistics:
     """The statistics of ``dataset``'s training split that ``config`` (resolved) asks the model to hold."""
     info = dataset.info
-    normalization, robust = None, config.data.normalize and config.data.numeric == "robust"
+    normalization = None
     if config.data.normalize:
         if dataset.streamed:  # the pass over the file found the raw values' moments; Rescaling runs first
             scale = config.data.scale
             mean, var = dataset.mean, dataset.var
             normalization = (mean, var) if scale is None else (mean * scale, var * scale**2)
-        elif robust:
+        elif config.data.numeric == "robust":  # model.specs adds the smooth clip after the Normalization layer
             normalization = robust_stats(dataset.x_train, config.data.scale)
         else:
             normalization = normalization_stats(dataset.x_train, config.data.scale)
     target = info.target_stats if config.scales_target else None
-    return Statistics(normalization, robust, info.fill, info.vocab, target)
+    return Statistics(normalization, info.fill, info.vocab, target)
 
 
 def robust_stats(x_train: np.ndarray, scale: float | None) -> tuple[np.ndarray, np.ndarray]:

@@ -171,8 +171,7 @@ def _start_up(config, timer: store.Timer, device: str | None = None, *, saved_ru
     info = dataset.info
     if saved_run is not None:
         _same_data(saved_run, info)
-    rows = sum(info.splits.values())
-    resolved = resolve(config, info.task, info.n_classes, info.target_spread, rows=rows, streamed=dataset.streamed)
+    resolved = resolve(config, info.task, info.n_classes, info.target_spread, rows=info.rows, streamed=dataset.streamed)
     distribution.check_data(resolved, dataset)
     with timer("import_tensorflow"):
         placement = distribution.place(resolved, device)  # the strategy before any op
