@@ -94,7 +94,7 @@ def train(config_path, overrides, device, output_dir, resume_dir, as_json, quiet
     from dlcli.observers.mlflow import Mlflow
     from dlcli.observers.progress import Progress
     from dlcli.scoring import format_table
-    from dlcli.training import plan, runner
+    from dlcli.training import crossval, plan
 
     progress = Progress(0 if quiet else 2)
     stream = sys.stderr if as_json else sys.stdout
@@ -104,7 +104,7 @@ def train(config_path, overrides, device, output_dir, resume_dir, as_json, quiet
                 "--resume continues a run with the config saved in it; give no CONFIG, no --set and no --mlflow"
             )
         with contextlib.redirect_stdout(stream):
-            run_path, metrics = runner.run(plan.resume(resume_dir, device=device), [progress, Mlflow()])
+            run_path, metrics = crossval.resume_any(resume_dir, device=device, observers=[progress, Mlflow()])
     else:
         config = _load(config_path, overrides)
         if config.sweep is not None:
@@ -117,8 +117,8 @@ def train(config_path, overrides, device, output_dir, resume_dir, as_json, quiet
         config = tracking.with_uri(config, mlflow_uri)
         tracked = Mlflow(config)
         with contextlib.redirect_stdout(stream):
-            planned = plan.new_run(config, plan.Where.under(output_dir), device=device)
-            run_path, metrics = runner.run(planned, [progress, tracked])
+            where = plan.Where.under(output_dir)
+            run_path, metrics = crossval.train(config, where, device=device, observers=[progress, tracked])
     if as_json:
         click.echo(json.dumps({"run_dir": None if run_path is None else str(run_path), "metrics": metrics}))
         return

@@ -37,26 +37,39 @@ def score(model, x, y: np.ndarray, config: ResolvedConfig, classes: list | None 
         x = model_inputs(x, inputs)
         results = model.evaluate(x, keras_targets(y, config), batch_size=EVAL_BATCH, verbose=0, return_dict=True)
         outputs = np.asarray(model.predict(x, batch_size=EVAL_BATCH, verbose=0))
-    metrics = {"loss": float(results.pop("loss"))}
+    metrics = {"loss": float(results.pop("loss")), **of_outputs(outputs, y, config, classes, report=False)}
+    for key, value in results.items():
+        if key not in metrics and SAME_AS.get(key) not in metrics and np.ndim(value) == 0:
+            metrics[key] = float(value)
+    if config.task != "regression":
+        metrics.update(_report(outputs, y, config, classes))
+    return metrics
+
+
+def of_outputs(outputs, y, config: ResolvedConfig, classes: list | None = None, *, report: bool = True) -> dict:
+    """dlcli's own metrics of a model's ``outputs`` for labels ``y``: accuracy (and, with ``report``, the
+    per-class report and confusion matrix), or mae, rmse and r2."""
+    outputs = np.asarray(outputs)
     if config.task == "regression":
         pred = outputs.reshape(-1).astype(np.float64)
         truth = np.asarray(y, dtype=np.float64).reshape(-1)
         err = pred - truth
         ss_tot = float(np.sum((truth - truth.mean()) ** 2))
-        metrics["mae"] = float(np.mean(np.abs(err)))
-        metrics["rmse"] = float(np.sqrt(np.mean(err**2)))
-        metrics["r2"] = float(1.0 - np.sum(err**2) / ss_tot) if ss_tot > 0 else float("nan")
-    else:
-        pred = predicted_classes(outputs, config.output.activation)
-        metrics["accuracy"] = float(np.mean(pred == np.asarray(y).reshape(-1)))
-    for key, value in results.items():
-        if key not in metrics and SAME_AS.get(key) not in metrics and np.ndim(value) == 0:
-            metrics[key] = float(value)
-    if config.task != "regression":
-        n = max(config.output.units, 2)
-        names = classes if classes is not None and len(classes) == n else [str(i) for i in range(n)]
-        metrics.update(classification(np.asarray(y).reshape(-1), pred, names))
-    return metrics
+        return {
+            "mae": float(np.mean(np.abs(err))),
+            "rmse": float(np.sqrt(np.mean(err**2))),
+            "r2": float(1.0 - np.sum(err**2) / ss_tot) if ss_tot > 0 else float("nan"),
+        }
+    pred = predicted_classes(outputs, config.output.activation)
+    metrics = {"accuracy": float(np.mean(pred == np.asarray(y).reshape(-1)))}
+    return {**metrics, **_report(outputs, y, config, classes)} if report else metrics
+
+
+def _report(outputs, y, config: ResolvedConfig, classes: list | None) -> dict:
+    pred = predicted_classes(np.asarray(outputs), config.output.activation)
+    n = max(config.output.units, 2)
+    names = classes if classes is not None and len(classes) == n else [str(i) for i in range(n)]
+    return classification(np.asarray(y).reshape(-1), pred, names)
 
 
 def scalars(metrics: dict) -> dict[str, float]:

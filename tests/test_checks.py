@@ -295,6 +295,24 @@ def test_regression_output(head, output, expected):
         assert "task is regression; use linear" in only(problems, "error").message
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("data: {source: csv, path: t.csv, target: y}\ntraining: {cross_validation: {folds: 3}}\n", []),
+        ("data: {source: csv, path: t.csv, target: y}\ntraining: {cross_validation: {folds: 3, group: g}}\n", []),
+        (DIGITS + "training: {cross_validation: true, distribution: mirrored}\n", [("training", "cross_validation")]),
+        ("data: {source: csv, path: t.csv, target: y, streaming: true}\ntraining: {cross_validation: true}\n",
+         [("data", "streaming")]),
+        ("data: {source: csv, path: t.csv, target: y}\ntraining: {cross_validation: {group: y}}\n",
+         [("training", "cross_validation", "group")]),
+        (DIGITS + "training: {cross_validation: {group: id}}\n", [("training", "cross_validation", "group")]),
+        ("data: {source: csv, path: t.csv, target: y, streaming: true}\n", []),
+    ],
+)  # fmt: skip
+def test_cross_validation_fits(text, expected):
+    assert paths(checks.cross_validation_fits(unchecked(text))) == expected
+
+
 def test_check_config_runs_every_file_check():
     text = (
         "task: regression\n"

@@ -149,11 +149,11 @@ def _message(err: dict, path: tuple, source: str | None = None) -> str:
 
 def _unknown_key(key: str, parent: tuple, source: str | None) -> str:
     """A key this section does not take: where it belongs when another section takes it (``training.learning_rate``
-    is ``optimizer.learning_rate``), else the closest key here, else a Keras name's place, else the closest key
+    is ``optimizer.learning_rate``) or a Keras name's place, else the closest key here, else the closest key
     anywhere, else what is allowed."""
     allowed = fields_at(parent, source)
     hint = names.did_you_mean(key, allowed) if allowed else ""
-    other = elsewhere.belongs(key, parent) or (None if hint else elsewhere.keras(key, parent))
+    other = elsewhere.belongs(key, parent) or elsewhere.keras(key, parent)  # an exact Keras name beats a close key
     if other:
         return other
     hint = hint or elsewhere.closest(key)

@@ -73,6 +73,19 @@ class ScheduleConfig(Strict):
         return self
 
 
+class CrossValidationConfig(Strict):
+    """k-fold cross-validation: one network per fold, out-of-fold metrics, the fold ensemble saved as model.keras."""
+
+    folds: int = Field(5, ge=2, le=50, description="Number of folds; each trains on the others and scores its own.")
+    stratify: bool = Field(True, description="Classification: every fold keeps the classes' shares.")
+    group: str | None = Field(
+        None,
+        min_length=1,
+        description="A table column whose rows stay in one fold (a patient, a customer); list it in data.exclude "
+        "too unless it is a feature.",
+    )
+
+
 class TrainingConfig(Strict):
     epochs: int = Field(20, gt=0, description="Passes over the training split.")
     batch_size: int = Field(32, gt=0, description="Samples per optimizer step.")
@@ -111,11 +124,16 @@ class TrainingConfig(Strict):
     cpu_devices: int = Field(
         1, ge=1, le=64, description="Split the CPU into this many logical devices (to try mirrored without GPUs)."
     )
+    cross_validation: CrossValidationConfig | None = Field(
+        None,
+        description="k-fold cross-validation of the training rows: out-of-fold metrics and predictions; model.keras "
+        "averages the fold networks. The test split is scored once, by that ensemble.",
+    )
 
     _steps = field_validator("steps_per_execution")(classmethod(lambda cls, v: at_least_one(v)))
-    _sections = field_validator("early_stopping", "reduce_lr_on_plateau", "checkpoint", mode="before")(
-        classmethod(lambda cls, v: shorthand(v))
-    )
+    _sections = field_validator(
+        "early_stopping", "reduce_lr_on_plateau", "checkpoint", "cross_validation", mode="before"
+    )(classmethod(lambda cls, v: shorthand(v)))
 
     @field_validator("class_weight")
     @classmethod

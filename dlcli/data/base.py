@@ -24,6 +24,7 @@ class RawData:
     target_label: str = "target"
     categorical: list[str] = field(default_factory=list)  # x is a dict {"numeric": ..., column: ...} when set
     unseen: str = "oov"  # a category of the validation or test split missing from training: oov | error
+    groups: np.ndarray | None = None  # per row of x: the cross-validation group (training.cross_validation.group)
 
 
 @dataclass
@@ -55,6 +56,7 @@ class DataInfo:
     task_reason: str | None = None  # why the task is what it is (task.decide), for environment.json
     target_spread: float | None = None  # regression: population std of every target value of the data file
     target_stats: tuple[float, float] | None = None  # regression: (mean, std) of the training split's targets
+    fold: dict | None = None  # a cross-validation fold's data: {index, of, rows}; its test split is the held-out fold
 
     @property
     def n_classes(self) -> int | None:
@@ -62,8 +64,9 @@ class DataInfo:
 
     @property
     def rows(self) -> int:
-        """Every labelled row of the data, all splits together (the recipe's batch size comes from it)."""
-        return sum(self.splits.values())
+        """Every labelled row of the data, all splits together (the recipe's batch size comes from it); for a
+        fold, the whole data's, so every fold resolves as the whole run does."""
+        return self.fold["rows"] if self.fold else sum(self.splits.values())
 
 
 @dataclass
@@ -83,6 +86,7 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     info: DataInfo
+    test_rows: np.ndarray | None = None  # the test split's rows, as positions among the data's labelled rows
 
     def rows(self, which: str) -> int:
         """Rows in the ``train``, ``validation`` or ``test`` split."""

@@ -19,13 +19,14 @@ def read(config) -> RawData:
     return sources.module(config.data.source).read(config)
 
 
-def load(config, *, test_holes: bool = False):
+def load(config, *, test_holes: bool = False, fold: int | None = None, raw: RawData | None = None):
     """Read, check, encode and split the data of ``config``.
 
     Returns a ``Dataset`` of in-memory arrays, or, for a CSV streamed from
     disk (``data.streaming``), a ``stream.StreamData``; both offer the same
     split interface (``info``, ``rows``, ``labels``, ``test``). ``test_holes`` keeps
-    the in-memory test split's holes (NaN) unfilled.
+    the in-memory test split's holes (NaN) unfilled. ``fold`` gives one cross-validation fold's data
+    (``prepare``), from ``raw`` when the caller read it already.
     """
     module = sources.module(config.data.source)
     streams = getattr(module, "streams", None)
@@ -34,7 +35,7 @@ def load(config, *, test_holes: bool = False):
 
         return stream.scan(config)
     fingerprint.hash_in_background(config.data.files().values())
-    return prepare(module.read(config), config, test_holes=test_holes)
+    return prepare(raw if raw is not None else module.read(config), config, test_holes=test_holes, fold=fold)
 
 
 def probe(config) -> Probe:

@@ -7,7 +7,7 @@ import numpy as np
 from dlcli.data import fingerprint, target
 from dlcli.data.base import DataInfo, Dataset, RawData
 from dlcli.data.features import numeric, take, with_numeric
-from dlcli.data.splits import split
+from dlcli.data.splits import folds, split, split_rows
 from dlcli.data.task import decide, filled_targets, plain, whole_classes
 from dlcli.errors import DataError
 from dlcli.log import note, warn
@@ -191,11 +191,13 @@ def _check_unseen(x, vocab: dict, unseen: str, what: str) -> None:
             )
 
 
-def prepare(raw: RawData, config, *, test_holes: bool = False) -> Dataset:
+def prepare(raw: RawData, config, *, test_holes: bool = False, fold: int | None = None) -> Dataset:
     """Task, labels and seeded train / validation / test splits of ``raw``.
 
     Holes are filled with the training split's fill, except in the test split with ``test_holes`` (the raw
-    rows an export is checked on).
+    rows an export is checked on). ``fold`` (with ``training.cross_validation``) gives that fold's data: the
+    test split is left out, the fold's own rows are its test split and the validation split comes from the
+    other folds' rows.
     """
     data = config.data
     raw = without_missing_targets(raw, config)
@@ -214,9 +216,19 @@ def prepare(raw: RawData, config, *, test_holes: bool = False) -> Dataset:
         if x_test is not None:
             x_test, y_test = _drop_missing(x_test, y_test, label)
     stratify = task != "regression"
-    x_train, y_train = x, y
+    x_train, y_train, rows = x, y, np.arange(len(y))
+    test_rows, labelled = None, sum(len(a) for a in (y, y_val, y_test) if a is not None)
     if x_test is None:
-        x_train, x_test, y_train, y_test = split(x_train, y_train, data.test_split, config.seed, stratify, "test_split")
+        keep, out = split_rows(y_train, data.test_split, config.seed, stratify, "test_split")
+        x_train, x_test, y_train, y_test, rows, test_rows = take(x, keep), take(x, out), y[keep], y[out], keep, out
+    fold_facts = None
+    if fold is not None:
+        cv = config.training.cross_validation
+        groups = None if raw.groups is None else raw.groups[rows]
+        held = folds(y_train, cv.folds, config.seed, stratify=stratify and cv.stratify, groups=groups) == fold
+        x_train, x_test, y_train, y_test = take(x_train, ~held), take(x_train, held), y_train[~held], y_train[held]
+        rows, test_rows = rows[~held], rows[held]
+        fold_facts = {"index": fold, "of": cv.folds, "rows": int(labelled)}
     if x_val is None and data.validation_split > 0:
         x_train, x_val, y_train, y_val = split(
             x_train, y_train, data.validation_split, config.seed, stratify, "validation_split"
@@ -251,6 +263,7 @@ def prepare(raw: RawData, config, *, test_holes: bool = False) -> Dataset:
         fingerprint=facts,
         fill=None if fills is None else [float(v) for v in fills],
         vocab=vocab,
+        fold=fold_facts,
         **target.facts(task, raw.y, y_train),
     )
-    return Dataset(x_train, y_train, x_val, y_val, x_test, y_test, info)
+    return Dataset(x_train, y_train, x_val, y_val, x_test, y_test, info, test_rows=test_rows)

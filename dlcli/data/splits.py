@@ -46,8 +46,8 @@ def split_index(y, fraction: float, seed: int, stratify: bool) -> tuple[np.ndarr
     return np.flatnonzero(~held), np.flatnonzero(held)
 
 
-def split(x, y, fraction: float, seed: int, stratify: bool, what: str):
-    """(x_keep, x_out, y_keep, y_out), seeded and, for classes, stratified when the counts allow."""
+def split_rows(y, fraction: float, seed: int, stratify: bool, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """(kept rows, held-out rows) of ``split``, its size and stratification checked."""
     rows = len(y)
     n_out = int(np.ceil(fraction * rows))
     if n_out < 1 or rows - n_out < 1:
@@ -60,9 +60,43 @@ def split(x, y, fraction: float, seed: int, stratify: bool, what: str):
         if not (counts[counts > 0].min() >= 2 and n_out >= n_classes and rows - n_out >= n_classes):
             warn(f"{what}: too few rows per class to stratify; splitting at random")
             stratify = False
+    return split_index(y, fraction, seed, stratify)
+
+
+def split(x, y, fraction: float, seed: int, stratify: bool, what: str):
+    """(x_keep, x_out, y_keep, y_out), seeded and, for classes, stratified when the counts allow."""
     # Rows keep their file order within a split (fit shuffles anyway): gathers run sequentially.
-    keep, out = split_index(y, fraction, seed, stratify)
+    keep, out = split_rows(y, fraction, seed, stratify, what)
     return take(x, keep), take(x, out), y[keep], y[out]
+
+
+def folds(y, k: int, seed: int, *, stratify: bool, groups=None, what: str = "cross_validation") -> np.ndarray:
+    """The fold (0..k-1) of every row: a seeded shuffle dealt out in turn, by class when ``stratify``; with
+    ``groups``, whole groups are dealt out, largest first, each to the fold with the fewest rows so far."""
+    rows = len(y)
+    rng = np.random.default_rng([seed, k])
+    if groups is not None:
+        names, group_of, sizes = np.unique(groups, return_inverse=True, return_counts=True)
+        if len(names) < k:
+            raise DataError(f"{what}: {len(names)} group(s) cannot fill {k} folds; fewer folds or another group column")
+        order = rng.permutation(len(names))
+        order = order[np.argsort(-sizes[order], kind="stable")]
+        filled, fold_of_group = np.zeros(k, dtype=np.int64), np.empty(len(names), dtype=np.int64)
+        for g in order:
+            fold_of_group[g] = int(np.argmin(filled))
+            filled[fold_of_group[g]] += sizes[g]
+        return fold_of_group[group_of]
+    if rows < k:
+        raise DataError(f"{what}: {rows} training rows cannot fill {k} folds; fewer folds or more data")
+    order = rng.permutation(rows)
+    if stratify:
+        counts = np.bincount(y)
+        if counts[counts > 0].min() < k:
+            warn(f"{what}: a class has fewer rows than the {k} folds; some folds have none of it")
+        order = order[np.argsort(y[order], kind="stable")]  # grouped by class, random within each
+    which = np.empty(rows, dtype=np.int64)
+    which[order] = np.arange(rows) % k
+    return which
 
 
 def _offset(seed: int) -> int:

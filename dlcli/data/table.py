@@ -26,6 +26,7 @@ from dlcli.data.tablefile import (
 from dlcli.data.task import listed, missing_targets
 from dlcli.errors import DataError
 from dlcli.log import warn
+from dlcli.names import did_you_mean
 
 MAX_ROWS_SHOWN = 3
 
@@ -192,8 +193,9 @@ def _encode(frame, path: str, where, features: list[str], categorical: list[str]
     return x, {col: categories(frame[col], path, col, where, missing) for col in categorical}
 
 
-def read_table(path: str, config, categorical: list[str] | None = None):
-    """(features, target, feature names, categorical columns) of one file, with every problem named.
+def read_table(path: str, config, categorical: list[str] | None = None, *, with_groups: bool = False):
+    """(features, target, feature names, categorical columns) of one file, with every problem named; with
+    ``with_groups``, also each row's cross-validation group (or None).
 
     Features are a float32 array, or, when some columns are categorical, a dict
     ``{"numeric": float32 (n, k), column: str (n,) ...}``. ``categorical`` fixes
@@ -232,12 +234,33 @@ def read_table(path: str, config, categorical: list[str] | None = None):
     y = _target_values(frame[target], whole)
     if y.dtype.kind == "U":
         check_decimal(config, path, target, np.unique(y))
+    if with_groups:
+        return features_out, y, features, categorical, _groups(config, frame, path)
     return features_out, y, features, categorical
+
+
+def _groups(config, frame, path: str):
+    """The cross-validation group of every row (``training.cross_validation.group``), or None."""
+    cv = config.training.cross_validation
+    if cv is None or cv.group is None:
+        return None
+    if cv.group not in frame.columns:
+        raise DataError(
+            f"{config.where(('training', 'cross_validation', 'group'))}: training.cross_validation.group: no column "
+            f"'{cv.group}' in {path}{did_you_mean(cv.group, [str(c) for c in frame.columns])}"
+        )
+    values = frame[cv.group]
+    if values.isna().any():
+        raise DataError(
+            f"{path}: column '{cv.group}' (training.cross_validation.group) is empty in "
+            f"{int(values.isna().sum())} row(s); every row needs a group"
+        )
+    return values.astype(str).to_numpy()
 
 
 def read(config) -> RawData:
     data = config.data
-    x, y, features, categorical = read_table(data.path, config)
+    x, y, features, categorical, groups = read_table(data.path, config, with_groups=True)
     files = [data.path]
     extra = {}
     for key in ("validation_path", "test_path"):
@@ -258,6 +281,7 @@ def read(config) -> RawData:
     return RawData(
         x=x, y=y, x_test=x_test, y_test=y_test, x_val=x_val, y_val=y_val, feature_names=features, files=files,
         target_label=f"{data.path}: column '{data.target}'", categorical=categorical, unseen=data.unseen,
+        groups=groups,
     )  # fmt: skip
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from dlcli.data import cells
-from dlcli.data.features import InputSchema
+from dlcli.data.features import InputSchema, input_name
 from dlcli.export.reference import ASCII_SPACE
 from dlcli.model.columns import trained_part
 from dlcli.model.specs import TARGET_SCALE
@@ -40,7 +40,7 @@ def write(fmt: str, model, schema: InputSchema, target: Path) -> dict:
     if fmt == "savedmodel":
         model.export(str(target), format="tf_saved_model", verbose=False)
         return {"takes": "raw columns: numbers as float32 (NaN is a hole), categories as strings"}
-    exported = portable(model)
+    exported = portable(model, schema)
     _call_once(exported, model)  # Keras exports only a model that has been called
     options = {}
     if fmt == "litert":  # built-in ops only: the LiteRT runtime has no Flex delegate
@@ -120,7 +120,7 @@ def inside_model(model, schema: InputSchema) -> dict:
     return steps
 
 
-def portable(model):
+def portable(model, schema: InputSchema | None = None):
     """A copy of ``model`` that shares its weights and that LiteRT and ONNX can hold (see the module docstring)."""
     import keras
 
@@ -131,8 +131,8 @@ def portable(model):
         return keras.models.clone_model(model, clone_function=_portable_layer)
     inputs = _input(trained)
     if isinstance(inputs, dict) and any(t.dtype == "string" for t in inputs.values()):
-        indices = {name: _index_input(keras, t, name) for name, t in inputs.items()}
-        core = keras.models.clone_model(trained, input_tensors=indices, clone_function=_portable_layer)
+        vocab = {input_name(column): list(values) for column, values in (schema.vocab if schema else {}).items()}
+        core = _index_model(keras, trained, vocab)
     else:
         core = keras.models.clone_model(trained, clone_function=_portable_layer)
 
@@ -145,6 +145,66 @@ def portable(model):
 
     columns = {name: _index_input(keras, t, name) for name, t in _input(model).items()}
     return keras.models.clone_model(model, input_tensors=columns, clone_function=outer)
+
+
+def _index_model(keras, network, vocab: dict[str, list]):
+    """``network`` taking int32 vocabulary indices (1 + position in ``vocab``, the run's vocabularies; 0 unknown)
+    for its string inputs.
+
+    A network whose lookups hold other vocabularies (a fold of a cross-validated run learnt its own) gets the
+    indices translated to its own first; a fold ensemble gets each of its networks so.
+    """
+    indices = {name: _index_input(keras, t, name) for name, t in _input(network).items()}
+    if any(isinstance(layer, keras.Model) for layer in network.layers):  # a fold ensemble: one per network
+
+        def clone(layer):
+            return _index_model(keras, layer, vocab) if isinstance(layer, keras.Model) else _portable_layer(layer)
+
+        return keras.models.clone_model(network, input_tensors=indices, clone_function=clone)
+    core = keras.models.clone_model(network, input_tensors=indices, clone_function=_portable_layer)
+    core.name = f"{network.name}_indexed"
+    tables = {}
+    for layer in network.layers:
+        if isinstance(layer, keras.layers.StringLookup):
+            name = layer.input.name
+            own = {word: i for i, word in enumerate(layer.get_vocabulary())}  # 0 is the OOV token
+            table = [0] + [own.get(word, 0) for word in vocab.get(name, [])]
+            if table != list(range(len(table))):
+                tables[name] = table
+    if not tables:
+        return core
+    fed = {name: _index_input(keras, t, name) for name, t in _input(network).items()}
+    remap = _remap()
+    translated = {
+        name: remap(tables[name], name=f"{network.name}_{name}_indices")(t) if name in tables else t
+        for name, t in fed.items()
+    }
+    return keras.Model(inputs=fed, outputs=core(translated), name=network.name)
+
+
+_REMAP = []
+
+
+def _remap():
+    """A layer that looks each index up in a constant table (the run's index -> a network's own)."""
+    if _REMAP:
+        return _REMAP[0]
+    import keras
+
+    class Remap(keras.layers.Layer):
+        def __init__(self, table, **kwargs):
+            super().__init__(**kwargs)
+            self.table = np.asarray(table, dtype=np.int32)
+
+        def call(self, x):
+            table = keras.ops.convert_to_tensor(self.table, dtype="int32")
+            return keras.ops.take(table, keras.ops.cast(x, "int32"), axis=0)
+
+        def compute_output_shape(self, input_shape):
+            return input_shape
+
+    _REMAP.append(Remap)
+    return Remap
 
 
 def _call_once(exported, model) -> None:

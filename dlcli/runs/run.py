@@ -226,6 +226,10 @@ class Run:
         times = [*self.state.get("epoch_seconds", [])[: epochs_done - 1], round(seconds, 4)]
         self._write(epochs_done=epochs_done, epoch_seconds=times, durable=False)
 
+    def fold_done(self, folds_done: int, epochs_done: int) -> None:
+        """A cross-validated run's fold is complete (``epochs_done``: the most any fold trained)."""
+        self._write(folds_done=folds_done, epochs_done=epochs_done)
+
     def prune_at(self, epoch: int) -> None:
         """A sweep's pruner gave up on the run at ``epoch``: it ends ``pruned`` when ``complete`` is called."""
         self._pruned_at = epoch

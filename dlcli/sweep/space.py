@@ -61,6 +61,8 @@ def check(config: Config, task: str, n_classes: int | None, spread=None) -> None
 def _metric(config: Config, task: str) -> list[str]:
     sweep = config.sweep
     where = config.where(("sweep", "metric"))
+    if config.training.cross_validation is not None or sweep.metric.startswith(CV):
+        return _cv_metric(config, task, where)
     if not config.data.validates:
         return [
             f"{where}: sweep.metric: trials are compared on the validation split, and this config has none; "
@@ -72,6 +74,30 @@ def _metric(config: Config, task: str) -> list[str]:
     hint = names.did_you_mean(sweep.metric, logged)
     return [
         f"{where}: sweep.metric: '{sweep.metric}' is not logged on the validation split{hint}; logged: {', '.join(logged)}"
+    ]
+
+
+CV = "cv_"
+
+
+def _cv_metric(config: Config, task: str, where: str) -> list[str]:
+    """With cross-validation a trial's value is a cross-validated metric (the mean over its held-out folds)."""
+    sweep = config.sweep
+    if config.training.cross_validation is None:
+        return [
+            f"{where}: sweep.metric: '{sweep.metric}' is a cross-validated metric and this config has no "
+            "training.cross_validation; add it (e.g. cross_validation: {folds: 5}) or use a val_ metric"
+        ]
+    scored = [n for n in logged_names(config, task) if not n.startswith("val_")]
+    own = ["mae", "rmse", "r2"] if task == "regression" else ["accuracy", "macro_precision", "macro_recall", "macro_f1"]
+    shown = {"mean_absolute_error": "mae", "root_mean_squared_error": "rmse", "r2_score": "r2"}
+    offered = [CV + n for n in dict.fromkeys([*(shown.get(n, n) for n in scored), *own])]
+    if sweep.metric in offered:
+        return []
+    hint = names.did_you_mean(sweep.metric, offered)
+    return [
+        f"{where}: sweep.metric: with training.cross_validation a trial is judged by the mean of its held-out "
+        f"folds, a cv_ metric{hint}; offered: {', '.join(offered)}"
     ]
 
 

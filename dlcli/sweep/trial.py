@@ -38,6 +38,8 @@ class Setup:
 
     @property
     def logged_metric(self) -> str:
+        if self.sweep.metric.startswith("cv_"):  # a cross-validated run's metrics.json names it so
+            return self.sweep.metric
         return names.monitor_logged_as(self.sweep.metric)
 
     def run_dir(self, number: int) -> Path:
@@ -153,7 +155,7 @@ class Reporter:
 
 def _train(trial, setup: Setup, told: TrialObserver, continued: bool) -> None:
     from dlcli.observers.mlflow import Mlflow
-    from dlcli.training import plan, runner
+    from dlcli.training import crossval, plan, runner
 
     path = setup.run_dir(trial.number)
     state = store.read_json_if_present(path / store.RUN) if continued else None
@@ -161,6 +163,10 @@ def _train(trial, setup: Setup, told: TrialObserver, continued: bool) -> None:
     if status is not None and status.finished:  # finished; the study was not told
         pruned_at = state.get("pruned_at_epoch") if status is Status.PRUNED else None
         told.tell(store.read_json_if_present(path / store.METRICS, {}), pruned_at)
+        return
+    if state is not None and "cross_validation" in state:
+        _run, metrics = crossval.resume(path, observers=[Mlflow()])
+        told.tell(metrics, None)
         return
     if state is not None:
         runner.run(plan.resume(path), [told, Mlflow()])
@@ -171,4 +177,8 @@ def _train(trial, setup: Setup, told: TrialObserver, continued: bool) -> None:
     config = config.copy_with(sweep=None, name=f"{setup.name}-trial-{trial.number}")
     config, parent_run_id = tracking.for_trial(config, setup.sweep_dir)
     tracked = Mlflow(config, parent_run_id=parent_run_id)
+    if config.training.cross_validation is not None:  # judged once, by the folds' mean; no pruning between folds
+        _run, metrics = crossval.run(config, plan.Where.exactly(path), observers=[tracked], score_test=False)
+        told.tell(metrics, None)
+        return
     runner.run(plan.new_run(config, plan.Where.exactly(path), score_test=False), [told, tracked])

@@ -94,13 +94,17 @@ class Plan:
         return self._environment
 
 
-def new_run(config, where: Where = Where(), *, device: str | None = None, score_test: bool = True) -> Plan:
+def new_run(
+    config, where: Where = Where(), *, device: str | None = None, score_test: bool = True, fold: int | None = None,
+    raw=None,
+) -> Plan:  # fmt: skip
     """The plan of a new run of ``config`` (a ``Config``), living at ``where`` (``device`` overrides
-    ``training.device``); ``score_test=False`` keeps the test split unscored (a sweep's trial)."""
+    ``training.device``); ``score_test=False`` keeps the test split unscored (a sweep's trial). ``fold`` is one
+    fold of a cross-validated run (its data from ``raw``, read once for every fold)."""
     if device is not None and device != config.training.device:
         config = config.copy_with(training=config.training.model_copy(update={"device": device}))
     timer = store.Timer()
-    resolved, dataset, placement = _start_up(config, timer)
+    resolved, dataset, placement = _start_up(config, timer, fold=fold, raw=raw)
     with timer("build"):
         stats = statistics.of(dataset, resolved)
         model, execution, objectives = _build(resolved, dataset, stats, placement)
@@ -117,7 +121,10 @@ def resume(run_dir: str | Path, *, device: str | None = None) -> Plan:
     run_path = Path(run_dir)
     state = resumable_state(run_path)
     timer = store.Timer()
-    resolved, dataset, placement = _start_up(load_saved(run_path / store.CONFIG), timer, device, saved_run=run_path)
+    fold = (state.get("fold") or {}).get("index")
+    resolved, dataset, placement = _start_up(
+        load_saved(run_path / store.CONFIG), timer, device, saved_run=run_path, fold=fold
+    )
     if not placement.chief:
         raise RunDirError(f"{run_path}: only the chief resumes a multi-worker run; start the other workers fresh")
     with timer("build"):
@@ -156,8 +163,11 @@ def without_tensorflow(config):
     return resolved, probe
 
 
-def _start_up(config, timer: store.Timer, device: str | None = None, *, saved_run: Path | None = None):
-    """(resolved config, data, placement): the environment, the data, resolution, TensorFlow and its seed."""
+def _start_up(
+    config, timer: store.Timer, device: str | None = None, *, saved_run: Path | None = None, fold=None, raw=None
+):  # fmt: skip
+    """(resolved config, data, placement): the environment, the data (one fold's with ``fold``), resolution,
+    TensorFlow and its seed."""
     from dlcli.device import prepare_environment
 
     device = device or config.training.device
@@ -167,10 +177,10 @@ def _start_up(config, timer: store.Timer, device: str | None = None, *, saved_ru
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     prepare_environment(device)
     with timer("load_data"):
-        dataset = load_data(config)
+        dataset = load_data(config, fold=fold, raw=raw)
     info = dataset.info
     if saved_run is not None:
-        _same_data(saved_run, info)
+        same_data(saved_run, info)
     resolved = resolve(config, info.task, info.n_classes, info.target_spread, rows=info.rows, streamed=dataset.streamed)
     distribution.check_data(resolved, dataset)
     with timer("import_tensorflow"):
@@ -219,7 +229,7 @@ def _execution(config, dataset, model, placement: Placement) -> Execution:
     return chosen
 
 
-def _same_data(run_path: Path, info) -> None:
+def same_data(run_path: Path, info) -> None:
     saved = store.read_json_if_present(run_path / store.ENVIRONMENT, {}).get("data", {})
     changed = fingerprint.changes(saved, info.fingerprint)
     if changed:

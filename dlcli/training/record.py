@@ -34,20 +34,26 @@ def environment(plan) -> dict:
         "device_requested": plan.placement.device,
         "devices": describe(tf),
         "seed": config.seed,
-        "data": {
-            **info.fingerprint,
-            "splits": info.splits,
-            "input_shape": list(info.input_shape),
-            "features": info.feature_names,
-            "task": info.task,
-            "task_reason": info.task_reason,
-            "missing": config.data.missing,
-            "fill": info.fill,
-            "vocab": info.vocab,
-            "inputs": inputs_of(info.feature_names, info.input_shape, info.vocab),
-            "target_scale": target.record(config, info),
-        },
+        "data": data_facts(config, info),
         "execution": plan.execution.record(),
         "distribution": plan.placement.record(config),
         "argv": sys.argv,
+    }
+
+
+def data_facts(config, info) -> dict:
+    """What environment.json's ``data`` records: the fingerprint, splits, features, task, fills, vocabularies,
+    the raw-column inputs and the target's scale (what predict, serve and export read back)."""
+    return {
+        **info.fingerprint,
+        "splits": info.splits,
+        "input_shape": list(info.input_shape),
+        "features": info.feature_names,
+        "task": info.task,
+        "task_reason": info.task_reason,
+        "missing": config.data.missing,
+        "fill": info.fill,
+        "vocab": info.vocab,
+        "inputs": inputs_of(info.feature_names, info.input_shape, info.vocab),
+        "target_scale": target.record(config, info),
     }

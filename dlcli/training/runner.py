@@ -74,6 +74,8 @@ def _open(plan: Plan, scratch: str | None) -> Run:
         current.write_json(store.LABELS, plan.dataset.info.classes)
     current.write_json(store.ENVIRONMENT, plan.environment())
     current.begin(config.name, config.training.epochs, score_test=plan.score_test)
+    if plan.dataset.info.fold is not None:
+        current.record(fold={k: plan.dataset.info.fold[k] for k in ("index", "of")})
     return current
 
 
@@ -154,7 +156,7 @@ def _fit_score_save(current: Run, plan: Plan, attached: Observers) -> dict:
     current.complete(weights_sha256=weights_sha256(net), timings={**timer.times, "total": timer.total()})
     checkpoints.clear(current.path)
     if config.training.plots:
-        _plots(current, timer)
+        write_plots(current, timer)
     return metrics
 
 
@@ -198,7 +200,7 @@ def summary(exc: BaseException) -> str:
     return lines[0][:300]
 
 
-def _plots(current: Run, timer) -> None:
+def write_plots(current: Run, timer) -> None:
     """plots/ for a complete run; a plotting failure is a warning, the run stays complete."""
     from dlcli import report
 
