@@ -59,6 +59,11 @@ def own_test_split(run: SavedRun, config, *, holes: bool = False):
     Returns a function that gives (features, labels): a streamed split builds its tf.data pipeline then.
     With ``holes``, an in-memory split's numeric holes stay NaN (raw rows, as a file to predict has them).
     """
+    return own_data(run, config, holes=holes).test
+
+
+def own_data(run: SavedRun, config, *, holes: bool = False):
+    """The data of ``config`` split with the run's seed (``own_test_split``'s), checked against the run."""
     dataset = load_data(config, test_holes=holes)
     changed = fingerprint.changes(run.data_facts, dataset.info.fingerprint)
     if changed:
@@ -67,7 +72,7 @@ def own_test_split(run: SavedRun, config, *, holes: bool = False):
         raise DataError(
             f"the data's classes {dataset.info.classes[:10]} differ from the run's labels.json {run.labels[:10]}"
         )
-    return dataset.test
+    return dataset
 
 
 def _whole_file(run: SavedRun, data_arg: str):

@@ -65,18 +65,21 @@ def write_html(run_dir: str | Path, output: str | Path | None = None, *, device:
 def predictions_on_test_split(run: SavedRun, device: str = "auto") -> dict:
     """{"y": targets, "outputs": raw model outputs} on the rebuilt test split, or {"missing": why not}."""
     from dlcli.device import prepare_environment
-    from dlcli.evaluate import _data_still_there, own_test_split
+    from dlcli.evaluate import _data_still_there, own_data
     from dlcli.predict import Predictor
 
     prepare_environment(device)
     try:
         _data_still_there(run)
-        x, y = own_test_split(run, run.config.config)()
+        dataset = own_data(run, run.config.config)
     except DataError as exc:
         return {"missing": str(exc)}
-    if hasattr(x, "element_spec"):
+    if dataset.streamed:
         return {"missing": "the test split is streamed from files; its prediction plots are not drawn"}
-    return {"y": np.asarray(y).reshape(-1), "outputs": Predictor(run, device).outputs(x)}
+    x, y = dataset.test()
+    predictor = Predictor(run, device)
+    outputs = predictor.outputs(x)
+    return {"y": np.asarray(y).reshape(-1), "outputs": outputs, "dataset": dataset, "predictor": predictor}
 
 
 def render(run: SavedRun, predicted: dict) -> str:
@@ -90,6 +93,7 @@ def render(run: SavedRun, predicted: dict) -> str:
         section("Config", f"<pre>{escape(_text(run.path / store.CONFIG))}</pre>"),
         _data(run, metrics, predicted, plt),
         _metrics(metrics),
+        *_standing(run, predicted, plt),
         section(
             "Learning curves",
             _image(plt, plots._curves(plt, history, run.path.name), "learning curves")
@@ -208,6 +212,56 @@ def _features(facts: dict) -> str:
 def _metrics(metrics: dict) -> str:
     scalars = {k: f"{v:.6g}" for k, v in metrics.items() if isinstance(v, (int, float))}
     return section("Test metrics", table(scalars, header=("metric", "value")) if scalars else note("none"))
+
+
+def _standing(run: SavedRun, predicted: dict, plt) -> list[str]:
+    """Where the model stands: against gradient boosting on the same rows, and what each feature is worth to it."""
+    from dlcli import report_baseline
+
+    if "y" not in predicted:
+        missing = note(predicted["missing"])
+        return [section("Against gradient boosting (test split)", missing),
+                section("Permutation feature importance (test split)", missing)]  # fmt: skip
+    found = report_baseline.yardsticks(run, predicted["dataset"], predicted["outputs"], predicted["predictor"])
+    return [_against(found["baseline"]), _importance(found["importance"], plt)]
+
+
+def _against(found: dict) -> str:
+    title = "Against gradient boosting (test split)"
+    if "missing" in found:
+        return section(title, note(found["missing"]))
+    rows = "".join(
+        f"<tr><td>{escape(name)}</td><td class=n>{value:.4f}</td><td class=n>{found['baseline'][name]:.4f}</td>"
+        f"<td class=n>{value - found['baseline'][name]:+.4f}</td></tr>"
+        for name, value in found["network"].items()
+    )
+    said = (
+        f"<p>{escape(found['model'])}, fitted on the run's {found['train_rows']} training rows in "
+        f"{found['seconds']} s and scored on the same {found['test_rows']} test rows as this network"
+        f"{' (mae and rmse: lower is better)' if 'mae' in found['network'] else ''}.</p>"
+    )
+    head = "<tr><th>metric</th><th>this network</th><th>gradient boosting</th><th>difference</th></tr>"
+    return section(title, said + f"<table>{head}{rows}</table>")
+
+
+def _importance(found: dict, plt) -> str:
+    title = "Permutation feature importance (test split)"
+    if "missing" in found:
+        return section(title, note(found["missing"]))
+    shown = found["features"][:20]
+    said = (
+        f"<p>The drop in test {found['metric']} when one column's values are shuffled among the test rows "
+        f"(mean and std over {found['repeats']} shuffles); the first {len(shown)} of {len(found['features'])}."
+        "</p>"
+    )
+    rows = "".join(
+        f"<tr><td>{escape(f['feature'])}</td><td class=n>{f['drop']:+.4f}</td><td class=n>{f['std']:.4f}</td></tr>"
+        for f in shown
+    )
+    figure = figures.importance_figure(plt, [f["feature"] for f in shown], [f["drop"] for f in shown],
+                                       [f["std"] for f in shown], found["metric"])  # fmt: skip
+    head = f"<tr><th>feature</th><th>drop in {escape(found['metric'])}</th><th>std</th></tr>"
+    return section(title, said + _image(plt, figure, "permutation importance") + f"<table>{head}{rows}</table>")
 
 
 def _outcomes(run: SavedRun, metrics: dict, predicted: dict, plt) -> str:

@@ -126,3 +126,15 @@ def distribution_figure(plt, values, title: str):
     ax.grid(alpha=0.3)
     figure.tight_layout()
     return figure
+
+
+def importance_figure(plt, names: list[str], drops: list[float], stds: list[float], metric: str):
+    """Horizontal bars of the drop in ``metric`` per shuffled feature, the largest on top."""
+    figure, axes = plt.subplots(figsize=(6.4, 0.3 * len(names) + 1.2))
+    at = np.arange(len(names))[::-1]
+    axes.barh(at, drops, xerr=stds, color="#4c72b0")
+    axes.set_yticks(at, labels=names)
+    axes.axvline(0, color="#888", linewidth=0.8)
+    axes.set_xlabel(f"drop in {metric} when shuffled")
+    figure.tight_layout()
+    return figure

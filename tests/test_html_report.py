@@ -147,7 +147,7 @@ def test_classification_page(binary_page):
     assert "<th>precision</th><th>recall</th>" in text and "loss: binary_crossentropy" in text
     assert "positive class" not in text  # only in the images
     images = _images(text)
-    assert len(images) == 4  # learning curves, confusion matrix, ROC, precision-recall
+    assert len(images) == 5  # learning curves, permutation importance, confusion matrix, ROC, precision-recall
     assert all(png.startswith(PNG_SIGNATURE) for png in images)
     _self_contained(text)
     assert "tensorflow" in text and "steps_per_execution" in text
@@ -159,8 +159,74 @@ def test_regression_page(regression_page):
         assert f'<section id="{section}">' in text, section
     assert "Target distribution" in text and "training std" in text and "bmi: numeric" in text
     assert "confusion" not in text and 'id="roc"' not in text
-    assert len(_images(text)) == 3  # learning curves, target distribution, residuals
+    assert len(_images(text)) == 4  # learning curves, target distribution, permutation importance, residuals
     _self_contained(text)
+
+
+def _table(text: str, title: str) -> list[list[str]]:
+    """The rows of the first table after ``title``, as cell texts."""
+    body = text[text.index(title) :]
+    body = body[: body.index("</table>")]
+    return [re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row) for row in body.split("<tr>")[1:]]
+
+
+def test_the_page_sets_the_network_beside_gradient_boosting_on_the_same_rows(binary_page, binary_run):
+    """The network's column is the run's own test metrics; gradient boosting's is scikit-learn's model fitted here
+    on the same training split (rebuilt as evaluate rebuilds it) and scored on the same rows."""
+    import json
+
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from dlcli.data.load import load
+    from dlcli.runs.saved import open_run
+
+    text = binary_page.read_text()
+    rows = {row[0]: row[1:] for row in _table(text, "Against gradient boosting")[1:]}
+    assert list(rows) == ["accuracy", "macro_f1", "roc_auc"]
+    metrics = json.loads((binary_run / "metrics.json").read_text())
+    assert float(rows["accuracy"][0]) == pytest.approx(metrics["accuracy"], abs=5e-5)
+    data = load(open_run(binary_run).config.config)
+    model = HistGradientBoostingClassifier(random_state=0).fit(data.x_train, data.y_train)
+    assert float(rows["accuracy"][1]) == pytest.approx(model.score(data.x_test, data.y_test), abs=5e-5)
+    assert float(rows["accuracy"][2]) == pytest.approx(
+        float(rows["accuracy"][0]) - float(rows["accuracy"][1]), abs=2e-4
+    )
+    assert f"on the run's {len(data.y_train)} training rows" in text
+
+
+def test_permutation_importance_ranks_the_column_the_target_follows_first(tmp_path):
+    """y follows 'signal' alone; 'noise' and the category 'shade' carry nothing, so shuffling them costs little."""
+    rng = np.random.default_rng(0)
+    n = 400
+    signal, noise = rng.normal(size=n), rng.normal(size=n)
+    shade = rng.choice(["red", "green", "blue"], size=n)
+    lines = ["noise,shade,signal,y"] + [f"{a:.4f},{c},{b:.4f},{'up' if b > 0 else 'down'}" for a, c, b in
+                                        zip(noise, shade, signal, strict=True)]  # fmt: skip
+    (tmp_path / "t.csv").write_text("\n".join(lines) + "\n")
+    (tmp_path / "c.yaml").write_text(
+        "data: {path: t.csv, target: y}\nmodel: {layers: [{units: 16, activation: relu}]}\n"
+        "training: {epochs: 30, plots: false}\n"
+    )
+    run, _ = train_json(tmp_path / "runs", tmp_path / "c.yaml")
+    assert invoke("report", run, "--html").exit_code == 0
+    rows = _table((run / "report.html").read_text(), "Permutation feature importance")[1:]
+    assert [r[0] for r in rows][0] == "signal" and sorted(r[0] for r in rows) == ["noise", "shade", "signal"]
+    drops = {r[0]: float(r[1]) for r in rows}
+    assert drops["signal"] > 0.2 and abs(drops["noise"]) < 0.05 and abs(drops["shade"]) < 0.05
+    text = (run / "report.html").read_text()
+    assert "native categories" in text  # 'shade' went into gradient boosting as a category
+
+
+def test_data_too_large_for_a_baseline_says_so(binary_run, monkeypatch, tmp_path):
+    from dlcli import report_baseline
+
+    monkeypatch.setattr(report_baseline, "MAX_CELLS", 100)
+    monkeypatch.setattr(report_baseline, "MAX_FEATURES", 3)
+    page = tmp_path / "p.html"
+    assert invoke("report", binary_run, "--html", "-o", page).exit_code == 0
+    text = page.read_text()
+    assert "training cells; a baseline for data this large is left out of the report" in text
+    assert "30 feature columns; permutation importance is shown for at most 3" in text
 
 
 def test_a_run_whose_data_is_gone_still_gets_a_page_that_says_so(binary_run):
