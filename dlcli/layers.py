@@ -151,3 +151,116 @@ class PeriodicEmbedding(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "frequencies": self.frequencies, "dim": self.dim, "sigma": self.sigma,
                 "lite": self.lite, "seed": self.seed}  # fmt: skip
+
+
+@keras.saving.register_keras_serializable(package="dlcli")
+class EnsembleInput(keras.layers.Layer):
+    """TabM-mini's entry (Gorishniy et al. 2024): each row copied for ``members`` ensemble members, member i's copy
+    multiplied by its own adapter ``r_i`` (initially random signs), so the shared layers after it see k views of
+    the row. Input (batch, n); output (batch, members, n)."""
+
+    def __init__(self, members: int = 8, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.members, self.seed = int(members), seed
+
+    def build(self, input_shape):
+        signs = keras.initializers.RandomUniform(-1.0, 1.0, seed=self.seed)
+        self.adapter = self.add_weight(name="adapter", shape=(self.members, int(input_shape[-1])), initializer=signs)
+        self.adapter.assign(keras.ops.sign(self.adapter) + keras.ops.cast(self.adapter == 0, self.adapter.dtype))
+
+    def call(self, x):
+        return keras.ops.expand_dims(x, 1) * self.adapter
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.members, input_shape[-1])
+
+    def get_config(self):
+        return {**super().get_config(), "members": self.members, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="dlcli")
+class MemberDense(keras.layers.Layer):
+    """One dense output layer per ensemble member: (batch, members, n) -> (batch, members, units)."""
+
+    def __init__(self, units: int, activation=None, **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.activation = int(units), keras.activations.get(activation)
+
+    def build(self, input_shape):
+        members, n = int(input_shape[1]), int(input_shape[-1])
+        self.kernel = self.add_weight(name="kernel", shape=(members, n, self.units), initializer="glorot_uniform")
+        self.bias = self.add_weight(name="bias", shape=(members, self.units), initializer="zeros")
+
+    def call(self, x):
+        return self.activation(keras.ops.einsum("bkn,knu->bku", x, self.kernel) + self.bias)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.units)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "activation": keras.activations.serialize(self.activation)}
+
+
+@keras.saving.register_keras_serializable(package="dlcli")
+class MemberMean(keras.layers.Layer):
+    """The ensemble's prediction: the mean of its members' outputs. (batch, members, units) -> (batch, units)."""
+
+    def call(self, x):
+        return keras.ops.mean(x, axis=1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], *input_shape[2:])
+
+
+@keras.saving.register_keras_serializable(package="dlcli")
+class MemberLoss(keras.losses.Loss):
+    """``loss`` of every ensemble member on its own prediction, averaged over the members (each member trains
+    as its own network would; TabM). y_pred (batch, members, ...), y_true as the plain loss takes it."""
+
+    def __init__(self, loss, name: str | None = None, reduction="sum_over_batch_size", dtype=None):
+        self.inner = keras.losses.get(loss)
+        super().__init__(name=name or _name_of(self.inner), reduction=reduction, dtype=dtype)
+
+    def call(self, y_true, y_pred):
+        ops = keras.ops
+        members = ops.shape(y_pred)[1]
+        truth = ops.expand_dims(y_true, 1)
+        truth = ops.broadcast_to(truth, (ops.shape(truth)[0], members, *ops.shape(truth)[2:]))
+        flat_true = ops.reshape(truth, (-1, *ops.shape(truth)[2:]))
+        flat_pred = ops.reshape(y_pred, (-1, *ops.shape(y_pred)[2:]))
+        if len(flat_pred.shape) == len(flat_true.shape) + 1 and flat_pred.shape[-1] == 1:
+            flat_true = ops.expand_dims(flat_true, -1)  # (n,) labels against (n, 1) outputs: one value per row
+        inner = self.inner.call if isinstance(self.inner, keras.losses.Loss) else self.inner
+        per = inner(flat_true, flat_pred)
+        return ops.mean(ops.reshape(per, (ops.shape(y_pred)[0], members)), axis=1)
+
+    def get_config(self):
+        return {**super().get_config(), "loss": keras.losses.serialize(self.inner)}
+
+
+@keras.saving.register_keras_serializable(package="dlcli")
+class MemberMetric(keras.metrics.Metric):
+    """``metric`` of the ensemble's prediction (the members' mean), under the metric's own name."""
+
+    def __init__(self, metric, name: str | None = None, dtype=None):
+        inner = keras.metrics.get(metric)
+        if not isinstance(inner, keras.metrics.Metric):
+            inner = keras.metrics.MeanMetricWrapper(inner, name=getattr(inner, "__name__", "metric"))
+        super().__init__(name=name or inner.name, dtype=dtype)
+        self.inner = inner
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        return self.inner.update_state(y_true, keras.ops.mean(y_pred, axis=1), sample_weight=sample_weight)
+
+    def result(self):
+        return self.inner.result()
+
+    def reset_state(self):
+        self.inner.reset_state()
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype, "metric": keras.metrics.serialize(self.inner)}
+
+
+def _name_of(loss) -> str:
+    return getattr(loss, "name", None) or getattr(loss, "__name__", "loss")

@@ -139,7 +139,7 @@ def built_table(config_path: Path, overrides=()) -> tuple[list[tuple[str, ...]],
         if kind == "InputLayer":
             continue
         detail = kind
-        if kind in ("Dense", "Activation"):
+        if kind in ("Dense", "Activation", "MemberDense"):
             detail += f" ({layer.activation.__name__})"
         if kind == "Dropout":
             detail += f" ({layer.rate:g})"

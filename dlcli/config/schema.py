@@ -131,14 +131,25 @@ class NumericEmbeddingConfig(Strict):
         return value
 
 
+class EnsembleConfig(Strict):
+    """A parameter-efficient ensemble (TabM-mini, Gorishniy et al. 2024): the hidden layers shared by every member,
+    a per-member multiplicative adapter before them and a per-member output layer; each member trains on its own
+    loss and the saved model predicts their mean."""
+
+    members: int = Field(8, ge=2, le=64, description="Ensemble members (k).")
+
+
 class ModelConfig(Strict):
     layers: list[LayerConfig] = Field(default_factory=_default_layers, description="Hidden layers, in order.")
     output: OutputField = Field("auto", description="auto, or {units, activation}.")
     numeric_embedding: NumericEmbeddingConfig | None = Field(
         None, description="Embed each numeric feature before the layers: {type: periodic, frequencies, dim, sigma}."
     )
+    ensemble: EnsembleConfig | None = Field(
+        None, description="k members sharing the hidden layers, each with its own adapter and output: {members: 8}."
+    )
 
-    @field_validator("numeric_embedding", mode="before")
+    @field_validator("numeric_embedding", "ensemble", mode="before")
     @classmethod
     def _embedding_shorthand(cls, value):
         return {} if value is True else (None if value is False else value)

@@ -63,6 +63,14 @@ def _layer(keras, spec, config, statistics: Statistics):
         return PeriodicEmbedding(plr.frequencies, plr.dim, plr.sigma, plr.lite, seed=config.seed, name=spec.name)
     if spec.kind == "dropout":
         return keras.layers.Dropout(spec.rate, seed=config.seed, name=spec.name)
+    if spec.kind == "ensemble_input":
+        from dlcli.layers import EnsembleInput
+
+        return EnsembleInput(spec.units, seed=config.seed, name=spec.name)
+    if spec.kind == "member_dense":
+        from dlcli.layers import MemberDense
+
+        return MemberDense(spec.units, activation=spec.activation, name=spec.name, dtype="float32")
     if spec.kind == "batch_norm":
         return keras.layers.BatchNormalization(name=spec.name)
     if spec.kind == "activation":
@@ -107,6 +115,17 @@ def _functional(keras, config, shape: tuple[int, ...], statistics: Statistics, s
         else:
             hidden = _layer(keras, spec, config, statistics)(hidden)
     return keras.Model(inputs=inputs, outputs=hidden, name=_name(config))
+
+
+def averaged(model):
+    """The model that predicts for one whose output is an ensemble's members' (``model.ensemble``): their mean,
+    through the same layers."""
+    import keras
+
+    from dlcli.layers import MemberMean
+
+    inputs = model.inputs[0] if isinstance(model, keras.Sequential) else model.input
+    return keras.Model(inputs, MemberMean(name="member_mean", dtype="float32")(model.outputs[0]), name=model.name)
 
 
 def spec_has_embedding(specs, column: str) -> bool:

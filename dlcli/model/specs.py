@@ -19,7 +19,7 @@ TARGET_SCALE = "target_scale"  # the layer that scales a standardized regression
 @dataclass(frozen=True)
 class LayerSpec:
     kind: str  # flatten | rescaling | normalization | smooth_clip | lookup | embedding | concatenate | dense
-    # | batch_norm | activation | dropout | target_scale
+    # | batch_norm | activation | dropout | target_scale | ensemble_input | member_dense
     name: str
     output_shape: tuple
     params: int = 0
@@ -48,6 +48,8 @@ class LayerSpec:
             "activation": "Activation",
             "dropout": "Dropout",
             "target_scale": "Rescaling",
+            "ensemble_input": "EnsembleInput",
+            "member_dense": "MemberDense",
         }[self.kind]
 
 
@@ -90,6 +92,11 @@ def layers(
             width += buckets
     if vocab_sizes:
         specs.append(LayerSpec("concatenate", "concat", (None, width)))
+    ensemble = config.model.ensemble
+    members = ensemble.members if ensemble is not None else None
+    if members:  # every row becomes k rows, one per member, each through its own adapter
+        specs.append(LayerSpec("ensemble_input", "members", (None, members, width), members * width, units=members))
+    many = (members,) if members else ()
     for i, layer in enumerate(config.model.layers, start=1):
         reg = layer.kernel_regularizer
         norm = layer.batch_norm  # Dense without bias -> BatchNormalization (its beta is the bias) -> activation
@@ -97,7 +104,7 @@ def layers(
             LayerSpec(
                 "dense",
                 f"hidden_{i}",
-                (None, layer.units),
+                (None, *many, layer.units),
                 width * layer.units + (0 if norm else layer.units),
                 layer.units,
                 "linear" if norm else (layer.activation or "linear"),
@@ -108,19 +115,21 @@ def layers(
         )
         if norm:
             # gamma and beta train; the moving mean and variance do not (Keras counts all four)
-            specs.append(LayerSpec("batch_norm", f"batch_norm_{i}", (None, layer.units), 4 * layer.units))
+            specs.append(LayerSpec("batch_norm", f"batch_norm_{i}", (None, *many, layer.units), 4 * layer.units))
             specs.append(
-                LayerSpec("activation", f"activation_{i}", (None, layer.units), activation=layer.activation or "linear")
+                LayerSpec(
+                    "activation", f"activation_{i}", (None, *many, layer.units), activation=layer.activation or "linear"
+                )
             )
         width = layer.units
         if layer.dropout:
-            specs.append(LayerSpec("dropout", f"dropout_{i}", (None, width), rate=layer.dropout))
+            specs.append(LayerSpec("dropout", f"dropout_{i}", (None, *many, width), rate=layer.dropout))
     out = config.output
-    specs.append(
-        LayerSpec("dense", "output", (None, out.units), width * out.units + out.units, out.units, out.activation)
-    )
+    kind, weights = ("member_dense", members * (width * out.units + out.units)) if members else ("dense", None)
+    weights = weights if weights is not None else width * out.units + out.units
+    specs.append(LayerSpec(kind, "output", (None, *many, out.units), weights, out.units, out.activation))
     if config.scales_target:  # the output times the training targets' std, plus their mean: the user's units
-        specs.append(LayerSpec("target_scale", TARGET_SCALE, (None, out.units)))
+        specs.append(LayerSpec("target_scale", TARGET_SCALE, (None, *many, out.units)))
     return specs
 
 

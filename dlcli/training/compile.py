@@ -121,6 +121,25 @@ class Objectives:
     metrics: list  # Keras metric objects or functions, for the model that trains
     optimizer: object  # with its schedule over the run's steps
     class_weight: dict[int, float] | None = None
+    members: int | None = None  # model.ensemble: the model that trains outputs (batch, members, units)
+
+    @property
+    def training_loss(self):
+        """The loss the model that trains is compiled with: each ensemble member's, averaged (``members``)."""
+        if not self.members:
+            return self.loss
+        from dlcli.layers import MemberLoss
+
+        return MemberLoss(self.loss)
+
+    def training_metrics(self, metrics: list | None = None) -> list:
+        """``metrics`` (the run's) for the model that trains: of the members' mean prediction (``members``)."""
+        metrics = self.metrics if metrics is None else metrics
+        if not self.members:
+            return metrics
+        from dlcli.layers import MemberMetric
+
+        return [MemberMetric(m) for m in metrics]
 
     def fresh_metrics(self) -> list:
         """The same metrics as new objects with no state, for another model (metric objects belong to one)."""
@@ -132,9 +151,10 @@ class Objectives:
         """The loss without reduction (one value per sample), for a loop that averages over a global batch."""
         import keras
 
-        if not isinstance(self.loss, keras.losses.Loss):
-            return self.loss  # a loss function returns one value per sample already
-        unreduced = copy.copy(self.loss)
+        loss = self.training_loss
+        if not isinstance(loss, keras.losses.Loss):
+            return loss  # a loss function returns one value per sample already
+        unreduced = copy.copy(loss)
         unreduced.reduction = None
         return unreduced
 
@@ -149,6 +169,7 @@ def objectives(
         metrics=make_metrics(config),
         optimizer=optimizer if optimizer is not None else make_optimizer(config, steps_per_epoch),
         class_weight=class_weights(config, classes, y_train) if config.training.class_weight is not None else None,
+        members=config.model.ensemble.members if config.model.ensemble is not None else None,
     )
 
 
@@ -167,8 +188,8 @@ def compile_model(
     keras_steps = execution.steps_per_execution if execution is not None and not ours else 1
     model.compile(
         optimizer=optimizer if optimizer is not None else objectives.optimizer,
-        loss=objectives.loss,
-        metrics=metrics if metrics is not None else objectives.metrics,
+        loss=objectives.training_loss,
+        metrics=objectives.training_metrics(metrics),
         steps_per_execution=keras_steps,
         jit_compile="auto" if ours else (execution.jit_compile if execution is not None else False),
     )

@@ -27,6 +27,7 @@ import csv
 import io
 import logging
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -259,7 +260,8 @@ class _Parent:
 
         with precision(self.resolved.training.mixed_precision):
             ensemble = average(networks, self.resolved.name.replace(".", "_"))
-            compile_model(ensemble, make_objectives(self.resolved, 1, classes=self.dataset.info.classes))
+            made = make_objectives(self.resolved, 1, classes=self.dataset.info.classes)
+            compile_model(ensemble, replace(made, members=None))  # each fold's saved model averages its members
         return ensemble
 
     def _saved(self, ensemble):

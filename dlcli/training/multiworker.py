@@ -37,7 +37,7 @@ def fit(model, dataset, config, strategy, objectives, *, callbacks, initial_epoc
     if class_weight:
         weights = tf.constant([class_weight[i] for i in range(len(class_weight))], tf.float32)
     with strategy.scope():
-        tracked = [keras.metrics.Mean(name="loss"), *_metric_objects(keras, objectives.metrics)]
+        tracked = [keras.metrics.Mean(name="loss"), *_metric_objects(keras, objectives.training_metrics())]
 
     def step(x, y):
         with tf.GradientTape() as tape:

@@ -119,6 +119,7 @@ def _fit_score_save(current: Run, plan: Plan, attached: Observers) -> dict:
             from dlcli.training import multiworker
 
             net = multiworker.local_copy(net, config, plan.objectives)
+        net = _predicting(net, plan)
         with timer("evaluate"):
             if plan.score_test:
                 metrics = score(net, *dataset.test(), config, dataset.info.classes)
@@ -158,6 +159,20 @@ def _fit_score_save(current: Run, plan: Plan, attached: Observers) -> dict:
     if config.training.plots:
         write_plots(current, timer)
     return metrics
+
+
+def _predicting(net, plan: Plan):
+    """``net`` as it predicts: an ensemble's members averaged (``model.ensemble``), compiled with the run's own
+    loss and metrics; any other model as it is."""
+    if not plan.objectives.members:
+        return net
+    from dlcli.model.build import averaged, precision
+    from dlcli.training.compile import compile_like
+
+    with precision(plan.config.training.mixed_precision):
+        model = averaged(net)
+        compile_like(model, net, plan.objectives)
+    return model
 
 
 def _saved_model(net, plan: Plan):
