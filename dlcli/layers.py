@@ -264,3 +264,32 @@ class MemberMetric(keras.metrics.Metric):
 
 def _name_of(loss) -> str:
     return getattr(loss, "name", None) or getattr(loss, "__name__", "loss")
+
+
+@keras.saving.register_keras_serializable(package="dlcli")
+class QuantileNormal(keras.layers.Layer):
+    """Each number mapped to a standard normal score through its feature's training quantiles, piecewise linearly
+    (``data.numeric: quantile``): below the first knot the first score, above the last the last.
+    ``knots`` and ``scores`` are (features, k), each row increasing."""
+
+    def __init__(self, knots, scores, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        self.knots = [[float(v) for v in row] for row in knots]
+        self.scores = [[float(v) for v in row] for row in scores]
+
+    def call(self, x):
+        ops = keras.ops
+        knots = ops.convert_to_tensor(self.knots, dtype=x.dtype)  # (n, k)
+        scores = ops.convert_to_tensor(self.scores, dtype=x.dtype)
+        widths = knots[:, 1:] - knots[:, :-1]
+        flat = ops.cast(widths > 0, x.dtype)
+        slopes = (scores[:, 1:] - scores[:, :-1]) / ops.where(widths > 0, widths, ops.ones_like(widths)) * flat
+        along = ops.minimum(ops.maximum(ops.expand_dims(x, -1) - knots[:, :-1], 0.0), widths)  # (batch, n, k-1)
+        return scores[:, 0] + ops.sum(along * slopes, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "knots": self.knots, "scores": self.scores}

@@ -93,26 +93,73 @@ def test_numeric_auto_settles_to_standard_for_an_explicit_network(tmp_path, writ
     assert checked.exit_code == 0 and "SmoothClip" not in checked.stdout
 
 
-def test_robust_scaling_of_a_streamed_file_is_a_located_error(tmp_path, write):
+@pytest.mark.parametrize("kind", ["robust", "quantile"])
+def test_robust_scaling_of_a_streamed_file_is_a_located_error(tmp_path, write, kind):
     table(tmp_path / "t.csv")
-    config = write("c.yaml", "data: {path: t.csv, target: label, numeric: robust, streaming: true}\n")
+    config = write("c.yaml", f"data: {{path: t.csv, target: label, numeric: {kind}, streaming: true}}\n")
     for command in ("validate", "train"):
         result = invoke(command, config, *(["--output-dir", tmp_path / "runs"] if command == "train" else []))
         assert result.exit_code == 2, result.output
         (line,) = result.stderr.strip().splitlines()
-        assert line.startswith(f"{config}:1:") and "data.numeric: robust scaling needs the training split's" in line
+        assert line.startswith(f"{config}:1:") and f"data.numeric: {kind} scaling needs the training split's" in line
 
 
 @pytest.mark.slow  # multi-process: each export is checked in a fresh process
-@pytest.mark.parametrize("fmt", ["savedmodel", "onnx"])
-def test_a_robust_model_exports_and_matches_predict(tmp_path, write, fmt):
+@pytest.mark.parametrize(("fmt", "kind"), [("savedmodel", "robust"), ("onnx", "robust"), ("onnx", "quantile"),
+                                           ("litert", "quantile")])  # fmt: skip
+def test_a_robust_model_exports_and_matches_predict(tmp_path, write, fmt, kind):
     table(tmp_path / "t.csv")
     config = write(
-        "c.yaml", "data: {path: t.csv, target: label, numeric: robust}\ntraining: {epochs: 2, plots: false}\n"
+        "c.yaml", f"data: {{path: t.csv, target: label, numeric: {kind}}}\ntraining: {{epochs: 2, plots: false}}\n"
     )
     run, _ = train_json(tmp_path / "runs", config)
     result = invoke("export", run, "--format", fmt, "-o", tmp_path / "out")
     assert result.exit_code == 0, result.output
+
+
+# -- the quantile transform -----------------------------------------------------------------------------------
+
+
+def test_quantile_scores_follow_scikit_learns_quantile_transformer_inside_the_tails():
+    from sklearn.preprocessing import QuantileTransformer
+
+    from dlcli.data.statistics import quantile_stats
+    from dlcli.layers import QuantileNormal
+
+    rng = np.random.default_rng(0)
+    x = np.stack([rng.lognormal(size=3000), rng.normal(5, 2, size=3000)], axis=1).astype("float32")
+    knots, scores = quantile_stats(x, None)
+    assert knots.shape == scores.shape == (2, 100)  # rows // 30 knots
+    ours = np.asarray(QuantileNormal(knots.tolist(), scores.tolist())(x))
+    theirs = QuantileTransformer(n_quantiles=100, output_distribution="normal").fit(x).transform(x)
+    inside = (np.abs(theirs) < 2).all(axis=1)  # scikit-learn pins its extremes to +-5.2
+    np.testing.assert_allclose(ours[inside], theirs[inside], atol=0.02)  # it averages two interpolations
+    assert (np.diff(ours[np.argsort(x[:, 0]), 0]) >= -1e-6).all()  # monotone
+    assert abs(float(np.median(ours[:, 1]))) < 0.02 and 0.9 < float(ours[:, 1].std()) < 1.1
+
+
+def test_quantile_ties_and_constants_keep_their_order_and_scale():
+    from dlcli.data.statistics import quantile_stats
+    from dlcli.layers import QuantileNormal
+
+    x = np.array([[0.0, 7.0]] * 80 + [[1.0, 7.0]] * 15 + [[2.0, 7.0]] * 5, dtype="float32")
+    knots, scores = quantile_stats(x, None)
+    out = np.asarray(QuantileNormal(knots.tolist(), scores.tolist())(np.array([[0, 7], [1, 7], [2, 7], [9, 7]],
+                                                                              dtype="float32")))  # fmt: skip
+    assert out[0, 0] < out[1, 0] < out[2, 0] == out[3, 0]  # three values, in order; beyond the last is the last
+    assert np.isfinite(out).all() and (out[:, 1] == 0).all()  # a constant feature is 0
+
+
+def test_a_quantile_run_validates_to_its_model_and_predicts(tmp_path, write):
+    table(tmp_path / "t.csv")
+    config = write(
+        "c.yaml", "data: {path: t.csv, target: label, numeric: quantile}\ntraining: {epochs: 2, plots: false}\n"
+    )
+    checked = invoke("validate", config)
+    assert checked.exit_code == 0, checked.output
+    assert "QuantileNormal" in checked.stdout and "Normalization" not in checked.stdout
+    run, _ = train_json(tmp_path / "runs", config)
+    assert invoke("predict", run, tmp_path / "t.csv").exit_code == 0
 
 
 # -- periodic embeddings (PLR) ---------------------------------------------------------------------------------

@@ -24,11 +24,12 @@ class SourceConfig(Strict):
     test_split: float = Field(0.2, gt=0, lt=1, description="Fraction held out for the test metrics.")
     validation_split: float = Field(0.1, ge=0, lt=1, description="Fraction of the rest used for validation.")
     normalize: bool = Field(True, description="Scale numeric inputs with a layer saved inside the model.")
-    numeric: Literal["auto", "standard", "robust"] = Field(
+    numeric: Literal["auto", "standard", "robust", "quantile"] = Field(
         "auto",
-        description="How normalize scales numbers: standard ((x - mean) / std) or robust ((x - median) / "
-        "interquartile range, then smoothly clipped to about [-3, 3], as RealMLP does); auto: robust for the "
-        "recommended network on an in-memory table, else standard.",
+        description="How normalize scales numbers: standard ((x - mean) / std), robust ((x - median) / "
+        "interquartile range, then smoothly clipped to about [-3, 3], as RealMLP does) or quantile (each number's "
+        "training-split quantile mapped to the normal distribution's, as Gorishniy et al. 2021 do); auto: robust "
+        "for the recommended network on an in-memory table, else standard.",
     )
     scale: float | None = Field(
         None, gt=0, description="Multiply inputs by this first (e.g. 0.00392156862745098 = 1/255)."

@@ -26,13 +26,16 @@ class Statistics:
     fill: list[float] | None = None  # per numeric feature, for holes (data.missing: mean | median | zero)
     vocab: dict[str, list[str]] = field(default_factory=dict)  # categorical column -> categories, in index order
     target: tuple[float, float] | None = None  # (mean, std) of the target when it is scaled (data.scale_target)
+    quantiles: tuple[np.ndarray, np.ndarray] | None = None  # (knots, normal scores), each (inputs, k): quantile
 
 
 def of(dataset, config) -> Statistics:
     """The statistics of ``dataset``'s training split that ``config`` (resolved) asks the model to hold."""
     info = dataset.info
-    normalization = None
-    if config.data.normalize:
+    normalization = quantiles = None
+    if config.data.normalize and config.data.numeric == "quantile" and not dataset.streamed:
+        quantiles = quantile_stats(dataset.x_train, config.data.scale)
+    elif config.data.normalize:
         if dataset.streamed:  # the pass over the file found the raw values' moments; Rescaling runs first
             scale = config.data.scale
             mean, var = dataset.mean, dataset.var
@@ -42,7 +45,7 @@ def of(dataset, config) -> Statistics:
         else:
             normalization = normalization_stats(dataset.x_train, config.data.scale)
     target = info.target_stats if config.scales_target else None
-    return Statistics(normalization, info.fill, info.vocab, target)
+    return Statistics(normalization, info.fill, info.vocab, target, quantiles)
 
 
 def robust_stats(x_train: np.ndarray, scale: float | None) -> tuple[np.ndarray, np.ndarray]:
@@ -85,3 +88,35 @@ def normalization_stats(x_train: np.ndarray, scale: float | None) -> tuple[np.nd
         mean, var = mean * scale, var * scale**2
     var[var <= 1e-12] = 1.0
     return mean, var
+
+
+def quantile_stats(x_train: np.ndarray, scale: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """Per feature, knots (the training split's quantiles) and the standard normal's quantiles at the same
+    probabilities, for a layer that maps a number to N(0, 1) piecewise linearly (Gorishniy et al. 2021's
+    quantile transform, as scikit-learn's ``QuantileTransformer(output_distribution="normal")``).
+
+    ``max(min(rows // 30, 256), 10)`` quantiles; a value held by many rows (a tie) gets one knot at its mean
+    probability. Every feature gets the same number of knots, the last repeated (a flat end).
+    """
+    from scipy.special import ndtri
+
+    flat = numeric(x_train)
+    flat = flat.reshape(len(flat), -1).astype(np.float64)
+    if scale is not None:
+        flat = flat * scale
+    k = max(min(len(flat) // 30, 256), 10)
+    probabilities = np.linspace(0.0, 1.0, k)
+    knots, scores = np.zeros((flat.shape[1], k)), np.zeros((flat.shape[1], k))
+    for j in range(flat.shape[1]):
+        column = flat[:, j][~np.isnan(flat[:, j])]
+        if not len(column):
+            continue
+        at = np.quantile(column, probabilities)
+        unique, where = np.unique(at, return_inverse=True)
+        mean_p = np.bincount(where, weights=probabilities) / np.bincount(where)
+        z = ndtri(np.clip(mean_p, 1e-7, 1 - 1e-7))
+        if len(unique) == 1:  # a constant: 0 everywhere
+            z = np.zeros(1)
+        knots[j] = np.concatenate([unique, np.full(k - len(unique), unique[-1])])
+        scores[j] = np.concatenate([z, np.full(k - len(z), z[-1])])
+    return knots, scores

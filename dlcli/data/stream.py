@@ -214,9 +214,10 @@ def scan(config) -> StreamData:
 
     data = config.data
     path = data.path
-    if data.normalize and data.numeric == "robust":
+    if data.normalize and data.numeric in ("robust", "quantile"):
         raise DataError(
-            f"{config.where(('data', 'numeric'))}: data.numeric: robust scaling needs the training split's quantiles, "
+            f"{config.where(('data', 'numeric'))}: data.numeric: {data.numeric} scaling needs the training split's "
+            "quantiles, "
             "which a streamed file does not keep; use numeric: standard, or streaming: false"
         )
     options = dialect(data)

@@ -52,6 +52,11 @@ def _layer(keras, spec, config, statistics: Statistics):
     if spec.kind == "normalization":
         mean, var = statistics.normalization
         return keras.layers.Normalization(mean=np.ravel(mean).tolist(), variance=np.ravel(var).tolist(), name=spec.name)
+    if spec.kind == "quantile":
+        from dlcli.layers import QuantileNormal
+
+        knots, scores = statistics.quantiles
+        return QuantileNormal(knots.tolist(), scores.tolist(), name=spec.name)
     if spec.kind == "smooth_clip":
         from dlcli.layers import SmoothClip
 
@@ -98,7 +103,7 @@ def _functional(keras, config, shape: tuple[int, ...], statistics: Statistics, s
     for spec in specs:
         if spec.kind == "flatten" and spec.column:  # an embedding's (1, dim) rows as (dim,)
             parts.append(_layer(keras, spec, config, statistics)(parts.pop()))
-        elif spec.kind in ("flatten", "rescaling", "normalization", "smooth_clip", "periodic"):
+        elif spec.kind in ("flatten", "rescaling", "normalization", "quantile", "smooth_clip", "periodic"):
             numeric = _layer(keras, spec, config, statistics)(numeric)
         elif spec.kind == "lookup":
             column = spec.column

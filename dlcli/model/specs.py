@@ -49,6 +49,7 @@ class LayerSpec:
             "dropout": "Dropout",
             "target_scale": "Rescaling",
             "ensemble_input": "EnsembleInput",
+            "quantile": "QuantileNormal",
             "member_dense": "MemberDense",
         }[self.kind]
 
@@ -68,7 +69,9 @@ def layers(
         specs.append(LayerSpec("flatten", "flatten", (None, width)))
     if width and config.data.scale is not None:
         specs.append(LayerSpec("rescaling", "scale", (None, width), scale=config.data.scale))
-    if width and config.data.normalize:
+    if width and config.data.normalize and config.data.numeric == "quantile":
+        specs.append(LayerSpec("quantile", "quantile", (None, width)))
+    elif width and config.data.normalize:
         specs.append(LayerSpec("normalization", "normalize", (None, width)))
         if config.data.numeric == "robust":
             specs.append(LayerSpec("smooth_clip", "clip", (None, width)))
