@@ -286,7 +286,17 @@ def test_resume_keeps_complete_folds_resumes_the_stopped_one_and_matches_an_unbr
     assert json.loads((broken / "folds/0/run.json").read_text())["status"] == "complete"
     assert json.loads((broken / "folds/1/run.json").read_text())["status"] == "interrupted"
     assert not (broken / "folds/2").exists()
-    assert f"dlcli train --resume {broken}" in result.stderr
+    assert f"dlcli train --resume {broken}" in result.stderr and result.stderr.count("--resume") == 1
+    assert "interrupted in fold 2/3" in result.stderr
+    # the data changed since: resuming would train the other folds on other rows
+    import shutil
+
+    shutil.copytree(broken, tmp_path / "copy")
+    original = (tmp_path / "t.csv").read_text()
+    (tmp_path / "t.csv").write_text(original.replace(",c0,", ",c0x,", 1))
+    refused = invoke("train", "--resume", tmp_path / "copy")
+    assert refused.exit_code == 2 and "changed since the run started" in refused.stderr
+    (tmp_path / "t.csv").write_text(original)
     first = (broken / "folds/0/model.keras").stat().st_mtime_ns
     resumed = invoke("train", "--resume", broken, "--json")
     assert resumed.exit_code == 0, resumed.output

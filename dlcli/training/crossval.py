@@ -144,22 +144,21 @@ class _Parent:
             current.write_config(self.resolved)
             if self.dataset.info.classes is not None:
                 current.write_json(store.LABELS, self.dataset.info.classes)
+            current.write_json(store.ENVIRONMENT, {"data": self._data_facts()})  # what a resume checks the data by
             current.begin(self.resolved.name, self.resolved.training.epochs, score_test=self.score_test)
             current.record(cross_validation={"folds": k})
         current.running_here()
+        fold = 0
         try:
             with _quiet():
                 for fold in range(k):
                     self._fold(fold, observers)
                 metrics = self._finish()
-        except Interrupted as exc:
-            current.interrupt(timings=self.timer.times)
-            raise Interrupted(f"{exc}; {current.path} is marked interrupted; resume with: dlcli train --resume "
-                              f"{current.path}") from None  # fmt: skip
-        except KeyboardInterrupt:
+        except (Interrupted, KeyboardInterrupt):
             current.interrupt(timings=self.timer.times)
             raise Interrupted(
-                f"interrupted; {current.path} is marked interrupted; resume with: dlcli train --resume {current.path}"
+                f"interrupted in fold {fold + 1}/{k} (its last epoch is kept in {current.path / FOLDS / str(fold)}); "
+                f"{current.path} is marked interrupted; resume with: dlcli train --resume {current.path}"
             ) from None
         except DlcliError as exc:
             current.fail(str(exc), timings=self.timer.times)
@@ -325,12 +324,20 @@ class _Parent:
 
     def _environment(self) -> dict:
         """Fold 0's environment.json (versions, devices, execution) with the whole training data's facts."""
+        first = store.read_json_if_present(self._fold_paths()[0] / store.ENVIRONMENT, {})
+        return {
+            **first,
+            "data": self._data_facts(),
+            "cross_validation": {"folds": self.cv.folds, "group": self.cv.group},
+        }
+
+    def _data_facts(self) -> dict:
+        """environment.json's ``data`` for the whole run: every training row's fills and vocabularies."""
         from dlcli.training.record import data_facts
 
-        first = store.read_json_if_present(self._fold_paths()[0] / store.ENVIRONMENT, {})
         facts = data_facts(self.resolved, self.dataset.info)
         facts["splits"] = {"train": self.dataset.rows("train"), "test": self.dataset.rows("test")}
-        return {**first, "data": facts, "cross_validation": {"folds": self.cv.folds, "group": self.cv.group}}
+        return facts
 
     def _say(self, summary: dict) -> None:
         from dlcli.text import table
