@@ -64,6 +64,7 @@ def own_test_split(run: SavedRun, config, *, holes: bool = False):
 
 def own_data(run: SavedRun, config, *, holes: bool = False):
     """The data of ``config`` split with the run's seed (``own_test_split``'s), checked against the run."""
+    holes = holes or bool(run.inputs.indicators)  # a model that flags holes must see them (it fills them itself)
     dataset = load_data(config, test_holes=holes)
     changed = fingerprint.changes(run.data_facts, dataset.info.fingerprint)
     if changed:

@@ -293,3 +293,24 @@ class QuantileNormal(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "knots": self.knots, "scores": self.scores}
+
+
+@keras.saving.register_keras_serializable(package="dlcli")
+class MissingFlags(keras.layers.Layer):
+    """1.0 where column ``columns[i]`` holds a hole (NaN), else 0.0 (``data.missing_indicators``).
+    Input (batch, n); output (batch, len(columns))."""
+
+    def __init__(self, columns, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        self.columns = [int(c) for c in columns]
+
+    def call(self, x):
+        picked = tf.gather(x, self.columns, axis=1)
+        return tf.cast(tf.math.is_nan(picked), x.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], len(self.columns))
+
+    def get_config(self):
+        return {**super().get_config(), "columns": self.columns}

@@ -57,6 +57,7 @@ class DataInfo:
     target_spread: float | None = None  # regression: population std of every target value of the data file
     target_stats: tuple[float, float] | None = None  # regression: (mean, std) of the training split's targets
     fold: dict | None = None  # a cross-validation fold's data: {index, of, rows}; its test split is the held-out fold
+    indicators: list[int] = field(default_factory=list)  # numeric columns flagged (data.missing_indicators)
 
     @property
     def n_classes(self) -> int | None:

@@ -58,6 +58,7 @@ class InputSchema:
     target: str | None = None
     unseen: str = "oov"
     columns: dict[str, str] | None = None  # feature column -> input name, when the saved model takes raw columns
+    indicators: tuple[int, ...] = ()  # numeric columns whose holes the model flags itself (data.missing_indicators)
 
     @property
     def categorical(self) -> list[str]:
@@ -74,6 +75,7 @@ class InputSchema:
             target=getattr(data_config, "target", None),
             unseen=getattr(data_config, "unseen", "oov"),
             columns=data_facts.get("inputs"),
+            indicators=tuple(data_facts.get("indicators") or ()),
         )
 
     @property

@@ -39,6 +39,11 @@ class SourceConfig(Strict):
         description="Missing feature values: error, drop the rows, or fill from the training split; auto: the "
         "training median for the recommended network (model.layers left out), else error.",
     )
+    missing_indicators: bool = Field(
+        False,
+        description="With holes filled: one more 0/1 input per numeric column with holes in the training split, 1 "
+        "where the cell was missing, so the network can tell a filled value from a real one.",
+    )
     target_missing: Literal["drop", "error"] = Field(
         "drop", description="Rows whose target is missing: drop them (with a warning and a count), or error."
     )

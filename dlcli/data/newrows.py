@@ -136,7 +136,7 @@ def check(frame, where, label: str, schema: InputSchema, *, keep=(), kept=None, 
         said = f"column '{column}' has missing values at {at}" if what is None else f"column '{column}', {at}: {what}"
         raise DataError(f"{label}: {said}{more}; fix it, or pass {skip_hint} to predict the other rows")
     problems = [None if p is None else f"column '{p[0]}': {p[1] or 'missing value'}" for p in problems]
-    x = fill(numeric, schema.fill)
+    x = numeric if schema.indicators else fill(numeric, schema.fill)  # flagged holes: the model fills them
     if schema.categorical:
         x = {"numeric": x, **cats}
     unseen = {}

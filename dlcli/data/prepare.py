@@ -191,6 +191,28 @@ def _check_unseen(x, vocab: dict, unseen: str, what: str) -> None:
             )
 
 
+def flagged_columns(x_train, config, features: list[str] | None) -> list[int]:
+    """The numeric columns with holes in the training split, when ``data.missing_indicators`` asks for their flags."""
+    if not config.data.missing_indicators:
+        return []
+    values = numeric(x_train)
+    if values.ndim != 2 or not features:
+        raise DataError(
+            f"{config.where(('data', 'missing_indicators'))}: data.missing_indicators flags the columns of a table; "
+            f"these inputs are an array of shape {values.shape[1:]}"
+        )
+    return np.flatnonzero(np.isnan(values).any(axis=0)).tolist()
+
+
+def with_flags(x, columns: list[int]):
+    """``x`` with one 0/1 numeric column appended per column in ``columns``: 1 where that column has a hole."""
+    if x is None or not columns:
+        return x
+    values = numeric(x)
+    flags = np.isnan(values[:, columns]).astype(values.dtype)
+    return with_numeric(x, np.concatenate([values, flags], axis=1))
+
+
 def prepare(raw: RawData, config, *, test_holes: bool = False, fold: int | None = None) -> Dataset:
     """Task, labels and seeded train / validation / test splits of ``raw``.
 
@@ -235,8 +257,11 @@ def prepare(raw: RawData, config, *, test_holes: bool = False, fold: int | None 
         )
     fills = fill_values(x_train, data.missing)
     _say_filled(label, raw, [a for a in (x_train, x_val, x_test) if a is not None], data.missing)
-    x_train, x_val = fill(x_train, fills), fill(x_val, fills)
-    x_test = x_test if test_holes else fill(x_test, fills)
+    flagged = flagged_columns(x_train, config, raw.feature_names) if fills is not None else []
+    x_train, x_val, x_test = (with_flags(a, flagged) for a in (x_train, x_val, x_test))
+    filling = None if fills is None else np.concatenate([fills, np.zeros(len(flagged), dtype=fills.dtype)])
+    x_train, x_val = fill(x_train, filling), fill(x_val, filling)
+    x_test = x_test if test_holes else fill(x_test, filling)
     vocab = {c: np.unique(x_train[c]).tolist() for c in raw.categorical}
     _check_unseen(x_val, vocab, raw.unseen, "validation split")
     _check_unseen(x_test, vocab, raw.unseen, "test split")
@@ -256,7 +281,7 @@ def prepare(raw: RawData, config, *, test_holes: bool = False, fold: int | None 
     info = DataInfo(
         task=task,
         task_reason=reason,
-        input_shape=tuple(int(d) for d in numeric(x).shape[1:]),
+        input_shape=tuple(int(d) for d in numeric(x_train).shape[1:]),
         classes=classes,
         feature_names=raw.feature_names,
         splits=splits,
@@ -264,6 +289,7 @@ def prepare(raw: RawData, config, *, test_holes: bool = False, fold: int | None 
         fill=None if fills is None else [float(v) for v in fills],
         vocab=vocab,
         fold=fold_facts,
+        indicators=[int(j) for j in flagged],
         **target.facts(task, raw.y, y_train),
     )
     return Dataset(x_train, y_train, x_val, y_val, x_test, y_test, info, test_rows=test_rows)

@@ -214,6 +214,11 @@ def scan(config) -> StreamData:
 
     data = config.data
     path = data.path
+    if data.missing_indicators:
+        raise DataError(
+            f"{config.where(('data', 'missing_indicators'))}: data.missing_indicators flags the training split's "
+            "columns with holes, which a streamed file does not say in time; set streaming: false"
+        )
     if data.normalize and data.numeric in ("robust", "quantile"):
         raise DataError(
             f"{config.where(('data', 'numeric'))}: data.numeric: {data.numeric} scaling needs the training split's "

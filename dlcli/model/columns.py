@@ -20,17 +20,18 @@ import math
 from dlcli.data.features import NUMERIC, InputSchema, column_inputs, input_name
 
 
-def takes_columns(features: list[str] | None, input_shape, vocab: dict) -> bool:
-    """Does a model trained on these features get raw-column inputs? Tables (one number or category per column) do."""
+def takes_columns(features: list[str] | None, input_shape, vocab: dict, flags: int = 0) -> bool:
+    """Does a model trained on these features get raw-column inputs? Tables (one number or category per column,
+    plus ``flags`` hole flags) do."""
     if not features or len(input_shape) > 1:
         return False
     numeric = [c for c in features if c not in vocab]
-    return math.prod(input_shape) == len(numeric)
+    return math.prod(input_shape) == len(numeric) + flags
 
 
-def inputs_of(features: list[str] | None, input_shape, vocab: dict) -> dict[str, str] | None:
+def inputs_of(features: list[str] | None, input_shape, vocab: dict, flags: int = 0) -> dict[str, str] | None:
     """What environment.json records as ``data.inputs``: feature column -> input name (None: the array model)."""
-    return column_inputs(features) if takes_columns(features, input_shape, vocab) else None
+    return column_inputs(features) if takes_columns(features, input_shape, vocab, flags) else None
 
 
 def schema_of(info) -> InputSchema:
@@ -40,7 +41,8 @@ def schema_of(info) -> InputSchema:
         features=info.feature_names,
         vocab=info.vocab,
         fill=info.fill,
-        columns=inputs_of(info.feature_names, info.input_shape, info.vocab),
+        columns=inputs_of(info.feature_names, info.input_shape, info.vocab, len(info.indicators)),
+        indicators=tuple(info.indicators),
     )
 
 
@@ -74,9 +76,14 @@ def raw_model(core, schema: InputSchema):
             else keras.layers.Concatenate(name=free("columns"), dtype="float32")(numeric)
         )
         if schema.fill is not None:
-            from dlcli.layers import FillMissing
+            from dlcli.layers import FillMissing, MissingFlags
 
+            flags = (
+                MissingFlags(list(schema.indicators), name=free("missing_flags"))(packed) if schema.indicators else None
+            )
             packed = FillMissing(schema.fill, name=free("fill_missing"))(packed)
+            if flags is not None:  # after the filled numbers, as data.prepare appends them
+                packed = keras.layers.Concatenate(name=free("with_flags"), dtype="float32")([packed, flags])
     # An uncompiled copy: Keras would save the trained model's optimizer a second time inside it, and
     # rebuild that optimizer on every load. The config's name may also be a column's.
     name, trained = core.name, keras.models.clone_model(core)

@@ -90,7 +90,8 @@ def features(rows: list, schema: InputSchema):
             problems.append(Problem(i, bad.column, bad.message))
     if problems:
         raise BadRows(problems)
-    x = fill(numbers, schema.fill) if n else numbers  # fill cannot reshape an empty array
+    # fill cannot reshape an empty array; a model that flags holes fills them itself
+    x = fill(numbers, schema.fill) if n and not schema.indicators else numbers
     return {NUMERIC: x, **cats} if cats else x
 
 

@@ -189,7 +189,8 @@ class _Parent:
             note(f"fold {fold + 1}/{k}: training on {k - 1} folds, scoring fold {fold + 1}")
             planned = plan.new_run(self.config, Where.exactly(path), device=self.device, fold=fold, raw=self.raw)
             runner.run(planned, observers)
-        self.current.fold_done(fold + 1, max(self.current.state.get("epochs_done", 0), _epochs(path)))
+        epochs = int(store.read_json_if_present(path / store.RUN, {}).get("epochs_done", 0))
+        self.current.fold_done(fold + 1, max(self.current.state.get("epochs_done", 0), epochs))
 
     def _finish(self) -> dict:
         """The out-of-fold metrics and predictions, the fold ensemble saved as model.keras, the test metrics."""
@@ -396,7 +397,3 @@ def _quiet():
     finally:
         logging.getLogger("tensorflow").removeFilter(retracing)
         LOGGER.removeFilter(fills)
-
-
-def _epochs(path: Path) -> int:
-    return int(store.read_json_if_present(path / store.RUN, {}).get("epochs_done", 0))

@@ -53,7 +53,8 @@ def data_facts(config, info) -> dict:
         "task_reason": info.task_reason,
         "missing": config.data.missing,
         "fill": info.fill,
+        "indicators": info.indicators,
         "vocab": info.vocab,
-        "inputs": inputs_of(info.feature_names, info.input_shape, info.vocab),
+        "inputs": inputs_of(info.feature_names, info.input_shape, info.vocab, len(info.indicators)),
         "target_scale": target.record(config, info),
     }

@@ -31,6 +31,7 @@ KEY_ORDER = (
     "source", "name", "path", "target", "features", "exclude", "y_path", "validation_path", "test_path", "delimiter", "decimal",
     "test_split",
     "validation_split", "normalize", "numeric", "scale", "categorical", "embedding", "unseen", "streaming", "missing",
+    "missing_indicators",
     "target_missing",
     "scale_target",
     "n_samples", "noise", "seed",
