@@ -47,6 +47,7 @@ def test_a_data_only_config_gets_the_recommended_network():
         * 3
     )
     assert dumped["model"]["numeric_embedding"] == {"type": "periodic", **recipe.NUMERIC_EMBEDDING, "lite": False}
+    assert dumped["model"]["ensemble"] == {"members": 8} == recipe.ENSEMBLE
     assert dumped["optimizer"] == recipe.OPTIMIZER
     training = dumped["training"]
     assert (training["epochs"], training["batch_size"]) == (recipe.MAX_EPOCHS, 32)  # 1000 rows: 25 -> 32
@@ -62,14 +63,14 @@ def test_a_data_only_config_gets_the_recommended_network():
 def test_every_key_given_wins_over_the_recipe():
     config = resolved(
         "data: {path: t.csv, target: label, numeric: standard, missing: error, scale_target: false}\n"
-        "model: {numeric_embedding: null}\noptimizer: {name: sgd, learning_rate: 0.1}\n"
+        "model: {numeric_embedding: null, ensemble: false}\noptimizer: {name: sgd, learning_rate: 0.1}\n"
         "training: {epochs: 7, batch_size: 16, early_stopping: null}\n",
         "regression",
         None,
     )
     dumped = config.dump()
     assert dumped["model"]["layers"][0]["units"] == 256  # still the recommended layers: they were left out
-    assert "numeric_embedding" not in dumped["model"]
+    assert "numeric_embedding" not in dumped["model"] and "ensemble" not in dumped["model"]
     assert dumped["optimizer"] == {"name": "sgd", "learning_rate": 0.1}
     assert (dumped["training"]["epochs"], dumped["training"]["batch_size"]) == (7, 16)
     assert "early_stopping" not in dumped["training"]
@@ -82,6 +83,7 @@ def test_a_spelled_out_network_keeps_the_classic_defaults():
     assert dumped["optimizer"] == {"name": "adam", "learning_rate": 0.001}
     assert (dumped["training"]["epochs"], dumped["training"]["batch_size"]) == (20, 32)
     assert "early_stopping" not in dumped["training"] and "numeric_embedding" not in dumped["model"]
+    assert "ensemble" not in dumped["model"]
     assert (dumped["data"]["numeric"], dumped["data"]["missing"], dumped["data"]["scale_target"]) == (
         "standard",
         "error",
@@ -92,6 +94,7 @@ def test_a_spelled_out_network_keeps_the_classic_defaults():
 def test_arrays_get_the_network_and_the_training_but_no_table_preprocessing():
     dumped = resolved("data: {source: sklearn, name: digits}\n", "multiclass", 10, rows=1797).dump()
     assert dumped["model"]["layers"][0]["units"] == 256 and "numeric_embedding" not in dumped["model"]
+    assert "ensemble" not in dumped["model"]  # earned on tables only
     assert dumped["data"]["numeric"] == "standard" and dumped["training"]["batch_size"] == 32
     no_validation = resolved("data: {source: sklearn, name: iris, validation_split: 0}\n", "multiclass", 3).dump()
     assert "early_stopping" not in no_validation["training"]  # nothing to watch

@@ -9,7 +9,8 @@ Every value was earned on ``benchmarks/quality.py`` (README "Model quality"):
 
 - on a table, numbers scaled robustly (median, interquartile range, smooth
   clip) and embedded periodically (PLR); holes filled with the training median;
-- three hidden layers of 256 with ReLU and dropout 0.1;
+- three hidden layers of 256 with ReLU and dropout 0.1, on a table as a
+  parameter-efficient ensemble of 8 members (TabM-mini);
 - AdamW with weight decay, early stopping on the validation loss with the
   best epoch's weights restored, a batch size from the number of rows; a
   regression target standardized inside the model.
@@ -24,6 +25,7 @@ import math
 
 LAYERS = tuple({"units": 256, "activation": "relu", "dropout": 0.1} for _ in range(3))
 NUMERIC_EMBEDDING = {"type": "periodic", "frequencies": 24, "dim": 16, "sigma": [0.05, 2.0]}
+ENSEMBLE = {"members": 8}
 OPTIMIZER = {"name": "adamw", "learning_rate": 0.001, "weight_decay": 0.0001}
 MAX_EPOCHS = 100
 PATIENCE = 16  # as Gorishniy et al.'s MLP baseline

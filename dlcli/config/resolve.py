@@ -15,7 +15,15 @@ from typing import Literal
 from dlcli import names
 from dlcli.config import recipe
 from dlcli.config.checks import check_against_data, from_logits, loss_name
-from dlcli.config.schema import Config, LayerConfig, LossSpec, NumericEmbeddingConfig, OptimizerSpec, OutputConfig
+from dlcli.config.schema import (
+    Config,
+    EnsembleConfig,
+    LayerConfig,
+    LossSpec,
+    NumericEmbeddingConfig,
+    OptimizerSpec,
+    OutputConfig,
+)
 from dlcli.config.sections import EarlyStoppingConfig
 from dlcli.errors import ConfigError
 from dlcli.log import warn
@@ -170,6 +178,8 @@ def settle(config: Config, *, rows: int | None, streamed: bool = False) -> Confi
     model_updates = {"layers": [LayerConfig(**layer) for layer in recipe.LAYERS]}
     if "numeric_embedding" not in config.model.model_fields_set and recipe.is_table(config):
         model_updates["numeric_embedding"] = NumericEmbeddingConfig(**recipe.NUMERIC_EMBEDDING)
+    if "ensemble" not in config.model.model_fields_set and recipe.is_table(config):
+        model_updates["ensemble"] = EnsembleConfig(**recipe.ENSEMBLE)
     model = config.model.model_copy(update=model_updates)
     training_set = config.training.model_fields_set
     training_updates = {}
