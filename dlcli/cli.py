@@ -123,6 +123,9 @@ def train(config_path, overrides, device, output_dir, resume_dir, as_json, quiet
         click.echo(json.dumps({"run_dir": None if run_path is None else str(run_path), "metrics": metrics}))
         return
     if not quiet:
+        cv = crossval.summary_table(run_path) if run_path is not None else None
+        if cv is not None:
+            click.echo("\n" + cv)
         click.echo("\ntest metrics:")
         click.echo(format_table(metrics))
     if run_path is not None:  # None: a worker of a multi-worker run; the chief prints the directory

@@ -7,6 +7,7 @@ redirected or captured stderr (click's test runner) gets the lines.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 
@@ -67,3 +68,25 @@ def without_password(url: str | None) -> str | None:
     credentials, _, host = rest.rpartition("@")
     user, colon, _ = credentials.partition(":")
     return f"{head}://{user}{':***' if colon else ''}@{host}"
+
+
+@contextlib.contextmanager
+def at_most(logger: logging.Logger, text: str, times: int):
+    """Within the block, ``logger`` lets through at most ``times`` lines containing ``text`` (a note that a loop
+    would repeat, a library warning that does not apply)."""
+
+    class AtMost(logging.Filter):
+        said = 0
+
+        def filter(self, record: logging.LogRecord) -> bool:
+            if text not in record.getMessage():
+                return True
+            self.said += 1
+            return self.said <= times
+
+    kept = AtMost()
+    logger.addFilter(kept)
+    try:
+        yield
+    finally:
+        logger.removeFilter(kept)

@@ -380,3 +380,19 @@ def test_serve_answers_with_the_ensembles_predictions(cv_run):
     want = dlcli.load(run).predict(frame, proba=True)
     assert got.json()["predictions"] == want["prediction"].tolist()
     np.testing.assert_allclose([p["yes"] for p in got.json()["probabilities"]], want["p_yes"], atol=1e-6)
+
+
+@pytest.mark.slow
+def test_train_prints_the_fold_table_before_the_test_metrics_and_the_run_last(tmp_path):
+    cfg = config(tmp_path, folds=2)
+    shown = invoke("train", cfg, "--output-dir", tmp_path / "runs", "--set", "training.epochs=1")
+    assert shown.exit_code == 0, shown.output
+    out = shown.stdout
+    assert out.index("cross-validation, 2 folds") < out.index("test metrics:")
+    assert (
+        "folds: mean ± std" in out and "out of fold" in out and out.strip().splitlines()[-1].startswith(str(tmp_path))
+    )
+    quiet = invoke("train", cfg, "--output-dir", tmp_path / "runs", "--set", "training.epochs=1", "--quiet")
+    assert quiet.exit_code == 0 and "cross-validation" not in quiet.stdout
+    assert len(quiet.stdout.strip().splitlines()) == 1
+    assert quiet.stderr.count("missing values filled") == 1  # said once, not once per fold

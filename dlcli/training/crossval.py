@@ -16,8 +16,7 @@ split. The parent then writes:
 - ``metrics.json``: the ensemble's test metrics and ``cv_<metric>`` /
   ``cv_<metric>_std`` (mean and spread over the folds).
 
-``--resume`` on the parent skips complete folds, resumes the interrupted one
-at its epoch and trains the rest.
+``--resume`` on the parent keeps complete folds and resumes the stopped one.
 """
 
 from __future__ import annotations
@@ -217,7 +216,6 @@ class _Parent:
             self.current.write_json(SUMMARY, summary)
             self.current.write_text(OOF, self._oof_csv(outputs, truth, rows))
             self.current.write_json(store.METRICS, metrics)
-        self._say(summary)
         self.current.complete(
             weights_sha256=weights_sha256(ensemble), timings={**self.timer.times, "total": self.timer.total()}
         )
@@ -255,26 +253,27 @@ class _Parent:
         """The averaging model, compiled with the run's loss and metrics (what evaluate scores with)."""
         from dlcli.model.build import precision
         from dlcli.model.ensemble import average
-        from dlcli.training.compile import compile_model
-        from dlcli.training.compile import objectives as make_objectives
+        from dlcli.training import compile as compiling
 
         with precision(self.resolved.training.mixed_precision):
             ensemble = average(networks, self.resolved.name.replace(".", "_"))
-            made = make_objectives(self.resolved, 1, classes=self.dataset.info.classes)
-            compile_model(ensemble, replace(made, members=None))  # each fold's saved model averages its members
+            made = compiling.objectives(self.resolved, 1, classes=self.dataset.info.classes)
+            compiling.compile_model(
+                ensemble, replace(made, members=None)
+            )  # each fold's saved model averages its members
         return ensemble
 
     def _saved(self, ensemble):
         """What model.keras holds: the ensemble behind one input per raw column (tables), compiled."""
         from dlcli.model.build import precision
         from dlcli.model.columns import raw_model, schema_of
-        from dlcli.training.compile import compile_like
-        from dlcli.training.compile import objectives as make_objectives
+        from dlcli.training import compile as compiling
 
         with precision(self.resolved.training.mixed_precision):
             saved = raw_model(ensemble, schema_of(self.dataset.info))
             if saved is not ensemble:
-                compile_like(saved, ensemble, make_objectives(self.resolved, 1, classes=self.dataset.info.classes))
+                made = compiling.objectives(self.resolved, 1, classes=self.dataset.info.classes)
+                compiling.compile_like(saved, ensemble, made)
         return saved
 
     def _summary(self, outputs, truth) -> dict:
@@ -340,18 +339,6 @@ class _Parent:
         facts["splits"] = {"train": self.dataset.rows("train"), "test": self.dataset.rows("test")}
         return facts
 
-    def _say(self, summary: dict) -> None:
-        from dlcli.text import table
-
-        k = summary["folds"]
-        pooled = summary["out_of_fold"]
-        lines = []
-        for name, mean in summary["folds_mean"].items():
-            both = f"{pooled[name]:.6g}" if isinstance(pooled.get(name), float) else ""
-            lines.append((name, f"{mean:.6g} ± {summary['folds_std'][name]:.3g}", both))
-        print(f"\ncross-validation, {k} folds (each scored on the rows its network never saw):")
-        print(table(lines, header=("", "folds: mean ± std", "out of fold")))
-
 
 def _outputs(network, x) -> np.ndarray:
     """``network``'s outputs on ``x``, called directly in slices (``predict`` would trace anew for each fold)."""
@@ -367,33 +354,31 @@ def _outputs(network, x) -> np.ndarray:
     return np.concatenate(parts)
 
 
-class _Once(logging.Filter):
-    """Lets the first line containing ``text`` through and drops the rest: the data is prepared once per fold,
-    and the note on filled holes would be said k times over."""
-
-    def __init__(self, text: str):
-        super().__init__()
-        self.text, self.said = text, False
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self.text not in record.getMessage():
-            return True
-        said, self.said = self.said, True
-        return not said
-
-
 @contextlib.contextmanager
 def _quiet():
     """TensorFlow's "triggered tf.function retracing" warning (each fold is a new model in this process, so it
-    fires for every fold after the fifth) dropped, and the fill note said once."""
-    from dlcli.log import LOGGER
+    fires for every fold after the fifth) dropped, and the note on filled holes (the data is prepared once per
+    fold) said once, when the whole data was read."""
+    from dlcli.log import LOGGER, at_most
 
-    retracing, fills = _Once("triggered tf.function retracing"), _Once("missing values filled with")
-    retracing.said = True
-    logging.getLogger("tensorflow").addFilter(retracing)
-    LOGGER.addFilter(fills)
-    try:
+    with (
+        at_most(logging.getLogger("tensorflow"), "triggered tf.function retracing", 0),
+        at_most(LOGGER, "missing values filled with", 0),
+    ):
         yield
-    finally:
-        logging.getLogger("tensorflow").removeFilter(retracing)
-        LOGGER.removeFilter(fills)
+
+
+def summary_table(run_dir: str | Path) -> str | None:
+    """The cross-validation table ``train`` prints (fold mean ± std beside the pooled out-of-fold value), or None
+    for a run without folds."""
+    from dlcli.text import table
+
+    summary = store.read_json_if_present(Path(run_dir) / SUMMARY)
+    if not summary:
+        return None
+    pooled, lines = summary["out_of_fold"], []
+    for name, mean in summary["folds_mean"].items():
+        both = f"{pooled[name]:.6g}" if isinstance(pooled.get(name), float) else ""
+        lines.append((name, f"{mean:.6g} ± {summary['folds_std'][name]:.3g}", both))
+    head = f"cross-validation, {summary['folds']} folds (each scored on the rows its network never saw):\n"
+    return head + table(lines, header=("", "folds: mean ± std", "out of fold"))
