@@ -167,7 +167,8 @@ def test_the_ensemble_exports_and_passes_the_check(ens_run, tmp_path, fmt):
 
 @pytest.mark.slow
 def test_an_interrupted_ensemble_resumes_to_the_same_weights(tmp_path, signal_at):
-    cfg = config(tmp_path, extra=", deterministic: true, checkpoint_every_seconds: 0")
+    # no deterministic: true: TensorFlow's op determinism, once on, stays on for the rest of this process
+    cfg = config(tmp_path, extra=", checkpoint_every_seconds: 0")
     whole, _ = train_json(tmp_path / "whole", cfg)
     signal_at(epoch=2, step=1)
     stopped = invoke("train", cfg, "--output-dir", tmp_path / "runs", "--quiet")
