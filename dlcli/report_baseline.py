@@ -31,41 +31,29 @@ def yardsticks(run, dataset, outputs: np.ndarray, predictor) -> dict:
     return {"baseline": baseline(run, dataset, outputs), "importance": importance(run, dataset, predictor)}
 
 
-def _metrics(config, y, outputs=None, *, labels=None, proba=None, values=None) -> dict:
-    """The metrics the comparison shows, from a network's outputs or from a baseline's probabilities / values."""
+def _metrics(config, y, outputs=None, *, proba=None, values=None) -> dict:
+    """The metrics the comparison shows (``scoring.of_outputs``'s, and ROC AUC for two classes), from a network's
+    outputs or from a baseline's probabilities / values."""
     from dlcli.model.head import predicted_classes, probabilities
+    from dlcli.report import classification
+    from dlcli.scoring import of_outputs
 
     y = np.asarray(y).reshape(-1)
     if config.task == "regression":
-        pred = (values if values is not None else np.asarray(outputs).reshape(-1)).astype(np.float64)
-        err = pred - y
-        total = float(np.sum((y - y.mean()) ** 2))
-        return {
-            "r2": float(1 - np.sum(err**2) / total) if total > 0 else float("nan"),
-            "mae": float(np.mean(np.abs(err))),
-            "rmse": float(np.sqrt(np.mean(err**2))),
-        }
+        found = of_outputs(values if values is not None else outputs, y, config)
+        return {name: found[name] for name in ("r2", "mae", "rmse")}
     if proba is None:
         proba = probabilities(outputs, config.output.activation)
         pred = predicted_classes(outputs, config.output.activation)
     else:
         pred = np.argmax(proba, axis=1)
-    out = {"accuracy": float(np.mean(pred == y)), "macro_f1": _macro_f1(y, pred, proba.shape[1])}
+    macro_f1 = classification(y, pred, list(range(proba.shape[1])))["macro_f1"]
+    out = {"accuracy": float(np.mean(pred == y)), "macro_f1": macro_f1}
     if proba.shape[1] == 2 and len(np.unique(y)) == 2:
         from dlcli.report_figures import roc_curve
 
         out["roc_auc"] = roc_curve(y, proba[:, 1])[2]
     return out
-
-
-def _macro_f1(y, pred, n: int) -> float:
-    scores = []
-    for c in range(n):
-        tp = np.sum((pred == c) & (y == c))
-        denominator = np.sum(pred == c) + np.sum(y == c)
-        if denominator:
-            scores.append(2 * tp / denominator)
-    return float(np.mean(scores)) if scores else float("nan")
 
 
 def frame(x, facts: dict, *, categories: dict | None = None):

@@ -197,7 +197,7 @@ class _Parent:
 
         with self.timer("ensemble"):
             networks, outputs, truth, rows = self._fold_outputs()
-            ensemble = self._ensemble(networks)
+            ensemble, made = self._ensemble(networks)
         summary = self._summary(outputs, truth)
         metrics: dict = {}
         if self.score_test:
@@ -211,7 +211,7 @@ class _Parent:
             metrics[f"cv_{name}"] = spread
             metrics[f"cv_{name}_std"] = summary["folds_std"][name]
         with self.timer("save"):
-            self.current.save_model(self._saved(ensemble))
+            self.current.save_model(self._saved(ensemble, made))
             self.current.write_json(store.ENVIRONMENT, self._environment())
             self.current.write_json(SUMMARY, summary)
             self.current.write_text(OOF, self._oof_csv(outputs, truth, rows))
@@ -250,7 +250,8 @@ class _Parent:
         return networks, outputs, truth, rows
 
     def _ensemble(self, networks):
-        """The averaging model, compiled with the run's loss and metrics (what evaluate scores with)."""
+        """(the averaging model, compiled with the run's loss and metrics (what evaluate scores with), those
+        objectives)."""
         from dlcli.model.build import precision
         from dlcli.model.ensemble import average
         from dlcli.training import compile as compiling
@@ -258,12 +259,11 @@ class _Parent:
         with precision(self.resolved.training.mixed_precision):
             ensemble = average(networks, self.resolved.name.replace(".", "_"))
             made = compiling.objectives(self.resolved, 1, classes=self.dataset.info.classes)
-            compiling.compile_model(
-                ensemble, replace(made, members=None)
-            )  # each fold's saved model averages its members
-        return ensemble
+            made = replace(made, members=None)  # each fold's saved model averages its own members
+            compiling.compile_model(ensemble, made)
+        return ensemble, made
 
-    def _saved(self, ensemble):
+    def _saved(self, ensemble, made):
         """What model.keras holds: the ensemble behind one input per raw column (tables), compiled."""
         from dlcli.model.build import precision
         from dlcli.model.columns import raw_model, schema_of
@@ -272,7 +272,6 @@ class _Parent:
         with precision(self.resolved.training.mixed_precision):
             saved = raw_model(ensemble, schema_of(self.dataset.info))
             if saved is not ensemble:
-                made = compiling.objectives(self.resolved, 1, classes=self.dataset.info.classes)
                 compiling.compile_like(saved, ensemble, made)
         return saved
 
